@@ -1,0 +1,274 @@
+"""Fit a scaling law to runs, and the Fit object that holds the result.
+
+A :class:`Fit` is a thin view over one ArviZ ``xarray.DataTree``: posterior, sample_stats,
+observed_data, constant_data, log_likelihood, plus a ``runs`` group (the validated runs with their
+metadata) and root attributes carrying the model specification, the sampler settings, the
+convergence report, the data's sha256 and the package versions. Saving writes that tree to
+netCDF; loading reads it back, exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayescale.errors import FitFileError
+from bayescale.model import build_model, reference_scales
+from bayescale.runs import Runs, as_runs
+from bayescale.sampling import (
+    DEFAULT_SAMPLER,
+    SamplerSettings,
+    convergence_report,
+    sample,
+    warn_if_unconverged,
+)
+from bayescale.spec import ModelSpec, load_spec
+
+log = logging.getLogger("bayescale")
+
+FORMAT = "bayescale-fit/1"
+PACKAGES = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray", "nutpie")
+SUMMARY_VARIABLES = ("E", "A", "B", "alpha", "beta", "nu", "sigma")
+
+
+class Fit:
+    """The posterior of a scaling law fitted to runs.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        The fit's tree, as made by :func:`fit` or read by :meth:`load`.
+
+    Notes
+    -----
+    Use :func:`bayescale.compute_optimal` and :func:`bayescale.predict` to query it.
+    """
+
+    def __init__(self, tree: xr.DataTree) -> None:
+        if tree.attrs.get("bayescale_format") != FORMAT:
+            raise FitFileError("this DataTree was not made by bayescale.fit (no "
+                               f"'bayescale_format = {FORMAT}' attribute)")
+        self.tree = tree
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior draws (dims chain, draw, ...)."""
+        return self.tree["posterior"].to_dataset()
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model specification that was fitted."""
+        return ModelSpec.from_json(self.tree.attrs["spec"])
+
+    @property
+    def sampler(self) -> SamplerSettings:
+        """Sampler name, draws, tuning, chains, seed and target acceptance."""
+        return SamplerSettings(**json.loads(self.tree.attrs["sampler"]))
+
+    @property
+    def diagnostics(self) -> dict:
+        """The convergence report (R-hat, ESS, divergences, problems, converged)."""
+        return json.loads(self.tree.attrs["diagnostics"])
+
+    @property
+    def converged(self) -> bool:
+        """Whether R-hat, bulk and tail ESS and divergences all met their thresholds."""
+        return bool(self.diagnostics["converged"])
+
+    @property
+    def provenance(self) -> dict:
+        """Package versions, data sha256, creation time and notes on the runs."""
+        return json.loads(self.tree.attrs["provenance"])
+
+    @property
+    def runs(self) -> Runs:
+        """The runs that were fitted (with their metadata), as validated."""
+        table = self.tree["runs"].to_dataset().to_dataframe()
+        excluded = (self.tree["excluded_runs"].to_dataset().to_dataframe()
+                    if "excluded_runs" in self.tree.children else pd.DataFrame())
+        return Runs(table=table, excluded=excluded, notes=tuple(self.provenance["runs_notes"]))
+
+    @property
+    def sources(self) -> list[str]:
+        """The fitted sources."""
+        return [str(name) for name in self.posterior["source"].values]
+
+    @property
+    def reference_scales(self) -> tuple[float, float]:
+        """(log N0, log D0), the reference scales the model measured N and D from."""
+        constant = self.tree["constant_data"]
+        return float(constant["log_N0"]), float(constant["log_D0"])
+
+    def parameter_summary(self, prob: float = 0.94) -> pd.DataFrame:
+        """Return median and a central credible interval of the law's parameters and noise.
+
+        Parameters
+        ----------
+        prob : float, default 0.94
+            Probability mass of the equal-tailed interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter (per source for per-source ones) with median, lower, upper,
+            bulk and tail ESS and R-hat.
+        """
+        from bayescale.summary import parameter_table
+
+        names = [name for name in SUMMARY_VARIABLES if name in self.posterior]
+        return parameter_table(self.posterior[names], prob=prob)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to a netCDF file; :meth:`load` reads it back exactly.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Where to write (conventionally ``*.nc``).
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.tree.to_netcdf(path, engine="h5netcdf")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Fit:
+        """Read a fit written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The netCDF file.
+
+        Returns
+        -------
+        Fit
+            The fit.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FitFileError(f"fit file '{path}' does not exist: make one with "
+                               "'bayescale fit RUNS -o FIT.nc'")
+        try:
+            with xr.open_datatree(path, engine="h5netcdf") as opened:
+                tree = opened.load()
+        except (OSError, ValueError) as error:
+            raise FitFileError(f"'{path}' is not a readable netCDF fit file: {error}") from None
+        return cls(tree)
+
+    def __repr__(self) -> str:
+        sampler = self.sampler
+        status = "converged" if self.converged else "NOT CONVERGED: " + "; ".join(
+            self.diagnostics["problems"])
+        return (f"<bayescale.Fit {self.spec.name}: {self.runs.table.shape[0]} runs, "
+                f"{len(self.sources)} source(s); {sampler.chains} chains x {sampler.draws} "
+                f"draws ({sampler.sampler}, seed {sampler.seed}); {status}>")
+
+
+def fit(
+    runs: Any,
+    *,
+    model: str | Path | ModelSpec = "chinchilla",
+    priors: dict | None = None,
+    likelihood: str | None = None,
+    pooling: dict | None = None,
+    sampler: str = DEFAULT_SAMPLER,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    target_accept: float = 0.9,
+    progressbar: bool = False,
+    **runs_options: Any,
+) -> Fit:
+    """Fit a scaling law to training runs and return its posterior.
+
+    Parameters
+    ----------
+    runs : DataFrame, dict, path or Runs
+        The runs (see :func:`bayescale.as_runs` for the columns).
+    model : str, path or ModelSpec, default "chinchilla"
+        A named model from ``models/``, a TOML file, or a specification.
+    priors, likelihood, pooling : optional
+        Overrides of the model's priors, likelihood and pooling (see :func:`load_spec`).
+    sampler : {"nutpie", "pymc"}, default "nutpie"
+        The NUTS implementation.
+    draws, tune, chains : int
+        Posterior draws and tuning steps per chain, and the number of chains.
+    seed : int, default 0
+        Random seed; the same seed gives identical draws.
+    target_accept : float, default 0.9
+        NUTS target acceptance rate (raise it if there are divergences).
+    progressbar : bool, default False
+        Show a progress bar while sampling.
+    **runs_options
+        Passed to :func:`bayescale.as_runs` (``columns``, ``source_col``, ``source``,
+        ``exclude``, ``exclude_reason``).
+
+    Returns
+    -------
+    Fit
+        The fit. If it did not converge a :class:`ConvergenceWarning` says so and what to try,
+        and ``fit.diagnostics`` records it.
+    """
+    runs = as_runs(runs, **runs_options)
+    spec = load_spec(model, priors=priors, likelihood=likelihood, pooling=pooling)
+    settings = SamplerSettings(sampler=sampler, draws=draws, tune=tune, chains=chains,
+                               seed=seed, target_accept=target_accept)
+    log_N0, log_D0 = reference_scales(runs)
+    log.info("bayescale: fitting %s to %d runs from %d source(s) (N0 = %.3g, D0 = %.3g)",
+             spec.name, len(runs), len(runs.sources), np.exp(log_N0), np.exp(log_D0))
+    tree = sample(build_model(runs, spec), settings, progressbar=progressbar)
+
+    report = convergence_report(tree)
+    tree["runs"] = xr.DataTree(_table_to_dataset(runs.table))
+    if not runs.excluded.empty:
+        tree["excluded_runs"] = xr.DataTree(_table_to_dataset(runs.excluded))
+    tree.attrs.update({
+        "bayescale_format": FORMAT,
+        "spec": spec.to_json(),
+        "sampler": json.dumps(settings.to_dict()),
+        "diagnostics": json.dumps(report),
+        "provenance": json.dumps({
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "data_sha256": runs.digest(),
+            "runs_notes": list(runs.notes),
+            "versions": package_versions(),
+        }),
+    })
+    warn_if_unconverged(report)
+    return Fit(tree)
+
+
+def package_versions() -> dict[str, str]:
+    """Return the installed versions of bayescale and the packages a fit depends on."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _table_to_dataset(table: pd.DataFrame) -> xr.Dataset:
+    """Store a runs table as a Dataset over dim ``row``; text columns as fixed strings."""
+    table = table.copy()
+    for name in table.columns:
+        if not (pd.api.types.is_numeric_dtype(table[name])
+                or pd.api.types.is_bool_dtype(table[name])):
+            table[name] = table[name].astype(str).to_numpy(dtype=str)
+    return xr.Dataset.from_dataframe(table)

@@ -1,0 +1,57 @@
+"""Posterior (predictive) loss of planned runs at any (N, D)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from bayescale.laws import chinchilla_log_loss
+from bayescale.posterior import law_parameters
+
+
+def predict(fit, N, D, source: str | None = None, noise: bool = False,
+            seed: int = 0) -> xr.DataArray:
+    """Posterior of the loss of runs with N parameters trained on D tokens.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    N, D : float or sequence of float
+        Parameters and training tokens of each planned run (paired, same length).
+    source : str, optional
+        A fitted source, or None for a new source (see :func:`bayescale.posterior.law_parameters`).
+    noise : bool, default False
+        False: the law's loss (uncertainty in the law only). True: the posterior predictive
+        loss of one observed run, adding the fitted observation noise on log loss.
+    seed : int, default 0
+        Seed for a new source's offsets and for the observation noise.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``loss`` in nats/token, dims (chain, draw, run) with coords ``N`` and ``D`` on ``run``.
+    """
+    N = np.atleast_1d(np.asarray(N, dtype=float))
+    D = np.atleast_1d(np.asarray(D, dtype=float))
+    if N.shape != D.shape or N.ndim != 1:
+        raise ValueError(f"N and D must pair up one to one; got {N.size} N and {D.size} D values")
+    if not (np.all(np.isfinite(N)) and np.all(np.isfinite(D)) and np.all(N > 0)
+            and np.all(D > 0)):
+        raise ValueError("N and D must be positive and finite")
+    rng = np.random.default_rng(seed)
+    params = law_parameters(fit, source=source, seed=int(rng.integers(2**31)))
+    log_N = xr.DataArray(np.log(N), dims="run")
+    log_D = xr.DataArray(np.log(D), dims="run")
+    log_loss = chinchilla_log_loss(log_N, log_D, params["log_E"], params["log_A"],
+                                   params["log_B"], params["alpha"], params["beta"])
+    log_loss = log_loss.transpose("chain", "draw", "run")
+    if noise:
+        shape = log_loss.shape
+        if "nu" in params:
+            standard = rng.standard_t(params["nu"].values[..., None], size=shape)
+        else:
+            standard = rng.standard_normal(shape)
+        log_loss = log_loss + params["sigma"] * log_loss.copy(data=standard)
+    loss = np.exp(log_loss).rename("loss")
+    return loss.assign_coords(N=("run", N), D=("run", D)).transpose("chain", "draw", "run")

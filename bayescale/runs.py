@@ -1,0 +1,325 @@
+"""The runs table: validate training runs once, where they enter bayescale.
+
+Every entry point (``fit``, the CLI, the data-set loaders) turns what it is given into a
+:class:`Runs` through :func:`as_runs`; nothing downstream re-checks or re-reads the input.
+
+Columns of the canonical table:
+
+``N``
+    Parameters (a raw count, e.g. ``7e9``).
+``D``
+    Training tokens. With only ``N`` and ``C`` given, ``D = C / (6 N)``.
+``loss``
+    Final evaluation loss in nats per token.
+``C``
+    Training FLOPs. When absent it is computed as ``6 N D``.
+``source``
+    Where the run comes from (paper, data set, eval set); runs of one source share offsets.
+
+Any other column is kept, unchanged, as metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayescale.errors import RunsError, RunsWarning
+
+log = logging.getLogger("bayescale")
+
+REQUIRED = ("N", "loss")
+NUMERIC = ("N", "D", "loss", "C")
+DESCRIPTIONS = {
+    "N": "parameters",
+    "D": "training tokens",
+    "loss": "final eval loss, nats/token",
+    "C": "training FLOPs",
+}
+# Below this a parameter or token count is almost surely in millions or billions (7 for 7B).
+SMALLEST_COUNT = 1e3
+DEFAULT_SOURCE = "runs"
+
+
+@dataclass(frozen=True)
+class Runs:
+    """A validated runs table.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        The runs used for fitting: ``N``, ``D``, ``loss``, ``C``, ``source`` and any metadata
+        columns, indexed by the row labels of the input (index name ``row``).
+    excluded : pandas.DataFrame
+        Rows the user asked to exclude, with the reason in column ``excluded_because``.
+    notes : tuple of str
+        What was derived from the input (e.g. ``D = C / (6 N)``), for provenance.
+    """
+
+    table: pd.DataFrame
+    excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def sources(self) -> list[str]:
+        """Names of the sources, in order of first appearance."""
+        return list(pd.unique(self.table["source"]))
+
+    def digest(self) -> str:
+        """Return the sha256 of the fitted columns, to tie a fit to its exact data."""
+        canonical = self.table[["N", "D", "loss", "source"]].to_csv(float_format="%.17g")
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def as_runs(
+    data: pd.DataFrame | Mapping | str | Path | Runs,
+    *,
+    columns: Mapping[str, str] | None = None,
+    source_col: str | None = None,
+    source: str | None = None,
+    exclude: Callable[[pd.DataFrame], Sequence[bool]] | Sequence | None = None,
+    exclude_reason: str | None = None,
+    flops_rtol: float = 0.25,
+) -> Runs:
+    """Validate training runs and return them in bayescale's one internal form.
+
+    Parameters
+    ----------
+    data : DataFrame, dict of columns, path to a .csv or .parquet file, or Runs
+        The runs. A :class:`Runs` is returned unchanged.
+    columns : mapping, optional
+        Your column names to bayescale's, e.g. ``{"Model Size": "N", "Training FLOP": "C"}``.
+    source_col : str, optional
+        The column that names each run's source. Default: ``source`` if present.
+    source : str, optional
+        One source name for every run (when the table has no source column).
+        Default ``"runs"``.
+    exclude : callable, boolean sequence or sequence of row labels, optional
+        Rows to leave out of the fit. They are kept in ``Runs.excluded`` and reported with their
+        count; nothing is ever dropped silently.
+    exclude_reason : str, optional
+        Why those rows are excluded (required with ``exclude``).
+    flops_rtol : float, default 0.25
+        Warn for rows whose ``C`` differs from ``6 N D`` by more than this relative amount.
+
+    Returns
+    -------
+    Runs
+        The validated table.
+
+    Raises
+    ------
+    RunsError
+        For a missing column, non-numeric, missing or infinite values, non-positive ``N``, ``D``
+        or ``loss``, or counts that look like millions or billions; the message names the rows,
+        the column and the fix.
+    """
+    if isinstance(data, Runs):
+        return data
+    frame = _read(data)
+    frame = _rename(frame, columns, source_col)
+    frame, notes = _fill_source(frame, source), []
+
+    excluded = pd.DataFrame()
+    if exclude is not None:
+        frame, excluded = _split_excluded(frame, exclude, exclude_reason)
+        notes.append(f"excluded {len(excluded)} of {len(frame) + len(excluded)} rows: "
+                     f"{exclude_reason}")
+        log.info("bayescale: %s", notes[-1])
+
+    _check_required(frame)
+    for name in NUMERIC:
+        if name in frame:
+            frame[name] = _numeric_column(frame, name)
+    _check_counts(frame)
+
+    if "D" not in frame:
+        frame["D"] = frame["C"] / (6.0 * frame["N"])
+        notes.append("D computed as C / (6 N)")
+        _check_counts(frame, names=("D",))
+    elif "C" in frame:
+        _warn_flops_mismatch(frame, flops_rtol)
+    if "C" not in frame:
+        frame["C"] = 6.0 * frame["N"] * frame["D"]
+        notes.append("C computed as 6 N D")
+
+    _warn_duplicates(frame)
+    ordered = ["N", "D", "loss", "C", "source"]
+    frame = frame[ordered + [c for c in frame.columns if c not in ordered]]
+    return Runs(table=frame, excluded=excluded, notes=tuple(notes))
+
+
+def _read(data) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        frame = data.copy()
+    elif isinstance(data, Mapping):
+        frame = pd.DataFrame(dict(data))
+    elif isinstance(data, str | Path):
+        path = Path(data)
+        if not path.is_file():
+            raise RunsError(f"runs file '{path}' does not exist: give the path of a .csv or "
+                            ".parquet file")
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path)
+        elif path.suffix.lower() in (".csv", ".txt"):
+            frame = pd.read_csv(path)
+        else:
+            raise RunsError(f"runs file '{path}' has suffix '{path.suffix}': bayescale reads "
+                            ".csv and .parquet files; convert it or load it into a DataFrame")
+    else:
+        raise RunsError("runs must be a pandas DataFrame, a dict of columns, or the path of a "
+                        f".csv or .parquet file; got {type(data).__name__}")
+    if frame.empty:
+        raise RunsError("the runs table has no rows: give at least one training run")
+    if frame.index.has_duplicates:
+        raise RunsError("the runs table's index has duplicate labels, so rows cannot be named "
+                        "in messages: call .reset_index(drop=True) on it first")
+    frame.index.name = "row"
+    return frame
+
+
+def _rename(frame, columns, source_col) -> pd.DataFrame:
+    mapping = dict(columns or {})
+    if source_col is not None:
+        mapping[source_col] = "source"
+    missing = [name for name in mapping if name not in frame.columns]
+    if missing:
+        raise RunsError(f"column(s) {missing} named in the column mapping are not in the runs "
+                        f"table; its columns are {list(frame.columns)}")
+    clashes = [new for old, new in mapping.items() if new in frame.columns and new != old]
+    if clashes:
+        raise RunsError(f"mapping onto column(s) {clashes} would overwrite the table's own "
+                        "column of that name: rename or drop the table's column first")
+    return frame.rename(columns=mapping)
+
+
+def _fill_source(frame, source) -> pd.DataFrame:
+    if "source" in frame:
+        if source is not None:
+            raise RunsError("the runs table has a 'source' column and source= was given too: "
+                            "use one of them")
+        bad = frame.index[frame["source"].isna()]
+        if len(bad):
+            raise RunsError(f"column 'source' is empty at rows {_rows(bad)}: name the source "
+                            "of every run (e.g. the paper or data set)")
+        frame["source"] = frame["source"].astype(str)
+    else:
+        frame["source"] = source or DEFAULT_SOURCE
+    return frame
+
+
+def _split_excluded(frame, exclude, reason):
+    if not reason:
+        raise RunsError("exclude= needs exclude_reason= saying why those rows are left out")
+    if callable(exclude):
+        exclude = exclude(frame)
+    labels = pd.Index(exclude) if not isinstance(exclude, pd.Series) else exclude
+    if len(labels) == len(frame) and pd.api.types.is_bool_dtype(np.asarray(labels)):
+        mask = np.asarray(labels, dtype=bool)
+    else:
+        unknown = labels.difference(frame.index)
+        if len(unknown):
+            raise RunsError(f"exclude= names rows {_rows(unknown)} that are not in the table")
+        mask = frame.index.isin(labels)
+    excluded = frame[mask].assign(excluded_because=reason)
+    if mask.all():
+        raise RunsError(f"exclude= leaves no rows to fit ({reason})")
+    return frame[~mask].copy(), excluded
+
+
+def _check_required(frame) -> None:
+    for name in REQUIRED:
+        if name not in frame:
+            raise RunsError(f"the runs table has no column '{name}' ({DESCRIPTIONS[name]}); "
+                            f"its columns are {list(frame.columns)}: add it, or map yours with "
+                            f"columns={{'your name': '{name}'}} (CLI: --column 'your name={name}')")
+    if "D" not in frame and "C" not in frame:
+        raise RunsError("the runs table has no column 'D' (training tokens) and no column 'C' "
+                        f"(training FLOPs); its columns are {list(frame.columns)}: add one (with "
+                        "only C, D = C/(6N)), or map yours with columns={'your name': 'D'}")
+
+
+def _numeric_column(frame, name) -> pd.Series:
+    raw = frame[name]
+    values = pd.to_numeric(raw, errors="coerce")
+    garbled = raw.notna() & values.isna()
+    if garbled.any():
+        examples = ", ".join(f"{row} ({raw[row]!r})" for row in frame.index[garbled][:10])
+        raise RunsError(f"column '{name}' ({DESCRIPTIONS[name]}) has non-numeric values at rows "
+                        f"{examples}{_more(garbled.sum())}: give plain numbers, e.g. 7e9 "
+                        "rather than '7B'")
+    values = values.astype(float)
+    broken = ~np.isfinite(values)
+    if broken.any():
+        raise RunsError(f"column '{name}' ({DESCRIPTIONS[name]}) has missing or infinite values "
+                        f"at rows {_rows(frame.index[broken])}: fill them in, or pass those rows "
+                        "to exclude= with a reason (nothing is dropped silently)")
+    nonpositive = values <= 0
+    if nonpositive.any():
+        raise RunsError(f"column '{name}' ({DESCRIPTIONS[name]}) must be > 0, but is not at rows "
+                        f"{_rows_with_values(values, nonpositive)}: fix those values or pass the "
+                        "rows to exclude= with a reason")
+    return values
+
+
+def _check_counts(frame, names=("N", "D")) -> None:
+    for name in names:
+        if name not in frame:
+            continue
+        tiny = frame[name] < SMALLEST_COUNT
+        if tiny.any():
+            raise RunsError(
+                f"column '{name}' ({DESCRIPTIONS[name]}) looks like it is in millions or "
+                f"billions at rows {_rows_with_values(frame[name], tiny)}: give raw counts, "
+                "e.g. 7e9 for a 7B model or 1.4e12 for 1.4T tokens")
+
+
+def _warn_flops_mismatch(frame, rtol) -> None:
+    ratio = frame["C"] / (6.0 * frame["N"] * frame["D"])
+    off = (ratio - 1.0).abs() > rtol
+    if off.any():
+        warnings.warn(
+            f"column 'C' differs from 6·N·D by more than {rtol:.0%} at rows "
+            f"{_rows_with_values(ratio, off, fmt='C/6ND={:.3g}')}: bayescale fits N and D and "
+            "keeps C as given; check the FLOP-counting convention (attention, embeddings) of "
+            "those rows",
+            RunsWarning,
+            stacklevel=3,
+        )
+
+
+def _warn_duplicates(frame) -> None:
+    duplicated = frame.duplicated(subset=["N", "D", "loss", "source"], keep=False)
+    if duplicated.any():
+        warnings.warn(
+            f"rows {_rows(frame.index[duplicated])} repeat the same N, D, loss and source: "
+            "each counts as a separate observation; pass the repeats to exclude= if they are "
+            "copies of one run",
+            RunsWarning,
+            stacklevel=3,
+        )
+
+
+def _rows(labels) -> str:
+    labels = list(labels)
+    return ", ".join(str(label) for label in labels[:10]) + _more(len(labels))
+
+
+def _rows_with_values(values, mask, fmt="{:.6g}") -> str:
+    chosen = values[mask]
+    shown = ", ".join(f"{row} ({fmt.format(value)})" for row, value in chosen[:10].items())
+    return shown + _more(len(chosen))
+
+
+def _more(count) -> str:
+    return f" and {count - 10} more" if count > 10 else ""

@@ -1,0 +1,209 @@
+"""Model specifications as data: a law, its priors, its likelihood and its pooling.
+
+Named specifications live in the ``models/`` folder as TOML files (``models/chinchilla.toml``).
+A user's overrides are merged over the defaults (``defaults | user``); nothing is mutated.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pymc as pm
+
+from bayescale.errors import SpecError
+from bayescale.resources import data_folder
+
+LIKELIHOODS = ("student_t", "normal")
+EXPONENT_POOLING = ("shared", "pooled")
+PARAMETERIZATIONS = ("noncentered", "centered")
+# Parameters whose prior must be LogNormal: the model samples their logarithm.
+LOG_SCALE = ("E", "A", "B")
+LAW_PARAMETERS = {"chinchilla": ("E", "A", "B", "alpha", "beta")}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A law with its priors, likelihood and pooling; immutable.
+
+    Attributes
+    ----------
+    name : str
+        The specification's name (e.g. ``"chinchilla"``).
+    law : str
+        The scaling law, a key of ``LAW_PARAMETERS``.
+    likelihood : {"student_t", "normal"}
+        Noise distribution of log loss.
+    priors : dict
+        Parameter name -> ``{"dist": <PyMC distribution>, <its parameters>, "why": str}``.
+    pooling : dict
+        ``offsets`` (parameters with per-source offsets), ``exponents`` ("shared" or "pooled"),
+        ``parameterization`` ("noncentered" or "centered") and ``scales`` (priors on the spreads).
+    description : str
+        One line saying what the specification is.
+    """
+
+    name: str
+    law: str
+    likelihood: str
+    priors: Mapping[str, Mapping[str, Any]]
+    pooling: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def with_overrides(
+        self,
+        priors: Mapping[str, Mapping[str, Any]] | None = None,
+        likelihood: str | None = None,
+        pooling: Mapping[str, Any] | None = None,
+    ) -> ModelSpec:
+        """Return a copy with the given priors, likelihood or pooling settings replaced.
+
+        Parameters
+        ----------
+        priors : mapping, optional
+            Parameter name -> a full prior entry, e.g.
+            ``{"alpha": {"dist": "TruncatedNormal", "mu": 0.35, "sigma": 0.05, "lower": 0}}``.
+        likelihood : {"student_t", "normal"}, optional
+            Noise distribution of log loss.
+        pooling : mapping, optional
+            Pooling settings to replace (e.g. ``{"exponents": "pooled"}``).
+
+        Returns
+        -------
+        ModelSpec
+            The new specification; this one is unchanged.
+        """
+        merged_priors = dict(self.priors) | {k: dict(v) for k, v in (priors or {}).items()}
+        merged_pooling = dict(self.pooling) | dict(pooling or {})
+        return replace(
+            self,
+            priors=merged_priors,
+            likelihood=likelihood or self.likelihood,
+            pooling=merged_pooling,
+        )
+
+    def to_json(self) -> str:
+        """Serialise to JSON (stored in a saved fit's attributes)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        """Rebuild a specification from :meth:`to_json`'s output."""
+        return cls(**json.loads(text))
+
+    def prior_table(self) -> pd.DataFrame:
+        """Return one row per prior: parameter, distribution, its parameters, and why."""
+        rows = []
+        entries = [(name, entry) for name, entry in self.priors.items()]
+        entries += [(f"spread of {name} across sources", entry)
+                    for name, entry in self.pooling.get("scales", {}).items()]
+        for name, entry in entries:
+            params = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("dist", "why"))
+            rows.append({"parameter": name, "prior": f"{entry['dist']}({params})",
+                         "why": " ".join(entry.get("why", "").split())})
+        return pd.DataFrame(rows)
+
+
+def available_specs() -> list[str]:
+    """List the names of the model specifications shipped in ``models/``."""
+    return sorted(path.stem for path in data_folder("models").glob("*.toml"))
+
+
+def load_spec(
+    model: str | Path | ModelSpec = "chinchilla",
+    *,
+    priors: Mapping[str, Mapping[str, Any]] | None = None,
+    likelihood: str | None = None,
+    pooling: Mapping[str, Any] | None = None,
+) -> ModelSpec:
+    """Load a named or file-based model specification, with optional overrides.
+
+    Parameters
+    ----------
+    model : str, path or ModelSpec, default "chinchilla"
+        A name from :func:`available_specs`, the path of a TOML file in the same format, or a
+        specification to override.
+    priors, likelihood, pooling
+        Overrides, see :meth:`ModelSpec.with_overrides`.
+
+    Returns
+    -------
+    ModelSpec
+        The specification.
+    """
+    if isinstance(model, ModelSpec):
+        spec = model
+    else:
+        path = Path(model)
+        if path.suffix != ".toml":
+            path = data_folder("models") / f"{model}.toml"
+            if not path.is_file():
+                raise SpecError(f"unknown model '{model}': the named models are "
+                                f"{available_specs()}; or give the path of a .toml file")
+        elif not path.is_file():
+            raise SpecError(f"model file '{path}' does not exist")
+        with path.open("rb") as handle:
+            try:
+                spec = ModelSpec(**tomllib.load(handle))
+            except (TypeError, tomllib.TOMLDecodeError) as error:
+                raise SpecError(f"model file '{path}' is malformed: {error}") from None
+    if priors or likelihood or pooling:
+        spec = spec.with_overrides(priors=priors, likelihood=likelihood, pooling=pooling)
+    return spec
+
+
+def _validate(spec: ModelSpec) -> None:
+    if spec.law not in LAW_PARAMETERS:
+        raise SpecError(f"model '{spec.name}': unknown law '{spec.law}'; "
+                        f"known laws: {sorted(LAW_PARAMETERS)}")
+    if spec.likelihood not in LIKELIHOODS:
+        raise SpecError(f"model '{spec.name}': likelihood must be one of {LIKELIHOODS}, "
+                        f"not '{spec.likelihood}'")
+    needed = [*LAW_PARAMETERS[spec.law], "sigma"] + (["nu"] if spec.likelihood == "student_t"
+                                                     else [])
+    missing = [name for name in needed if name not in spec.priors]
+    if missing:
+        raise SpecError(f"model '{spec.name}' has no prior for {missing}")
+    for name, entry in spec.priors.items():
+        _check_prior(spec.name, name, entry)
+    for name in LOG_SCALE:
+        if name in spec.priors and spec.priors[name]["dist"] != "LogNormal":
+            raise SpecError(f"model '{spec.name}': the prior on {name} must be LogNormal (the "
+                            f"model samples log {name}); got {spec.priors[name]['dist']}")
+    pooling = spec.pooling
+    if pooling.get("exponents", "shared") not in EXPONENT_POOLING:
+        raise SpecError(f"model '{spec.name}': pooling.exponents must be one of "
+                        f"{EXPONENT_POOLING}, not '{pooling['exponents']}'")
+    if pooling.get("parameterization", "noncentered") not in PARAMETERIZATIONS:
+        raise SpecError(f"model '{spec.name}': pooling.parameterization must be one of "
+                        f"{PARAMETERIZATIONS}, not '{pooling['parameterization']}'")
+    pooled = list(pooling.get("offsets", []))
+    if pooling.get("exponents") == "pooled":
+        pooled += ["alpha", "beta"]
+    for name in pooled:
+        if name not in pooling.get("scales", {}):
+            raise SpecError(f"model '{spec.name}': pooling needs a prior on the spread of "
+                            f"{name} across sources (pooling.scales.{name})")
+        _check_prior(spec.name, f"pooling.scales.{name}", pooling["scales"][name])
+
+
+def _check_prior(model: str, name: str, entry: Mapping[str, Any]) -> None:
+    if not isinstance(entry, Mapping) or "dist" not in entry:
+        raise SpecError(f"model '{model}': prior '{name}' must be a table with a 'dist' key "
+                        "naming a PyMC distribution, e.g. {dist = 'HalfNormal', sigma = 0.05}")
+    dist = getattr(pm, str(entry["dist"]), None)
+    if not (isinstance(dist, type) and issubclass(dist, pm.Distribution)):
+        raise SpecError(f"model '{model}': prior '{name}' names '{entry['dist']}', which is not "
+                        "a PyMC distribution")
+    for key, value in entry.items():
+        if key not in ("dist", "why") and not isinstance(value, int | float):
+            raise SpecError(f"model '{model}': prior '{name}' parameter {key} = {value!r} must "
+                            "be a number")

@@ -1,0 +1,73 @@
+"""Summary tables of posterior quantities: medians and credible intervals, via ArviZ."""
+
+from __future__ import annotations
+
+import arviz as az
+import pandas as pd
+import xarray as xr
+
+SAMPLE_DIMS = ("chain", "draw")
+INTERVAL_KINDS = ("eti", "hdi")
+
+
+def interval_table(data: xr.Dataset | xr.DataArray, prob: float = 0.94,
+                   kind: str = "eti") -> pd.DataFrame:
+    """Tabulate the median and a credible interval of each variable, per non-sample coordinate.
+
+    Parameters
+    ----------
+    data : xarray.Dataset or DataArray
+        Posterior quantities with dims (chain, draw, ...), e.g. from
+        :func:`bayescale.compute_optimal` or :func:`bayescale.predict`.
+    prob : float, default 0.94
+        Probability mass of the interval.
+    kind : {"eti", "hdi"}, default "eti"
+        Equal-tailed or highest-density interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the remaining dims (e.g. ``flops``); for each variable ``X`` the columns
+        ``X`` (median), ``X_lo`` and ``X_hi`` (the interval's bounds).
+    """
+    if kind not in INTERVAL_KINDS:
+        raise ValueError(f"kind must be one of {INTERVAL_KINDS}, not '{kind}'")
+    if not 0 < prob < 1:
+        raise ValueError(f"prob must be between 0 and 1, not {prob}")
+    if isinstance(data, xr.DataArray):
+        data = data.to_dataset(name=data.name or "value")
+    median = data.median(SAMPLE_DIMS)
+    bounds = getattr(az, kind)(data, prob=prob, dim=list(SAMPLE_DIMS))
+    columns = {}
+    for name in data.data_vars:
+        columns[name] = median[name]
+        columns[f"{name}_lo"] = bounds[name].sel(ci_bound="lower", drop=True)
+        columns[f"{name}_hi"] = bounds[name].sel(ci_bound="upper", drop=True)
+    table = xr.Dataset(columns)
+    if not table.dims:
+        return pd.DataFrame([{name: float(value) for name, value in table.items()}])
+    return table.to_dataframe()[list(columns)]
+
+
+def parameter_table(posterior: xr.Dataset, prob: float = 0.94) -> pd.DataFrame:
+    """Tabulate median, equal-tailed interval, ESS and R-hat of posterior variables.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior variables with dims (chain, draw, ...).
+    prob : float, default 0.94
+        Probability mass of the interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scalar element: ``median``, ``lo``, ``hi``, ``ess_bulk``, ``ess_tail``,
+        ``r_hat``.
+    """
+    stats = az.summary(posterior, kind="stats_median", ci_prob=prob, ci_kind="eti",
+                       round_to="none")
+    diagnostics = az.summary(posterior, kind="diagnostics", round_to="none")
+    stats = stats.rename(columns={stats.columns[2]: "lo", stats.columns[3]: "hi"})
+    return pd.concat([stats[["median", "lo", "hi"]],
+                      diagnostics[["ess_bulk", "ess_tail", "r_hat"]]], axis=1)
