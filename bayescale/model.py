@@ -6,8 +6,9 @@ Parameterisation (chosen for NUTS, see ../shared/DESIGN.md):
   so the sampled ``log_A_ref = log(A / N0^alpha)`` and ``log_B_ref = log(B / D0^beta)`` are what
   the runs pin down; this removes the A-alpha and B-beta ridges.
 * With several sources, ``log_E``, ``log_A_ref``, ``log_B_ref`` (and, when pooled, ``log alpha``
-  and ``log beta``) get per-source offsets around a shared mean, non-centred by default since
-  a handful of sources weakly inform their spread; the noise scale ``sigma`` is per source.
+  and ``log beta``) get per-source values around a shared mean, centred by default since each
+  source's runs pin its own values (``models/chinchilla.toml`` gives the measurements); the
+  noise scale ``sigma`` is per source.
 * Every source's parameters are recorded as ``*_source`` variables (dim ``source``), so queries
   read them the same way whatever the pooling.
 """

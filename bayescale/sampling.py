@@ -81,7 +81,11 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
         how = f"pip install 'bayescale[{extra}]'" if extra else f"pip install {' '.join(missing)}"
         raise ImportError(f"'{settings.sampler}' requires package(s): {', '.join(missing)} — "
                           f"{how}")
-    with model:
+    with model, warnings.catch_warnings():
+        # PyMC flags its dense mass-matrix adaptation as experimental on every call; it is the
+        # setting measured to sample these posteriors best (README), so the flag is not news.
+        warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental",
+                                category=UserWarning)
         tree = pm.sample(
             draws=settings.draws,
             tune=settings.tune,

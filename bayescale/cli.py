@@ -1,0 +1,321 @@
+"""The ``bayescale`` command line: fit runs, then query the saved fit.
+
+Every subcommand prints a table readable in a terminal, or JSON with ``--json``. Bad input exits
+with status 2 and a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from bayescale import datasets
+from bayescale.errors import BayescaleError
+from bayescale.fit import Fit, fit
+from bayescale.optimal import compute_optimal
+from bayescale.predict import predict
+from bayescale.sampling import DEFAULT_SAMPLER, SAMPLERS
+from bayescale.spec import available_specs, load_spec
+from bayescale.summary import interval_table
+
+PRIOR_PATTERN = re.compile(r"^(\w+)=(\w+)\((.*)\)$")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    warnings.formatwarning = _one_line_warning
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # output piped into e.g. `head`
+        return 0
+    except (BayescaleError, ImportError, ValueError, OSError) as error:
+        message = " ".join(str(error).split())
+        print(f"bayescale: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bayescale",
+        description="Bayesian inference of neural scaling laws: fit training runs, then query "
+                    "the compute-optimal frontier and the loss of planned runs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("fit", help="fit a scaling law to runs and save the posterior")
+    p.add_argument("runs", help="a .csv or .parquet runs table, or a registered data set name "
+                                "(see 'bayescale datasets')")
+    p.add_argument("-o", "--output", required=True, help="where to write the fit (.nc)")
+    p.add_argument("--column", action="append", default=[], metavar="YOURS=OURS",
+                   help="map a column name, e.g. --column 'Model Size=N' (repeatable)")
+    p.add_argument("--source-col", help="column naming each run's source")
+    p.add_argument("--source", help="one source name for all runs (default 'runs')")
+    p.add_argument("--model", default="chinchilla",
+                   help=f"named model ({', '.join(available_specs())}) or a .toml file")
+    p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST(k=v,...)",
+                   help="override a prior, e.g. --prior 'alpha=LogNormal(mu=-1.05,sigma=0.2)'")
+    p.add_argument("--likelihood", choices=["student_t", "normal"])
+    p.add_argument("--sampler", choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-accept", type=float, default=0.9)
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a data-set loader option, e.g. --option drop_outliers=false")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=_fit)
+
+    p = commands.add_parser("optimal", help="posterior of the compute-optimal N, D, D/N, loss")
+    p.add_argument("fit", help="a fit file written by 'bayescale fit'")
+    p.add_argument("--flops", type=float, nargs="+", required=True, help="budgets in FLOPs")
+    _query_options(p)
+    p.set_defaults(run=_optimal)
+
+    p = commands.add_parser("predict", help="posterior loss of planned runs at (N, D)")
+    p.add_argument("fit", help="a fit file written by 'bayescale fit'")
+    p.add_argument("--params", type=float, nargs="+", required=True, help="N of each run")
+    p.add_argument("--tokens", type=float, nargs="+", required=True, help="D of each run")
+    p.add_argument("--noise", action="store_true",
+                   help="include observation noise (the loss one run would report)")
+    _query_options(p)
+    p.set_defaults(run=_predict)
+
+    p = commands.add_parser("summary", help="parameters, diagnostics and provenance of a fit")
+    p.add_argument("fit", help="a fit file written by 'bayescale fit'")
+    p.add_argument("--prob", type=float, default=0.94, help="credible interval mass")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_summary)
+
+    p = commands.add_parser("models", help="list the named models, or show one's priors")
+    p.add_argument("name", nargs="?", help="a model name or .toml file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_models)
+
+    p = commands.add_parser("datasets", help="list the registered data sets, or show one's card")
+    p.add_argument("name", nargs="?", help="a data set name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_datasets)
+    return parser
+
+
+def _query_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", help="a fitted source (default: a new source, or the only one)")
+    p.add_argument("--prob", type=float, default=0.94, help="credible interval mass")
+    p.add_argument("--hdi", action="store_true", help="highest-density instead of equal-tailed")
+    p.add_argument("--seed", type=int, default=0, help="seed for new-source and noise draws")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _fit(args) -> int:
+    options = dict(column=args.column, source_col=args.source_col, source=args.source)
+    runs = _load_runs(args.runs, args.option, options)
+    result = fit(
+        runs, model=args.model, priors=_parse_priors(args.prior), likelihood=args.likelihood,
+        sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
+        seed=args.seed, target_accept=args.target_accept, progressbar=not args.no_progress)
+    path = result.save(args.output)
+    print(f"saved {result!r} to {path}", file=sys.stderr)
+    return _print_summary(result, 0.94, args.json)
+
+
+def _load_runs(name: str, loader_options: list[str], options: dict):
+    columns = dict(_key_value(item, "--column") for item in options.pop("column"))
+    if Path(name).is_file() or Path(name).suffix.lower() in (".csv", ".parquet"):
+        if loader_options:
+            raise ValueError("--option applies to registered data sets only")
+        from bayescale.runs import as_runs
+
+        return as_runs(Path(name), columns=columns, **options)
+    if name not in datasets.available():
+        raise BayescaleError(f"'{name}' is neither a runs file nor a registered data set "
+                             f"({', '.join(datasets.available())})")
+    if columns or any(options.values()):
+        raise ValueError("--column, --source-col and --source apply to runs files only")
+    parsed = {key: _literal(value) for key, value in
+              (_key_value(item, "--option") for item in loader_options)}
+    return datasets.load(name, **parsed)
+
+
+def _optimal(args) -> int:
+    result = Fit.load(args.fit)
+    frontier = compute_optimal(result, args.flops, source=args.source, seed=args.seed)
+    table = interval_table(frontier, prob=args.prob, kind="hdi" if args.hdi else "eti")
+    return _print_table(table, args, title=_query_title(
+        result, args, "Posterior of the compute-optimal allocation (C = 6ND)"))
+
+
+def _predict(args) -> int:
+    result = Fit.load(args.fit)
+    loss = predict(result, args.params, args.tokens, source=args.source, noise=args.noise,
+                   seed=args.seed)
+    table = interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti")
+    table.insert(0, "D", args.tokens)
+    table.insert(0, "N", args.params)
+    kind = ("Posterior predictive loss of one run (with observation noise)" if args.noise
+            else "Posterior of the law's loss (without observation noise)")
+    return _print_table(table.set_index(["N", "D"]), args,
+                        title=_query_title(result, args, kind))
+
+
+def _summary(args) -> int:
+    return _print_summary(Fit.load(args.fit), args.prob, args.json)
+
+
+def _models(args) -> int:
+    if args.name is None:
+        rows = [{"model": name, "description": load_spec(name).description}
+                for name in available_specs()]
+        return _print_table(pd.DataFrame(rows).set_index("model"), args)
+    spec = load_spec(args.name)
+    if args.json:
+        print(spec.to_json())
+        return 0
+    print(f"{spec.name}: {spec.description}\nlaw: {spec.law}; likelihood: {spec.likelihood}; "
+          f"pooling: {json.dumps({k: v for k, v in spec.pooling.items() if k not in ('scales', 'why')})}\n")
+    for row in spec.prior_table().itertuples():
+        print(f"{row.parameter} ~ {row.prior}\n    {row.why}")
+    return 0
+
+
+def _datasets(args) -> int:
+    if args.name is None:
+        rows = [{"data set": name, "title": datasets.info(name)["title"]}
+                for name in datasets.available()]
+        return _print_table(pd.DataFrame(rows).set_index("data set"), args)
+    card = datasets.info(args.name)
+    if args.json:
+        print(json.dumps(card, indent=2))
+        return 0
+    for key in ("title", "citation", "license", "repo", "commit"):
+        print(f"{key}: {' '.join(str(card[key]).split())}")
+    for key, value in card.get("conventions", {}).items():
+        print(f"convention {key}: {value}")
+    print("files: " + ", ".join(entry["path"] for entry in card["files"]))
+    return 0
+
+
+def _print_summary(result: Fit, prob: float, as_json: bool) -> int:
+    table = result.parameter_summary(prob=prob)
+    diagnostics = result.diagnostics
+    if as_json:
+        print(json.dumps({
+            "parameters": _records(table),
+            "diagnostics": diagnostics,
+            "sampler": result.sampler.to_dict(),
+            "provenance": result.provenance,
+            "spec": json.loads(result.spec.to_json()),
+        }, indent=2))
+        return 0
+    print(f"{result!r}\n\nParameters (median and {prob:.0%} equal-tailed interval):")
+    print(table.to_string(float_format=lambda value: f"{value:.4g}"))
+    verdict = "converged" if diagnostics["converged"] else "NOT CONVERGED"
+    print(f"\nDiagnostics: {verdict}; max R-hat {diagnostics['max_rhat']:.4f}, "
+          f"min bulk ESS {diagnostics['min_ess_bulk']:.0f}, min tail ESS "
+          f"{diagnostics['min_ess_tail']:.0f}, {diagnostics['divergences']} divergences")
+    for problem in diagnostics["problems"]:
+        print(f"  problem: {problem}")
+    provenance = result.provenance
+    print(f"Data sha256 {provenance['data_sha256'][:16]}..., created {provenance['created']}")
+    for note in provenance["runs_notes"]:
+        print(f"  runs: {note}")
+    print("Versions: " + ", ".join(f"{k} {v}" for k, v in provenance["versions"].items()))
+    return 0
+
+
+def _print_table(table: pd.DataFrame, args, title: str | None = None) -> int:
+    if args.json:
+        print(json.dumps(_records(table), indent=2))
+        return 0
+    if title:
+        print(title)
+    print(_readable(table).to_string())
+    return 0
+
+
+def _readable(table: pd.DataFrame) -> pd.DataFrame:
+    """Collapse X, X_lo, X_hi columns into one 'X [lo, hi]' text column each."""
+    shown = {}
+    for name in table.columns:
+        if name.endswith(("_lo", "_hi")) and name[:-3] in table.columns:
+            continue
+        if f"{name}_lo" in table.columns:
+            shown[f"{name} [interval]"] = [
+                f"{m:.4g} [{lo:.4g}, {hi:.4g}]" for m, lo, hi in
+                zip(table[name], table[f"{name}_lo"], table[f"{name}_hi"], strict=True)]
+        else:
+            shown[name] = table[name]
+    index = table.index
+    if isinstance(index, pd.MultiIndex):
+        index = pd.MultiIndex.from_tuples(
+            [tuple(f"{v:.4g}" for v in row) for row in index], names=index.names)
+    elif index.dtype.kind == "f":
+        index = pd.Index([f"{value:.4g}" for value in index], name=index.name)
+    return pd.DataFrame(shown).set_index(index)
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    frame = table.reset_index() if table.index.name or table.index.nlevels > 1 else table
+    if frame is table and not isinstance(table.index, pd.RangeIndex):
+        frame = table.rename_axis("name").reset_index()
+    return json.loads(frame.to_json(orient="records", double_precision=15))
+
+
+def _query_title(result: Fit, args, kind: str) -> str:
+    if args.source is not None:
+        who = f"source '{args.source}'"
+    elif len(result.sources) == 1:
+        who = f"source '{result.sources[0]}' (the fit's only source)"
+    else:
+        who = "a new source (integrating over the spread between sources)"
+    interval = "highest-density" if args.hdi else "equal-tailed"
+    return f"{kind}, median [{args.prob:.0%} {interval} interval], for {who}:"
+
+
+def _parse_priors(items: list[str]) -> dict:
+    priors = {}
+    for item in items:
+        match = PRIOR_PATTERN.match(item.replace(" ", ""))
+        if not match:
+            raise ValueError(f"--prior '{item}' must look like NAME=DIST(k=v,...), e.g. "
+                             "'alpha=LogNormal(mu=-1.05,sigma=0.2)'")
+        name, dist, body = match.groups()
+        params = dict(_key_value(part, "--prior") for part in body.split(",") if part)
+        priors[name] = {"dist": dist} | {k: float(v) for k, v in params.items()}
+    return priors
+
+
+def _key_value(item: str, flag: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"{flag} '{item}' must look like KEY=VALUE")
+    return key, value
+
+
+def _literal(value: str):
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() and "." not in value and "e" not in lowered \
+        else number
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"bayescale: warning ({category.__name__}): {' '.join(str(message).split())}\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

@@ -1,0 +1,161 @@
+"""Registry of published training runs: cards in ``datasets/``, files fetched and verified.
+
+Each card (``datasets/<name>.toml``) pins an upstream repository, a commit, the files' paths and
+their sha256. :func:`load` returns the runs as a :class:`bayescale.Runs`. Files come from, in
+order:
+
+1. a mirror folder, if one is set (``set_mirror(path)`` or the ``BAYESCALE_DATA_MIRROR``
+   environment variable), holding ``<mirror_folder>/<path>`` for each file, as upstream has it;
+2. the download cache (``BAYESCALE_CACHE``, default the user cache folder), filled by
+3. a download from upstream at the pinned commit, unless ``BAYESCALE_OFFLINE=1``.
+
+Every file is checked against its pinned sha256 before it is read; a mismatch is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pooch
+
+from bayescale.errors import DatasetError
+from bayescale.resources import data_folder
+from bayescale.runs import Runs
+
+MIRROR_ENV = "BAYESCALE_DATA_MIRROR"
+CACHE_ENV = "BAYESCALE_CACHE"
+OFFLINE_ENV = "BAYESCALE_OFFLINE"
+RAW_URL = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+
+_settings: dict[str, Path | None] = {"mirror": None}
+
+
+def set_mirror(path: str | Path | None) -> None:
+    """Read data-set files from a local mirror folder (None: back to the environment/cache).
+
+    Parameters
+    ----------
+    path : str, pathlib.Path or None
+        A folder holding ``<mirror_folder>/<upstream path>`` for each file.
+    """
+    _settings["mirror"] = None if path is None else Path(path)
+
+
+def mirror() -> Path | None:
+    """Return the mirror folder in use, if any."""
+    if _settings["mirror"] is not None:
+        return _settings["mirror"]
+    value = os.environ.get(MIRROR_ENV)
+    return Path(value) if value else None
+
+
+def available() -> list[str]:
+    """List the names of the registered data sets."""
+    return sorted(path.stem for path in data_folder("datasets").glob("*.toml"))
+
+
+def info(name: str) -> dict[str, Any]:
+    """Return a data set's card: citation, license, upstream, conventions, columns, files.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`available`.
+
+    Returns
+    -------
+    dict
+        The card's fields.
+    """
+    path = data_folder("datasets") / f"{name}.toml"
+    if not path.is_file():
+        raise DatasetError(f"unknown data set '{name}': the registered ones are {available()}")
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def fetch(name: str) -> dict[str, Path]:
+    """Return local, sha256-verified paths of a data set's files (downloading if needed).
+
+    Parameters
+    ----------
+    name : str
+        A registered data set.
+
+    Returns
+    -------
+    dict
+        Upstream path -> local path.
+    """
+    card = info(name)
+    return {entry["path"]: _fetch_file(card, entry) for entry in card["files"]}
+
+
+def load(name: str, **options: Any) -> Runs:
+    """Load a registered data set as validated runs.
+
+    Parameters
+    ----------
+    name : str
+        A registered data set (see :func:`available`).
+    **options
+        Options of that data set's loader (see ``bayescale.loaders``).
+
+    Returns
+    -------
+    Runs
+        The runs, with a ``source`` column and the card's conventions in their notes.
+    """
+    from bayescale import loaders
+
+    card = info(name)
+    return getattr(loaders, card["loader"])(fetch(name), card, **options)
+
+
+def _fetch_file(card: dict, entry: dict) -> Path:
+    folder = mirror()
+    if folder is not None:
+        path = folder / card["mirror_folder"] / entry["path"]
+        if not path.is_file():
+            raise DatasetError(
+                f"data set '{card['name']}': '{entry['path']}' is not in the mirror folder "
+                f"{folder} (looked for {path}); put the upstream file there (repository "
+                f"{card['repo']} at commit {card['commit']}), or unset {MIRROR_ENV} to download it")
+        _verify(path, entry["sha256"], card["name"])
+        return path
+
+    url = RAW_URL.format(repo=card["repo"], commit=card["commit"], path=entry["path"])
+    cache = Path(os.environ.get(CACHE_ENV) or pooch.os_cache("bayescale")) / card["name"]
+    cached = cache / entry["path"]
+    if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
+        if not cached.is_file():
+            raise DatasetError(
+                f"data set '{card['name']}': '{entry['path']}' is not cached and {OFFLINE_ENV} "
+                f"is set, so it cannot be downloaded; download {url} into {cached}, or set "
+                f"{MIRROR_ENV} to a folder holding {card['mirror_folder']}/{entry['path']}")
+        _verify(cached, entry["sha256"], card["name"])
+        return cached
+    try:
+        local = pooch.retrieve(url, known_hash=f"sha256:{entry['sha256']}",
+                               fname=entry["path"], path=cache, progressbar=False)
+    except ValueError as error:  # pooch: hash mismatch
+        raise DatasetError(f"data set '{card['name']}': downloaded '{entry['path']}' does not "
+                           f"match its pinned sha256 ({error}); it was not loaded") from None
+    except Exception as error:  # network failures surface as many types; say what to do
+        raise DatasetError(
+            f"data set '{card['name']}': could not download {url} ({type(error).__name__}: "
+            f"{error}); without network, set {MIRROR_ENV} to a folder holding "
+            f"{card['mirror_folder']}/{entry['path']}") from None
+    return Path(local)
+
+
+def _verify(path: Path, sha256: str, name: str) -> None:
+    actual = pooch.file_hash(str(path), alg="sha256")
+    if actual != sha256:
+        raise DatasetError(f"data set '{name}': {path} does not match its pinned sha256 "
+                           f"(it has {actual}, not "
+                           f"{sha256}): the file is corrupted or a different version; it was not "
+                           "loaded. Replace it with the upstream file at the pinned commit")

@@ -1,0 +1,67 @@
+"""Shared fixtures: the offline data mirror, simulated runs, and fits sampled once per session."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale import datasets
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# A known law, close to Epoch's refit of Chinchilla, for recovery tests.
+TRUTH = {"E": 1.8, "A": 450.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_mirror():
+    """Point the data registry at ../shared/data (CI and tests never download)."""
+    mirror = os.environ.get(datasets.MIRROR_ENV) or str(SHARED_DATA)
+    if not Path(mirror).is_dir():
+        pytest.exit(f"the offline data mirror {mirror} is missing: tests need ../shared/data "
+                    f"beside the repository, or {datasets.MIRROR_ENV} set", returncode=2)
+    datasets.set_mirror(mirror)
+    yield Path(mirror)
+    datasets.set_mirror(None)
+
+
+def law(N, D, p=TRUTH):
+    return p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
+
+
+def simulate_runs(seed=7, sigma=0.01, truth=TRUTH, source=None):
+    """Runs on a Chinchilla-like design: 8 sizes x 5 tokens-per-parameter ratios."""
+    rng = np.random.default_rng(seed)
+    N = np.repeat(np.logspace(7, 9.5, 8), 5)
+    D = N * np.tile([5.0, 10.0, 20.0, 40.0, 80.0], 8)
+    loss = law(N, D, truth) * np.exp(sigma * rng.standard_normal(N.size))
+    table = pd.DataFrame({"N": N, "D": D, "loss": loss})
+    if source is not None:
+        table["source"] = source
+    return table
+
+
+@pytest.fixture(scope="session")
+def simulated_fit(offline_mirror):
+    return bs.fit(simulate_runs(), draws=500, tune=500, seed=11)
+
+
+@pytest.fixture(scope="session")
+def epoch_fit(offline_mirror):
+    return bs.fit(datasets.load("epoch-chinchilla"), draws=500, tune=500, seed=3)
+
+
+@pytest.fixture(scope="session")
+def two_source_runs():
+    """Two sources with different E and A (e.g. two tokenizers), shared exponents."""
+    shifted = TRUTH | {"E": 2.2, "A": 700.0}
+    return pd.concat([simulate_runs(seed=1, source="lab-a"),
+                      simulate_runs(seed=2, truth=shifted, source="lab-b")], ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def two_source_fit(two_source_runs):
+    return bs.fit(two_source_runs, draws=500, tune=500, seed=5)
