@@ -116,10 +116,11 @@ def _query_options(p: argparse.ArgumentParser) -> None:
 
 
 def _fit(args) -> int:
+    spec = load_spec(args.model, priors=_parse_priors(args.prior), likelihood=args.likelihood)
     options = dict(column=args.column, source_col=args.source_col, source=args.source)
     runs = _load_runs(args.runs, args.option, options)
     result = fit(
-        runs, model=args.model, priors=_parse_priors(args.prior), likelihood=args.likelihood,
+        runs, model=spec,
         sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
         seed=args.seed, target_accept=args.target_accept, progressbar=not args.no_progress)
     path = result.save(args.output)
@@ -179,8 +180,9 @@ def _models(args) -> int:
     if args.json:
         print(spec.to_json())
         return 0
+    pooling = {k: v for k, v in spec.pooling.items() if k not in ("scales", "why")}
     print(f"{spec.name}: {spec.description}\nlaw: {spec.law}; likelihood: {spec.likelihood}; "
-          f"pooling: {json.dumps({k: v for k, v in spec.pooling.items() if k not in ('scales', 'why')})}\n")
+          f"pooling: {json.dumps(pooling)}\n")
     for row in spec.prior_table().itertuples():
         print(f"{row.parameter} ~ {row.prior}\n    {row.why}")
     return 0

@@ -40,6 +40,7 @@ def set_mirror(path: str | Path | None) -> None:
     ----------
     path : str, pathlib.Path or None
         A folder holding ``<mirror_folder>/<upstream path>`` for each file.
+
     """
     _settings["mirror"] = None if path is None else Path(path)
 
@@ -69,6 +70,7 @@ def info(name: str) -> dict[str, Any]:
     -------
     dict
         The card's fields.
+
     """
     path = data_folder("datasets") / f"{name}.toml"
     if not path.is_file():
@@ -89,6 +91,7 @@ def fetch(name: str) -> dict[str, Path]:
     -------
     dict
         Upstream path -> local path.
+
     """
     card = info(name)
     return {entry["path"]: _fetch_file(card, entry) for entry in card["files"]}
@@ -108,6 +111,7 @@ def load(name: str, **options: Any) -> Runs:
     -------
     Runs
         The runs, with a ``source`` column and the card's conventions in their notes.
+
     """
     from bayescale import loaders
 

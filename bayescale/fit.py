@@ -50,6 +50,7 @@ class Fit:
     Notes
     -----
     Use :func:`bayescale.compute_optimal` and :func:`bayescale.predict` to query it.
+
     """
 
     def __init__(self, tree: xr.DataTree) -> None:
@@ -120,6 +121,7 @@ class Fit:
         pandas.DataFrame
             One row per parameter (per source for per-source ones) with median, lower, upper,
             bulk and tail ESS and R-hat.
+
         """
         from bayescale.summary import parameter_table
 
@@ -138,6 +140,7 @@ class Fit:
         -------
         pathlib.Path
             The path written.
+
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +160,7 @@ class Fit:
         -------
         Fit
             The fit.
+
         """
         path = Path(path)
         if not path.is_file():
@@ -223,11 +227,12 @@ def fit(
     Fit
         The fit. If it did not converge a :class:`ConvergenceWarning` says so and what to try,
         and ``fit.diagnostics`` records it.
+
     """
-    runs = as_runs(runs, **runs_options)
     spec = load_spec(model, priors=priors, likelihood=likelihood, pooling=pooling)
     settings = SamplerSettings(sampler=sampler, draws=draws, tune=tune, chains=chains,
                                seed=seed, target_accept=target_accept)
+    runs = as_runs(runs, **runs_options)
     log_N0, log_D0 = reference_scales(runs)
     log.info("bayescale: fitting %s to %d runs from %d source(s) (N0 = %.3g, D0 = %.3g)",
              spec.name, len(runs), len(runs.sources), np.exp(log_N0), np.exp(log_D0))

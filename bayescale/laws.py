@@ -32,6 +32,7 @@ def chinchilla_log_loss(log_N, log_D, log_E, log_A, log_B, alpha, beta, xp=np):
     -------
     array_like
         log L, broadcast over the inputs.
+
     """
     return xp.logaddexp(xp.logaddexp(log_E, log_A - alpha * log_N), log_B - beta * log_D)
 
@@ -54,6 +55,7 @@ def chinchilla_optimal_log_params(log_flops, log_A, log_B, alpha, beta):
     -------
     array_like
         log N_opt; log D_opt is ``log_flops - log(6) - log N_opt``.
+
     """
     total = alpha + beta
     log_G = (np.log(alpha) + log_A - np.log(beta) - log_B) / total

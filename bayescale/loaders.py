@@ -32,6 +32,7 @@ def epoch_chinchilla(paths: dict[str, Path], card: dict, drop_outliers: bool = T
     -------
     Runs
         240 runs (or 245), source ``epoch-chinchilla``.
+
     """
     table = pd.read_csv(paths["data/svg_extracted_data.csv"])
     exclude, reason = None, None

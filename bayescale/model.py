@@ -48,6 +48,7 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
     -------
     pymc.Model
         The model, with data in ``pm.Data`` containers and coords ``run`` and ``source``.
+
     """
     table = runs.table
     sources = runs.sources

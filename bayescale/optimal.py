@@ -28,6 +28,7 @@ def compute_optimal(fit, flops, source: str | None = None, seed: int = 0) -> xr.
     xarray.Dataset
         ``N_opt`` (parameters), ``D_opt`` (tokens), ``tokens_per_param`` (D_opt / N_opt) and
         ``loss_opt`` (the law's loss at the optimum, nats/token), dims (chain, draw, flops).
+
     """
     budgets = xr.DataArray(np.atleast_1d(np.asarray(flops, dtype=float)), dims="flops")
     budgets = budgets.assign_coords(flops=budgets.values)

@@ -36,6 +36,7 @@ def law_parameters(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
         ``log_E``, ``log_A``, ``log_B``, ``alpha``, ``beta`` and the noise ``sigma`` (plus ``nu``
         for a Student-t likelihood), each with dims (chain, draw). ``log_A`` and ``log_B`` are
         for N and D in raw units (parameters, tokens).
+
     """
     post = fit.posterior
     sources = fit.sources

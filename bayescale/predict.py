@@ -31,6 +31,7 @@ def predict(fit, N, D, source: str | None = None, noise: bool = False,
     -------
     xarray.DataArray
         ``loss`` in nats/token, dims (chain, draw, run) with coords ``N`` and ``D`` on ``run``.
+
     """
     N = np.atleast_1d(np.asarray(N, dtype=float))
     D = np.atleast_1d(np.asarray(D, dtype=float))

@@ -21,6 +21,7 @@ def data_folder(name: str) -> Path:
     -------
     pathlib.Path
         The folder's path.
+
     """
     for candidate in (_PACKAGE / "_data" / name, _PACKAGE.parent / name):
         if candidate.is_dir():

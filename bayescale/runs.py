@@ -61,6 +61,7 @@ class Runs:
         Rows the user asked to exclude, with the reason in column ``excluded_because``.
     notes : tuple of str
         What was derived from the input (e.g. ``D = C / (6 N)``), for provenance.
+
     """
 
     table: pd.DataFrame
@@ -123,6 +124,7 @@ def as_runs(
         For a missing column, non-numeric, missing or infinite values, non-positive ``N``, ``D``
         or ``loss``, or counts that look like millions or billions; the message names the rows,
         the column and the fix.
+
     """
     if isinstance(data, Runs):
         return data

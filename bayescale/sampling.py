@@ -74,6 +74,7 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
     -------
     xarray.DataTree
         With groups posterior, sample_stats, observed_data, constant_data and log_likelihood.
+
     """
     packages, extra, options = SAMPLERS[settings.sampler]
     missing = [name for name in packages if importlib.util.find_spec(name) is None]
@@ -114,6 +115,7 @@ def convergence_report(tree: xr.DataTree) -> dict:
     dict
         ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail`` (each with the variable that attains
         it), ``divergences``, ``problems`` (readable strings) and ``converged`` (bool).
+
     """
     posterior = tree["posterior"].to_dataset()
     rhat = _extreme(az.rhat(posterior), np.nanargmax)

@@ -46,6 +46,7 @@ class ModelSpec:
         ``parameterization`` ("noncentered" or "centered") and ``scales`` (priors on the spreads).
     description : str
         One line saying what the specification is.
+
     """
 
     name: str
@@ -80,6 +81,7 @@ class ModelSpec:
         -------
         ModelSpec
             The new specification; this one is unchanged.
+
         """
         merged_priors = dict(self.priors) | {k: dict(v) for k, v in (priors or {}).items()}
         merged_pooling = dict(self.pooling) | dict(pooling or {})
@@ -138,6 +140,7 @@ def load_spec(
     -------
     ModelSpec
         The specification.
+
     """
     if isinstance(model, ModelSpec):
         spec = model

@@ -29,6 +29,7 @@ def interval_table(data: xr.Dataset | xr.DataArray, prob: float = 0.94,
     pandas.DataFrame
         Indexed by the remaining dims (e.g. ``flops``); for each variable ``X`` the columns
         ``X`` (median), ``X_lo`` and ``X_hi`` (the interval's bounds).
+
     """
     if kind not in INTERVAL_KINDS:
         raise ValueError(f"kind must be one of {INTERVAL_KINDS}, not '{kind}'")
@@ -64,6 +65,7 @@ def parameter_table(posterior: xr.Dataset, prob: float = 0.94) -> pd.DataFrame:
     pandas.DataFrame
         One row per scalar element: ``median``, ``lo``, ``hi``, ``ess_bulk``, ``ess_tail``,
         ``r_hat``.
+
     """
     stats = az.summary(posterior, kind="stats_median", ci_prob=prob, ci_kind="eti",
                        round_to="none")

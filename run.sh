@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# bayescale's set-up and entry points. On a fresh clone:
+#   ./run.sh main    create .venv (Python >= 3.12), install bayescale, fit Epoch's 240 Chinchilla
+#                    runs and print the posterior compute-optimal frontier
+#   ./run.sh test    same set-up, then the test suite
+#   ./run.sh bench   same set-up, then the benchmarks (tables printed, CSV in benchmarks/results)
+# Published data: read from $BAYESCALE_DATA_MIRROR, else from ../shared/data when it exists,
+# else downloaded from upstream (pinned commit, sha256-checked) into the user cache.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+find_python() {
+  local candidate
+  for candidate in "${PYTHON:-}" python3.12 python3.13 python3.14 python3 \
+      "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3; do
+    [ -n "$candidate" ] || continue
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+      command -v "$candidate" || echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+setup() {
+  if [ ! -x .venv/bin/python ]; then
+    local python
+    if ! python=$(find_python); then
+      echo "run.sh: error: bayescale needs Python >= 3.12 (PyMC 6 and ArviZ 1 require it) and" \
+           "none was found; install python3.12, or set PYTHON=/path/to/python3.12" >&2
+      exit 1
+    fi
+    echo "run.sh: creating .venv with $python ($("$python" --version))" >&2
+    "$python" -m venv .venv
+  fi
+  local stamp=.venv/.bayescale-installed
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "run.sh: installing bayescale and its dependencies into .venv" >&2
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".[test]"
+    touch "$stamp"
+  fi
+  if [ -z "${BAYESCALE_DATA_MIRROR:-}" ] && [ -d ../shared/data ]; then
+    export BAYESCALE_DATA_MIRROR
+    BAYESCALE_DATA_MIRROR=$(cd ../shared/data && pwd)
+    echo "run.sh: reading published data from the mirror $BAYESCALE_DATA_MIRROR" >&2
+  fi
+}
+
+case "${1:-}" in
+  main)
+    setup
+    mkdir -p out
+    .venv/bin/bayescale fit epoch-chinchilla -o out/epoch-chinchilla.nc
+    echo
+    .venv/bin/bayescale optimal out/epoch-chinchilla.nc \
+      --flops 1e21 1e22 1e23 5.76e23 1e24 1e25 1e26
+    ;;
+  test)
+    setup
+    shift
+    .venv/bin/python -m ruff check .
+    .venv/bin/python -m pytest "$@"
+    ;;
+  bench)
+    setup
+    shift
+    .venv/bin/python benchmarks/epoch_fit.py "$@"
+    ;;
+  *)
+    echo "usage: ./run.sh main | test [pytest args] | bench" >&2
+    exit 2
+    ;;
+esac

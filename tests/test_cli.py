@@ -1,0 +1,93 @@
+"""The command line end to end on a temporary CSV, and its one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bayescale.cli import main
+from tests.conftest import simulate_runs
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    runs = simulate_runs(seed=4).rename(columns={"N": "Model Size"})
+    runs.to_csv(folder / "runs.csv", index=False)
+    out = folder / "fit.nc"
+    status = main(["fit", str(folder / "runs.csv"), "-o", str(out), "--column", "Model Size=N",
+                   "--draws", "500", "--tune", "500", "--seed", "9", "--no-progress"])
+    assert status == 0
+    return out
+
+
+def test_fit_prints_parameters_and_diagnostics(fitted, capsys):
+    assert main(["summary", str(fitted)]) == 0
+    out = capsys.readouterr().out
+    assert "Parameters (median and 94% equal-tailed interval)" in out
+    assert "Diagnostics: converged" in out
+    assert "alpha" in out and "Versions: bayescale" in out
+
+
+def test_optimal_table_and_json(fitted, capsys):
+    assert main(["optimal", str(fitted), "--flops", "1e21", "1e23"]) == 0
+    out = capsys.readouterr().out
+    assert "compute-optimal" in out and "N_opt [interval]" in out and "1e+23" in out
+    assert main(["optimal", str(fitted), "--flops", "1e21", "1e23", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["flops"] for row in rows] == [1e21, 1e23]
+    assert rows[1]["N_opt_lo"] < rows[1]["N_opt"] < rows[1]["N_opt_hi"]
+    assert rows[1]["D_opt"] == pytest.approx(1e23 / 6 / rows[1]["N_opt"], rel=0.2)
+
+
+def test_predict_json_with_noise_is_wider(fitted, capsys):
+    base = ["predict", str(fitted), "--params", "7e10", "--tokens", "1.4e12", "--json"]
+    assert main(base) == 0
+    law = json.loads(capsys.readouterr().out)[0]
+    assert main([*base, "--noise"]) == 0
+    noisy = json.loads(capsys.readouterr().out)[0]
+    assert law["N"] == 7e10 and law["D"] == 1.4e12
+    assert noisy["loss_hi"] - noisy["loss_lo"] > law["loss_hi"] - law["loss_lo"]
+    assert np.isclose(noisy["loss"], law["loss"], rtol=0.01)
+
+
+def test_summary_json(fitted, capsys):
+    assert main(["summary", str(fitted), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["diagnostics"]["converged"] is True
+    assert data["sampler"]["seed"] == 9
+    assert {row["name"] for row in data["parameters"]} >= {"E", "alpha", "beta"}
+
+
+def test_models_and_datasets_listings(capsys):
+    assert main(["models"]) == 0
+    assert "chinchilla" in capsys.readouterr().out
+    assert main(["models", "chinchilla"]) == 0
+    assert "alpha ~ LogNormal(mu=-1.05, sigma=0.5)" in capsys.readouterr().out
+    assert main(["datasets"]) == 0
+    assert "epoch-chinchilla" in capsys.readouterr().out
+    assert main(["datasets", "epoch-chinchilla"]) == 0
+    assert "arXiv:2404.10102" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fit", "{tmp}/bad.csv", "-o", "{tmp}/x.nc"],
+         "bayescale: error: column 'N' (parameters) looks like it is in millions or billions"),
+        (["fit", "nothing-here", "-o", "{tmp}/x.nc"],
+         "bayescale: error: 'nothing-here' is neither a runs file nor a registered data set"),
+        (["fit", "{tmp}/bad.csv", "-o", "{tmp}/x.nc", "--prior", "alpha=oops"],
+         "bayescale: error: --prior 'alpha=oops' must look like NAME=DIST(k=v,...)"),
+        (["optimal", "{tmp}/none.nc", "--flops", "1e24"],
+         "bayescale: error: fit file '{tmp}/none.nc' does not exist"),
+        (["fit", "{tmp}/bad.csv", "-o", "{tmp}/x.nc", "--model", "nope"],
+         "bayescale: error: unknown model 'nope'"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_one_line(args, message, tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("N,D,loss\n7,1.4e12,2.0\n70,2e12,1.9\n")
+    status = main([arg.format(tmp=tmp_path) for arg in args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1 and err[0].startswith(message.format(tmp=tmp_path))
