@@ -10,9 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 find_python() {
-  local candidate
+  local candidate pyenv_root
+  pyenv_root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
   for candidate in "${PYTHON:-}" python3.12 python3.13 python3.14 python3 \
-      "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3; do
+      "$pyenv_root"/versions/3.1[2-9]*/bin/python3; do
     [ -n "$candidate" ] || continue
     if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
       command -v "$candidate" || echo "$candidate"
