@@ -1,5 +1,7 @@
 """Queries over the posterior: the frontier, predictions, sources, summary tables."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -87,3 +89,20 @@ def test_parameter_summary(epoch_fit):
     assert {"E", "A", "B", "alpha", "beta", "nu"} <= set(table.index)
     assert (table["r_hat"] < 1.01).all()
     assert (table["lo"] < table["median"]).all()
+
+
+@pytest.mark.parametrize("parameterization", ["centered", "noncentered"])
+def test_pooled_exponents_build_sample_and_answer(two_source_runs, parameterization):
+    """Structure of the optional pooling settings; few draws, so convergence is not judged."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        fit = bs.fit(two_source_runs, pooling={"exponents": "pooled",
+                                               "parameterization": parameterization},
+                     draws=100, tune=200, chains=2, seed=3)
+    post = fit.posterior
+    assert post["alpha_source"].dims == ("chain", "draw", "source")
+    assert {"alpha_spread", "beta_spread", "E_spread"} <= set(post.data_vars)
+    # per-source exponents differ draw by draw, and a new source's spread is wider still
+    assert float(abs(post["alpha_source"].diff("source")).mean()) > 0
+    new = law_parameters(fit)["alpha"]
+    assert float(new.std()) > float(post["alpha_source"].sel(source="lab-a").std())
