@@ -123,25 +123,19 @@ def _fetch_file(card: dict, entry: dict) -> Path:
     folder = mirror()
     if folder is not None:
         path = folder / card["mirror_folder"] / entry["path"]
-        if not path.is_file():
-            raise DatasetError(
-                f"data set '{card['name']}': '{entry['path']}' is not in the mirror folder "
-                f"{folder} (looked for {path}); put the upstream file there (repository "
-                f"{card['repo']} at commit {card['commit']}), or unset {MIRROR_ENV} to download it")
-        _verify(path, entry["sha256"], card["name"])
-        return path
+        return _verified(path, entry, card, missing=(
+            f"'{entry['path']}' is not in the mirror folder {folder} (looked for {path}); put the "
+            f"upstream file there (repository {card['repo']} at commit {card['commit']}), or "
+            f"unset {MIRROR_ENV} to download it"))
 
     url = RAW_URL.format(repo=card["repo"], commit=card["commit"], path=entry["path"])
     cache = Path(os.environ.get(CACHE_ENV) or pooch.os_cache("bayescale")) / card["name"]
     cached = cache / entry["path"]
     if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
-        if not cached.is_file():
-            raise DatasetError(
-                f"data set '{card['name']}': '{entry['path']}' is not cached and {OFFLINE_ENV} "
-                f"is set, so it cannot be downloaded; download {url} into {cached}, or set "
-                f"{MIRROR_ENV} to a folder holding {card['mirror_folder']}/{entry['path']}")
-        _verify(cached, entry["sha256"], card["name"])
-        return cached
+        return _verified(cached, entry, card, missing=(
+            f"'{entry['path']}' is not cached and {OFFLINE_ENV} is set, so it cannot be "
+            f"downloaded; download {url} into {cached}, or set {MIRROR_ENV} to a folder holding "
+            f"{card['mirror_folder']}/{entry['path']}"))
     try:
         local = pooch.retrieve(url, known_hash=f"sha256:{entry['sha256']}",
                                fname=entry["path"], path=cache, progressbar=False)
@@ -156,10 +150,15 @@ def _fetch_file(card: dict, entry: dict) -> Path:
     return Path(local)
 
 
-def _verify(path: Path, sha256: str, name: str) -> None:
+def _verified(path: Path, entry: dict, card: dict, missing: str) -> Path:
+    """Return ``path`` if it exists and matches its pinned sha256; else say what to do."""
+    if not path.is_file():
+        raise DatasetError(f"data set '{card['name']}': {missing}")
     actual = pooch.file_hash(str(path), alg="sha256")
+    sha256 = entry["sha256"]
     if actual != sha256:
-        raise DatasetError(f"data set '{name}': {path} does not match its pinned sha256 "
+        raise DatasetError(f"data set '{card['name']}': {path} does not match its pinned sha256 "
                            f"(it has {actual}, not "
                            f"{sha256}): the file is corrupted or a different version; it was not "
                            "loaded. Replace it with the upstream file at the pinned commit")
+    return path
