@@ -177,7 +177,7 @@ class Fit:
         sampler = self.sampler
         status = "converged" if self.converged else "NOT CONVERGED: " + "; ".join(
             self.diagnostics["problems"])
-        return (f"<bayescale.Fit {self.spec.name}: {self.runs.table.shape[0]} runs, "
+        return (f"<bayescale.Fit {self.spec.name}: {self.tree['runs'].sizes['row']} runs, "
                 f"{len(self.sources)} source(s); {sampler.chains} chains x {sampler.draws} "
                 f"draws ({sampler.sampler}, seed {sampler.seed}); {status}>")
 
