@@ -22,7 +22,7 @@ import pytensor.tensor as pt
 
 from bayescale.laws import chinchilla_log_loss
 from bayescale.runs import Runs
-from bayescale.spec import ModelSpec
+from bayescale.spec import LOG_SCALE, ModelSpec
 
 # Names in the posterior of each law parameter's log-scale, reference-scale variable.
 SAMPLED_NAME = {"E": "log_E", "A": "log_A_ref", "B": "log_B_ref", "alpha": "alpha",
@@ -91,7 +91,7 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
 def _parameter(spec: ModelSpec, name: str, n_sources: int):
     """Create the shared parameter ``name`` and its per-source values (a length-S tensor)."""
     entry = dict(spec.priors[name])
-    log_scale = name in ("E", "A", "B")
+    log_scale = name in LOG_SCALE
     sampled = SAMPLED_NAME[name]
     if log_scale:  # LogNormal(mu, sigma) on the parameter = Normal(mu, sigma) on its log
         shared = pm.Normal(sampled, mu=entry["mu"], sigma=entry["sigma"])
@@ -99,11 +99,8 @@ def _parameter(spec: ModelSpec, name: str, n_sources: int):
         shared = _prior(entry, sampled)
 
     pooling = spec.pooling
-    offset_names = list(pooling.get("offsets", []))
-    if pooling.get("exponents") == "pooled":
-        offset_names += ["alpha", "beta"]
     source_name = f"{sampled}_source"
-    if n_sources == 1 or name not in offset_names:
+    if n_sources == 1 or name not in spec.pooled_parameters:
         return pm.Deterministic(source_name, pt.ones(n_sources) * shared, dims="source")
 
     spread = _prior(pooling["scales"][name], f"{name}_spread")

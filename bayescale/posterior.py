@@ -14,6 +14,7 @@ import xarray as xr
 
 from bayescale.errors import BayescaleError
 from bayescale.model import SAMPLED_NAME
+from bayescale.spec import LOG_SCALE
 
 LAW_VARIABLES = ("E", "A", "B", "alpha", "beta")
 
@@ -79,6 +80,6 @@ def _new_source_value(post: xr.Dataset, name: str, rng: np.random.Generator) -> 
     if spread_name not in post:  # shared across sources: no offset
         return shared
     z = shared.copy(data=rng.standard_normal(shared.shape))
-    if name in ("alpha", "beta"):  # exponents are pooled on the log scale
-        return np.exp(np.log(shared) + post[spread_name] * z)
-    return shared + post[spread_name] * z
+    if name in LOG_SCALE:  # already sampled as a logarithm
+        return shared + post[spread_name] * z
+    return np.exp(np.log(shared) + post[spread_name] * z)  # exponents: pooled on the log scale

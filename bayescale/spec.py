@@ -92,6 +92,14 @@ class ModelSpec:
             pooling=merged_pooling,
         )
 
+    @property
+    def pooled_parameters(self) -> list[str]:
+        """Parameters that get per-source values when there are several sources."""
+        pooled = list(self.pooling.get("offsets", []))
+        if self.pooling.get("exponents") == "pooled":
+            pooled += ["alpha", "beta"]
+        return pooled
+
     def to_json(self) -> str:
         """Serialise to JSON (stored in a saved fit's attributes)."""
         return json.dumps(asdict(self), sort_keys=True)
@@ -188,10 +196,7 @@ def _validate(spec: ModelSpec) -> None:
     if pooling.get("parameterization", "noncentered") not in PARAMETERIZATIONS:
         raise SpecError(f"model '{spec.name}': pooling.parameterization must be one of "
                         f"{PARAMETERIZATIONS}, not '{pooling['parameterization']}'")
-    pooled = list(pooling.get("offsets", []))
-    if pooling.get("exponents") == "pooled":
-        pooled += ["alpha", "beta"]
-    for name in pooled:
+    for name in spec.pooled_parameters:
         if name not in pooling.get("scales", {}):
             raise SpecError(f"model '{spec.name}': pooling needs a prior on the spread of "
                             f"{name} across sources (pooling.scales.{name})")
