@@ -14,6 +14,8 @@ Every file is checked against its pinned sha256 before it is read; a mismatch is
 
 from __future__ import annotations
 
+import builtins
+import inspect
 import os
 import tomllib
 from pathlib import Path
@@ -53,9 +55,12 @@ def mirror() -> Path | None:
     return Path(value) if value else None
 
 
-def available() -> list[str]:
+def available() -> builtins.list[str]:
     """List the names of the registered data sets."""
     return sorted(path.stem for path in data_folder("datasets").glob("*.toml"))
+
+
+list = available  # bayescale.datasets.list(), as the registry's users expect
 
 
 def info(name: str) -> dict[str, Any]:
@@ -116,7 +121,13 @@ def load(name: str, **options: Any) -> Runs:
     from bayescale import loaders
 
     card = info(name)
-    return getattr(loaders, card["loader"])(fetch(name), card, **options)
+    loader = getattr(loaders, card["loader"])
+    accepted = builtins.list(inspect.signature(loader).parameters)[2:]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise DatasetError(f"data set '{name}' has no option(s) {unknown}; its options are "
+                           f"{accepted or 'none'} (see help(bayescale.loaders.{card['loader']}))")
+    return loader(fetch(name), card, **options)
 
 
 def _fetch_file(card: dict, entry: dict) -> Path:

@@ -95,7 +95,9 @@ class Fit:
         table = self.tree["runs"].to_dataset().to_dataframe()
         excluded = (self.tree["excluded_runs"].to_dataset().to_dataframe()
                     if "excluded_runs" in self.tree.children else pd.DataFrame())
-        return Runs(table=table, excluded=excluded, notes=tuple(self.provenance["runs_notes"]))
+        provenance = self.provenance
+        return Runs(table=table, excluded=excluded, notes=tuple(provenance["runs_notes"]),
+                    conventions=provenance.get("conventions", {}))
 
     @property
     def sources(self) -> list[str]:
@@ -251,6 +253,7 @@ def fit(
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "data_sha256": runs.digest(),
             "runs_notes": list(runs.notes),
+            "conventions": runs.conventions,
             "versions": package_versions(),
         }),
     })

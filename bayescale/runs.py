@@ -25,7 +25,7 @@ import hashlib
 import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,12 +61,16 @@ class Runs:
         Rows the user asked to exclude, with the reason in column ``excluded_because``.
     notes : tuple of str
         What was derived from the input (e.g. ``D = C / (6 N)``), for provenance.
+    conventions : dict
+        Per source, how its numbers were counted (``{"N": "with embeddings", "flops": "6ND",
+        "eval": ..., "tokenizer": ...}``), as its data-set card or the user states them.
 
     """
 
     table: pd.DataFrame
     excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: tuple[str, ...] = ()
+    conventions: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -75,6 +79,10 @@ class Runs:
     def sources(self) -> list[str]:
         """Names of the sources, in order of first appearance."""
         return list(pd.unique(self.table["source"]))
+
+    def with_note(self, note: str) -> Runs:
+        """Return these runs with one more provenance note."""
+        return replace(self, notes=(*self.notes, note))
 
     def digest(self) -> str:
         """Return the sha256 of the fitted columns, to tie a fit to its exact data."""
@@ -91,6 +99,7 @@ def as_runs(
     exclude: Callable[[pd.DataFrame], Sequence[bool]] | Sequence | None = None,
     exclude_reason: str | None = None,
     flops_rtol: float = 0.25,
+    conventions: Mapping[str, str] | Mapping[str, Mapping[str, str]] | None = None,
 ) -> Runs:
     """Validate training runs and return them in bayescale's one internal form.
 
@@ -112,6 +121,9 @@ def as_runs(
         Why those rows are excluded (required with ``exclude``).
     flops_rtol : float, default 0.25
         Warn for rows whose ``C`` differs from ``6 N D`` by more than this relative amount.
+    conventions : mapping, optional
+        How the numbers were counted, e.g. ``{"N": "without embeddings", "flops": "6ND"}``, for
+        every source of the table; or one such mapping per source name.
 
     Returns
     -------
@@ -158,7 +170,79 @@ def as_runs(
     _warn_duplicates(frame)
     ordered = ["N", "D", "loss", "C", "source"]
     frame = frame[ordered + [c for c in frame.columns if c not in ordered]]
-    return Runs(table=frame, excluded=excluded, notes=tuple(notes))
+    return Runs(table=frame, excluded=excluded, notes=tuple(notes),
+                conventions=_per_source(conventions, list(pd.unique(frame["source"]))))
+
+
+def combine_runs(*parts: Runs) -> Runs:
+    """Stack validated runs from several places (e.g. yours and published data sets) into one.
+
+    Row labels become ``"<source>:<row>"`` so that every row keeps a unique, readable name.
+
+    Parameters
+    ----------
+    *parts : Runs
+        Validated runs; no source may appear in two of them.
+
+    Returns
+    -------
+    Runs
+        All rows, exclusions, notes (prefixed with their sources) and conventions.
+
+    Raises
+    ------
+    RunsError
+        If two parts share a source name (their offsets would silently merge).
+
+    """
+    if not parts:
+        raise RunsError("combine_runs needs at least one Runs")
+    seen: dict[str, int] = {}
+    for number, part in enumerate(parts):
+        for name in part.sources:
+            if name in seen:
+                raise RunsError(f"source '{name}' appears in runs #{seen[name]} and #{number}: "
+                                "give your runs their own source name (source='my-runs', CLI "
+                                "--source my-runs) so each source gets its own offsets")
+            seen[name] = number
+    if len(parts) == 1:
+        return parts[0]
+
+    def relabel(table: pd.DataFrame) -> pd.DataFrame:
+        if table.empty:
+            return table
+        labels = [f"{source}:{row}" for source, row in zip(table["source"], table.index,
+                                                          strict=True)]
+        return table.set_axis(pd.Index(labels, name="row"), axis=0)
+
+    notes = []
+    for part in parts:
+        prefix = ", ".join(part.sources)
+        notes.extend(f"{prefix}: {note}" for note in part.notes)
+    excluded = [relabel(part.excluded) for part in parts if not part.excluded.empty]
+    return Runs(
+        table=pd.concat([relabel(part.table) for part in parts]),
+        excluded=pd.concat(excluded) if excluded else pd.DataFrame(),
+        notes=tuple(notes),
+        conventions={k: v for part in parts for k, v in part.conventions.items()},
+    )
+
+
+def _per_source(conventions, sources) -> dict[str, dict[str, str]]:
+    if not conventions:
+        return {}
+    values = list(conventions.values())
+    if all(isinstance(value, Mapping) for value in values):
+        unknown = set(conventions) - set(sources)
+        if unknown:
+            raise RunsError(f"conventions= names source(s) {sorted(unknown)} that are not in "
+                            f"the runs table (its sources are {sources})")
+        return {name: {k: str(v) for k, v in conventions[name].items()}
+                for name in sources if name in conventions}
+    if any(isinstance(value, Mapping) for value in values):
+        raise RunsError("conventions= must map names to text (one set for every source) or "
+                        "source names to such mappings, not a mixture")
+    return {name: {k: str(v) for k, v in conventions.items()} for name in sources}
 
 
 def _read(data) -> pd.DataFrame:

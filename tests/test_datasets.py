@@ -2,6 +2,7 @@
 
 import shutil
 
+import numpy as np
 import pytest
 
 from bayescale import DatasetError, datasets
@@ -83,3 +84,80 @@ def test_cached_file_is_used_offline_and_verified(tmp_path, monkeypatch, offline
             datasets.load("epoch-chinchilla")
     finally:
         datasets.set_mirror(offline_mirror)
+
+
+def test_list_is_the_registry():
+    assert datasets.list() == datasets.available()
+    assert {"epoch-chinchilla", "gadre2024", "porian2024", "datablations",
+            "gemstones"} <= set(datasets.list())
+    for name in datasets.list():
+        card = datasets.info(name)
+        assert {"citation", "license", "repo", "commit", "conventions", "files"} <= set(card)
+        assert len(card["commit"]) == 40
+        assert all(len(entry["sha256"]) == 64 for entry in card["files"])
+
+
+def test_gadre_loader():
+    runs = datasets.load("gadre2024")
+    table = runs.table
+    assert len(runs) == 104
+    assert table.groupby("source").size().to_dict() == {
+        "gadre2024/c4_original": 34, "gadre2024/rpj": 35, "gadre2024/rw_original": 35}
+    assert table["N"].between(1.0e7, 7.0e9).all() and table["D"].between(5e7, 9.3e11).all()
+    assert table["C"].between(3.3e15, 8.0e21).all()
+    assert set(table["tokens_per_param"]) == {5.0, 10, 20, 40, 80, 160, 320, 640}
+    assert ((table["loss_lower_95"] < table["loss"])
+            & (table["loss"] < table["loss_upper_95"])).all()
+    # The paper's headline target: RedPajama-trained 6.9B at M = 20, C4 eval.
+    assert table.loc["rpj-open_lm_7b-1.0", "loss"] == pytest.approx(2.424993, abs=1e-6)
+    assert set(runs.conventions) == set(runs.sources)
+    assert runs.conventions["gadre2024/rpj"]["tokenizer"] == "GPT-NeoX"
+    in_distribution = datasets.load("gadre2024", eval="openlm")
+    assert not np.allclose(in_distribution.table["loss"], table["loss"])
+    with pytest.raises(DatasetError, match=r"no eval split 'wiki'.*c4_val"):
+        datasets.load("gadre2024", eval="wiki")
+
+
+def test_porian_loader():
+    runs = datasets.load("porian2024")
+    table = runs.table
+    assert len(runs) == 1745 and len(runs.sources) == 15
+    assert np.allclose(6 * table["N"] * table["D"], table["C"], rtol=1e-6)
+    assert (table["budget"].min(), table["budget"].max()) == pytest.approx((1.25e16, 2.56e19))
+    tuned = "porian2024/rw-tuned-short-const-standard-val"
+    assert (table["source"] == tuned).sum() == 121
+    assert "non-embedding" in runs.conventions["porian2024/rw-base-long-kaplan-kaplan-train"]["N"]
+    assert "output head" in runs.conventions[tuned]["N"]
+    one = datasets.load("porian2024", configurations=[tuned])
+    assert one.sources == [tuned]
+    pairs = datasets.load("porian2024", table="optimal_pairs")
+    assert len(pairs) + len(pairs.excluded) == 15 * 12 - 3  # 3 configurations lack a budget
+    assert len(pairs.excluded) == 4
+
+
+def test_datablations_loader_repairs_unique_tokens():
+    runs = datasets.load("datablations")
+    table = runs.table
+    assert len(runs) == 229 and runs.sources == ["datablations"]
+    assert np.allclose(table["unique_tokens"] * table["epochs"], table["D"])
+    assert (table["tokens_per_epoch_upstream"] == 1.5e9).all()  # the wrong upstream column
+    assert table["unique_tokens"].nunique() > 5
+    assert table["epochs"].max() == pytest.approx(9000)
+    assert table["N"].between(7e6, 8.7e9).all() and table["D"].between(1e8, 9e11).all()
+    assert table.loc[table["run_name"] == "2b855b9b", "unique_tokens"].iloc[0] == \
+        pytest.approx(9e9)
+
+
+def test_gemstones_loader_flags_checkpoints():
+    hot = datasets.load("gemstones")
+    assert len(hot) == 3850 and hot.table["checkpoint"].all()
+    assert hot.table["run_name"].nunique() == 22
+    assert any("checkpoint-level" in note for note in hot.notes)
+    cool = datasets.load("gemstones", table="cool_end")
+    assert len(cool) == 199 and not cool.table["checkpoint"].any()
+    slim = datasets.load("gemstones", table="slim_chinchilla")
+    assert len(slim) == 28 and np.allclose(slim.table["C"], 6 * slim.table["N"] * slim.table["D"],
+                                           rtol=0.01)
+    with pytest.raises(DatasetError, match=r"has no option\(s\) \['tabel'\]; its options are "
+                                           r"\['table'\]"):
+        datasets.load("gemstones", tabel="hot")
