@@ -6,6 +6,7 @@ posterior: the compute-optimal model size and data at any budget, and the loss o
 
 import logging
 
+from bayescale import datasets
 from bayescale.errors import (
     BayescaleError,
     ConvergenceWarning,
@@ -18,8 +19,10 @@ from bayescale.errors import (
 )
 from bayescale.fit import Fit, fit
 from bayescale.optimal import compute_optimal
+from bayescale.optimality import allocation_gap, optimality
+from bayescale.posterior import NEW_SOURCE
 from bayescale.predict import predict
-from bayescale.runs import Runs, as_runs
+from bayescale.runs import Runs, as_runs, combine_runs
 from bayescale.spec import ModelSpec, available_specs, load_spec
 from bayescale.summary import interval_table
 
@@ -28,6 +31,7 @@ __version__ = "0.1.0"
 load_fit = Fit.load
 
 __all__ = [
+    "NEW_SOURCE",
     "BayescaleError",
     "ConvergenceWarning",
     "DatasetError",
@@ -39,13 +43,17 @@ __all__ = [
     "RunsWarning",
     "SamplerError",
     "SpecError",
+    "allocation_gap",
     "as_runs",
     "available_specs",
+    "combine_runs",
     "compute_optimal",
+    "datasets",
     "fit",
     "interval_table",
     "load_fit",
     "load_spec",
+    "optimality",
     "predict",
 ]
 

@@ -19,6 +19,8 @@ from bayescale import datasets
 from bayescale.errors import BayescaleError
 from bayescale.fit import Fit, fit
 from bayescale.optimal import compute_optimal
+from bayescale.optimality import optimality
+from bayescale.posterior import NEW_SOURCE, resolve_source
 from bayescale.predict import predict
 from bayescale.sampling import DEFAULT_SAMPLER, SAMPLERS
 from bayescale.spec import available_specs, load_spec
@@ -70,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a data-set loader option, e.g. --option drop_outliers=false")
+    p.add_argument("--with", dest="with_datasets", nargs="+", default=[], metavar="DATASET",
+                   help="fit jointly with these registered data sets (e.g. --with "
+                        "epoch-chinchilla gadre2024); your runs keep their own offsets and "
+                        "queries default to your source")
+    p.add_argument("--with-option", action="append", default=[], metavar="DATASET:KEY=VALUE",
+                   help="a loader option of a --with data set, e.g. gadre2024:eval=openlm")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=_fit)
@@ -88,6 +96,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="include observation noise (the loss one run would report)")
     _query_options(p)
     p.set_defaults(run=_predict)
+
+    p = commands.add_parser(
+        "optimality", help="how far famous models were from compute-optimal, under a fit")
+    p.add_argument("fit", nargs="?", help="a fit file written by 'bayescale fit'")
+    p.add_argument("--model", nargs="+", metavar="KEY",
+                   help="famous models, e.g. gpt-3 chinchilla (default: all; see --list)")
+    p.add_argument("--list", action="store_true", help="list the famous models and stop")
+    _query_options(p)
+    p.set_defaults(run=_optimality)
 
     p = commands.add_parser("summary", help="parameters, diagnostics and provenance of a fit")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
@@ -108,7 +125,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _query_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", help="a fitted source (default: a new source, or the only one)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--source", help="a fitted source (default: your own source in a joint "
+                                        "fit, the only source, or else a new source)")
+    which.add_argument("--new-source", action="store_true",
+                       help="a source not in the fit: integrate over the spread between sources")
     p.add_argument("--prob", type=float, default=0.94, help="credible interval mass")
     p.add_argument("--hdi", action="store_true", help="highest-density instead of equal-tailed")
     p.add_argument("--seed", type=int, default=0, help="seed for new-source and noise draws")
@@ -119,8 +140,9 @@ def _fit(args) -> int:
     spec = load_spec(args.model, priors=_parse_priors(args.prior), likelihood=args.likelihood)
     options = dict(column=args.column, source_col=args.source_col, source=args.source)
     runs = _load_runs(args.runs, args.option, options)
+    published = _load_with(args.with_datasets, args.with_option)
     result = fit(
-        runs, model=spec,
+        runs, with_datasets=published, model=spec,
         sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
         seed=args.seed, target_accept=args.target_accept, progressbar=not args.no_progress)
     path = result.save(args.output)
@@ -146,9 +168,25 @@ def _load_runs(name: str, loader_options: list[str], options: dict):
     return datasets.load(name, **parsed)
 
 
+def _load_with(names: list[str], items: list[str]) -> list:
+    options: dict[str, dict] = {name: {} for name in names}
+    for item in items:
+        name, sep, rest = item.partition(":")
+        if not sep or name not in options:
+            raise ValueError(f"--with-option '{item}' must look like DATASET:KEY=VALUE with "
+                             f"DATASET one of the --with data sets ({', '.join(names) or 'none'})")
+        key, value = _key_value(rest, "--with-option")
+        options[name][key] = _literal(value)
+    unknown = [name for name in names if name not in datasets.available()]
+    if unknown:
+        raise BayescaleError(f"--with {', '.join(unknown)}: not registered data set(s); the "
+                             f"registered ones are {', '.join(datasets.available())}")
+    return [datasets.load(name, **options[name]) for name in names]
+
+
 def _optimal(args) -> int:
     result = Fit.load(args.fit)
-    frontier = compute_optimal(result, args.flops, source=args.source, seed=args.seed)
+    frontier = compute_optimal(result, args.flops, source=_source(args), seed=args.seed)
     table = interval_table(frontier, prob=args.prob, kind="hdi" if args.hdi else "eti")
     return _print_table(table, args, title=_query_title(
         result, args, "Posterior of the compute-optimal allocation (C = 6ND)"))
@@ -156,7 +194,7 @@ def _optimal(args) -> int:
 
 def _predict(args) -> int:
     result = Fit.load(args.fit)
-    loss = predict(result, args.params, args.tokens, source=args.source, noise=args.noise,
+    loss = predict(result, args.params, args.tokens, source=_source(args), noise=args.noise,
                    seed=args.seed)
     table = interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti")
     table.insert(0, "D", args.tokens)
@@ -165,6 +203,25 @@ def _predict(args) -> int:
             else "Posterior of the law's loss (without observation noise)")
     return _print_table(table.set_index(["N", "D"]), args,
                         title=_query_title(result, args, kind))
+
+
+def _optimality(args) -> int:
+    if args.list:
+        table = datasets.famous_models()[["name", "N", "D", "C", "source"]]
+        return _print_table(table, args)
+    if args.fit is None:
+        raise ValueError("give a fit file: bayescale optimality FIT.nc [--model KEY ...]")
+    result = Fit.load(args.fit)
+    gap = optimality(result, args.model, source=_source(args), seed=args.seed)
+    shown = ["optimal_tokens_per_param", "tokens_per_param_ratio", "N_over_N_opt",
+             "excess_loss"]
+    table = interval_table(gap[shown], prob=args.prob, kind="hdi" if args.hdi else "eti")
+    table.insert(0, "tokens_per_param", gap["tokens_per_param"].to_numpy())
+    table.insert(0, "C", gap["C"].to_numpy())
+    return _print_table(table, args, title=_query_title(
+        result, args, "Distance from compute-optimal at each model's own FLOPs (C = 6ND); "
+                      "tokens_per_param_ratio > 1 is over-trained; excess_loss is the loss "
+                      "left on the table, in the fitted source's nats/token"))
 
 
 def _summary(args) -> int:
@@ -253,6 +310,8 @@ def _readable(table: pd.DataFrame) -> pd.DataFrame:
             shown[f"{name} [interval]"] = [
                 f"{m:.4g} [{lo:.4g}, {hi:.4g}]" for m, lo, hi in
                 zip(table[name], table[f"{name}_lo"], table[f"{name}_hi"], strict=True)]
+        elif pd.api.types.is_float_dtype(table[name]):
+            shown[name] = [f"{value:.4g}" for value in table[name]]
         else:
             shown[name] = table[name]
     index = table.index
@@ -271,13 +330,20 @@ def _records(table: pd.DataFrame) -> list[dict]:
     return json.loads(frame.to_json(orient="records", double_precision=15))
 
 
+def _source(args) -> str | None:
+    return NEW_SOURCE if args.new_source else args.source
+
+
 def _query_title(result: Fit, args, kind: str) -> str:
-    if args.source is not None:
-        who = f"source '{args.source}'"
-    elif len(result.sources) == 1:
-        who = f"source '{result.sources[0]}' (the fit's only source)"
-    else:
+    source = resolve_source(result, _source(args))
+    if source == NEW_SOURCE and len(result.sources) > 1:
         who = "a new source (integrating over the spread between sources)"
+    elif args.source is not None:
+        who = f"source '{source}'"
+    elif source in result.user_sources:
+        who = f"source '{source}' (your runs in this joint fit)"
+    else:
+        who = f"source '{result.sources[0]}' (the fit's only source)"
     interval = "highest-density" if args.hdi else "equal-tailed"
     return f"{kind}, median [{args.prob:.0%} {interval} interval], for {who}:"
 

@@ -21,6 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pooch
 
 from bayescale.errors import DatasetError
@@ -61,6 +62,38 @@ def available() -> builtins.list[str]:
 
 
 list = available  # bayescale.datasets.list(), as the registry's users expect
+
+
+def famous_models() -> pd.DataFrame:
+    """Return famous dense language models' N and D as their papers report them, with sources.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``key`` (e.g. ``gpt-3``, ``chinchilla``, ``llama-2-70b``), with ``name``,
+        ``N`` (parameters), ``D`` (training tokens), ``C`` (= 6ND FLOPs), ``year`` and ``source``.
+
+    """
+    table = _fact_table("famous_models.csv").set_index("key")
+    table["C"] = 6.0 * table["N"] * table["D"]
+    return table
+
+
+def published_fits() -> pd.DataFrame:
+    """Return published fitted constants of scaling laws (Hoffmann, Epoch, Kaplan, Porian, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per constant: ``fit``, ``law``, ``parameter``, ``value``, ``lo``, ``hi``
+        (the published interval, if any), ``interval`` and ``source``.
+
+    """
+    return _fact_table("published_fits.csv")
+
+
+def _fact_table(filename: str) -> pd.DataFrame:
+    return pd.read_csv(data_folder("datasets") / filename, comment="#")
 
 
 def info(name: str) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,9 +22,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.errors import FitFileError
-from bayescale.model import build_model, reference_scales
-from bayescale.runs import Runs, as_runs
+from bayescale import datasets
+from bayescale.errors import FitFileError, RunsWarning
+from bayescale.model import build_model, identification_problems, reference_scales
+from bayescale.runs import Runs, as_runs, combine_runs
 from bayescale.sampling import (
     DEFAULT_SAMPLER,
     SamplerSettings,
@@ -103,6 +106,26 @@ class Fit:
     def sources(self) -> list[str]:
         """The fitted sources."""
         return [str(name) for name in self.posterior["source"].values]
+
+    @property
+    def user_sources(self) -> list[str]:
+        """Your own runs' sources in a joint fit with published data sets (else empty)."""
+        return list(self.provenance.get("user_sources", []))
+
+    @property
+    def default_source(self) -> str:
+        """The source that queries use when none is named.
+
+        Your own runs' source in a joint fit with published data (when they are one source),
+        the only source of a one-source fit, and otherwise ``bayescale.NEW_SOURCE``.
+        """
+        from bayescale.posterior import NEW_SOURCE
+
+        if len(self.user_sources) == 1:
+            return self.user_sources[0]
+        if len(self.sources) == 1:
+            return self.sources[0]
+        return NEW_SOURCE
 
     @property
     def reference_scales(self) -> tuple[float, float]:
@@ -187,6 +210,7 @@ class Fit:
 def fit(
     runs: Any,
     *,
+    with_datasets: Sequence[str | Runs] = (),
     model: str | Path | ModelSpec = "chinchilla",
     priors: dict | None = None,
     likelihood: str | None = None,
@@ -206,6 +230,11 @@ def fit(
     ----------
     runs : DataFrame, dict, path or Runs
         The runs (see :func:`bayescale.as_runs` for the columns).
+    with_datasets : sequence of str or Runs, optional
+        Published runs to fit jointly with yours: registered data-set names (see
+        ``bayescale.datasets.list()``) or runs loaded with options
+        (``bayescale.datasets.load("gadre2024", eval="openlm")``). Each of their sources gets
+        its own offsets; your runs keep theirs, and queries default to your source.
     model : str, path or ModelSpec, default "chinchilla"
         A named model from ``models/``, a TOML file, or a specification.
     priors, likelihood, pooling : optional
@@ -235,6 +264,12 @@ def fit(
     settings = SamplerSettings(sampler=sampler, draws=draws, tune=tune, chains=chains,
                                seed=seed, target_accept=target_accept)
     runs = as_runs(runs, **runs_options)
+    user_sources = runs.sources if with_datasets else []
+    if with_datasets:
+        runs = combine_runs(runs, *(
+            item if isinstance(item, Runs) else datasets.load(item) for item in with_datasets))
+    for message in identification_problems(runs, spec):
+        warnings.warn(message, RunsWarning, stacklevel=2)
     log_N0, log_D0 = reference_scales(runs)
     log.info("bayescale: fitting %s to %d runs from %d source(s) (N0 = %.3g, D0 = %.3g)",
              spec.name, len(runs), len(runs.sources), np.exp(log_N0), np.exp(log_D0))
@@ -254,6 +289,7 @@ def fit(
             "data_sha256": runs.digest(),
             "runs_notes": list(runs.notes),
             "conventions": runs.conventions,
+            "user_sources": user_sources,
             "versions": package_versions(),
         }),
     })

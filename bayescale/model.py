@@ -34,6 +34,63 @@ def reference_scales(runs: Runs) -> tuple[float, float]:
     return float(np.log(runs.table["N"]).mean()), float(np.log(runs.table["D"]).mean())
 
 
+# Fewer distinct values of N (or D) than this leave a source's size (or data) term unidentified:
+# E, A/N^alpha and B/D^beta need variation in both N and D to be told apart.
+MIN_DISTINCT = 3
+
+
+def distinct_values(values, decimals: int = 2) -> int:
+    """Count distinct values on a log10 scale, to ``decimals`` (default: within ~2%)."""
+    return int(np.unique(np.round(np.log10(np.asarray(values, dtype=float)), decimals)).size)
+
+
+def identification_problems(runs: Runs, spec: ModelSpec) -> list[str]:
+    """Say which sources have too few distinct N or D to identify their own parameters.
+
+    Parameters
+    ----------
+    runs : Runs
+        Validated runs.
+    spec : ModelSpec
+        The model (its pooling decides what a short source borrows from the others).
+
+    Returns
+    -------
+    list of str
+        One message per short source, saying what the fit does about it; empty if none.
+
+    """
+    sources = runs.sources
+    problems = []
+    for name, group in runs.table.groupby("source", sort=False):
+        n_N, n_D = distinct_values(group["N"]), distinct_values(group["D"])
+        if min(n_N, n_D) >= MIN_DISTINCT:
+            continue
+        short = [f"{count} distinct {axis}" for axis, count in (("N", n_N), ("D", n_D))
+                 if count < MIN_DISTINCT]
+        terms = (["A (and alpha)"] if n_N < MIN_DISTINCT else []) + (
+            ["B (and beta)"] if n_D < MIN_DISTINCT else [])
+        if len(sources) == 1:
+            problems.append(
+                f"the runs have only {' and '.join(short)} value(s) in {len(group)} runs: "
+                f"E and {' and '.join(terms)} cannot be told apart by the data, so their "
+                "posteriors follow the priors; add runs at more sizes and token counts, or fit "
+                "jointly with published runs (with_datasets=..., CLI --with)")
+            continue
+        affected = ["E"] + (["A"] if n_N < MIN_DISTINCT else []) + (
+            ["B"] if n_D < MIN_DISTINCT else [])
+        pooled = [term for term in affected if term in spec.pooled_parameters]
+        problems.append(
+            f"source '{name}' has only {' and '.join(short)} value(s) in {len(group)} runs: "
+            f"too few to identify its own offsets of {', '.join(pooled) or 'E'} from its runs "
+            "alone. "
+            "The pooling draws them toward the other sources' values (within the spreads in "
+            "the model's [pooling.scales]) and its exponents are shared, so its fit and "
+            "predictions lean on the other sources; add runs at more sizes and token counts "
+            "to pin them")
+    return problems
+
+
 def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
     """Return the PyMC model of ``spec`` for ``runs``.
 

@@ -19,7 +19,8 @@ def compute_optimal(fit, flops, source: str | None = None, seed: int = 0) -> xr.
     flops : float or sequence of float
         Training budgets in FLOPs.
     source : str, optional
-        A fitted source, or None for a new source (see :func:`bayescale.posterior.law_parameters`).
+        A fitted source, ``bayescale.NEW_SOURCE``, or None for the fit's default source (see
+        :func:`bayescale.posterior.law_parameters`).
     seed : int, default 0
         Seed for a new source's offsets.
 

@@ -1,10 +1,12 @@
 """Law parameters per posterior draw, for a known source or for a new one.
 
-A known source uses its own fitted offsets. A *new* source (``source=None`` in a fit of several
-sources) draws its offsets from the fitted between-source distribution, one draw per posterior
-draw, so its predictions carry the spread between sources as well as the parameter uncertainty.
-In a fit of one source there is no between-source spread to integrate over: ``source=None`` is
-that source.
+A known source uses its own fitted offsets. A *new* source (``source=NEW_SOURCE``) draws its
+offsets from the fitted between-source distribution, one draw per posterior draw, so its
+predictions carry the spread between sources as well as the parameter uncertainty.
+
+``source=None`` means the fit's default source (:attr:`bayescale.Fit.default_source`): your own
+runs' source in a joint fit with published data, the only source of a one-source fit, and
+otherwise a new source.
 """
 
 from __future__ import annotations
@@ -17,6 +19,34 @@ from bayescale.model import SAMPLED_NAME
 from bayescale.spec import LOG_SCALE
 
 LAW_VARIABLES = ("E", "A", "B", "alpha", "beta")
+# Ask for a source not in the fit: offsets drawn from the between-source distribution.
+NEW_SOURCE = "(new source)"
+
+
+def resolve_source(fit, source: str | None) -> str:
+    """Return the source a query is about: a fitted source's name or :data:`NEW_SOURCE`.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    source : str or None
+        A fitted source, :data:`NEW_SOURCE`, or None for the fit's default source.
+
+    Returns
+    -------
+    str
+        The source's name, or :data:`NEW_SOURCE`.
+
+    """
+    sources = fit.sources
+    if source is None:
+        return fit.default_source
+    if source != NEW_SOURCE and source not in sources:
+        raise BayescaleError(f"unknown source '{source}': this fit's sources are {sources}; "
+                             f"or ask for a new source with source=bayescale.NEW_SOURCE "
+                             "(CLI --new-source)")
+    return source
 
 
 def law_parameters(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
@@ -27,7 +57,8 @@ def law_parameters(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
     fit : Fit
         A fitted model.
     source : str, optional
-        A fitted source's name, or None for a new source (see the module docstring).
+        A fitted source's name, :data:`NEW_SOURCE`, or None for the fit's default source (see
+        the module docstring).
     seed : int, default 0
         Seed for drawing a new source's offsets (results are reproducible).
 
@@ -41,13 +72,11 @@ def law_parameters(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
     """
     post = fit.posterior
     sources = fit.sources
-    if source is not None and source not in sources:
-        raise BayescaleError(f"unknown source '{source}': this fit's sources are {sources}; "
-                             "or leave the source out for a new source")
+    chosen = resolve_source(fit, source)
     rng = np.random.default_rng(seed)
     values = {}
-    if source is not None or len(sources) == 1:
-        chosen = source if source is not None else sources[0]
+    if chosen != NEW_SOURCE or len(sources) == 1:
+        chosen = chosen if chosen != NEW_SOURCE else sources[0]
         for name in LAW_VARIABLES:
             values[name] = post[f"{SAMPLED_NAME[name]}_source"].sel(source=chosen, drop=True)
         values["sigma"] = post["sigma"].sel(source=chosen, drop=True)

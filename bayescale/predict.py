@@ -20,7 +20,8 @@ def predict(fit, N, D, source: str | None = None, noise: bool = False,
     N, D : float or sequence of float
         Parameters and training tokens of each planned run (paired, same length).
     source : str, optional
-        A fitted source, or None for a new source (see :func:`bayescale.posterior.law_parameters`).
+        A fitted source, ``bayescale.NEW_SOURCE``, or None for the fit's default source (see
+        :func:`bayescale.posterior.law_parameters`).
     noise : bool, default False
         False: the law's loss (uncertainty in the law only). True: the posterior predictive
         loss of one observed run, adding the fitted observation noise on log loss.

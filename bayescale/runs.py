@@ -80,6 +80,35 @@ class Runs:
         """Names of the sources, in order of first appearance."""
         return list(pd.unique(self.table["source"]))
 
+    def select(self, rows: Callable[[pd.DataFrame], Sequence[bool]] | Sequence[bool]) -> Runs:
+        """Return the runs whose rows are chosen (a boolean mask, or a function of the table).
+
+        Notes and the remaining sources' conventions are kept, and a note records the
+        selection; for leaving rows out of a fit with a reason, use ``as_runs(exclude=...)``.
+
+        Parameters
+        ----------
+        rows : callable or boolean sequence
+            E.g. ``lambda t: t["source"] != "gadre2024/rpj"``.
+
+        Returns
+        -------
+        Runs
+            The chosen rows.
+
+        """
+        mask = np.asarray(rows(self.table) if callable(rows) else rows, dtype=bool)
+        if mask.shape != (len(self.table),):
+            raise RunsError(f"select() needs one boolean per row ({len(self.table)}), got "
+                            f"{mask.shape}")
+        if not mask.any():
+            raise RunsError("select() chose no rows")
+        table = self.table[mask]
+        sources = set(table["source"])
+        return replace(self, table=table,
+                       notes=(*self.notes, f"selected {mask.sum()} of {mask.size} rows"),
+                       conventions={k: v for k, v in self.conventions.items() if k in sources})
+
     def with_note(self, note: str) -> Runs:
         """Return these runs with one more provenance note."""
         return replace(self, notes=(*self.notes, note))

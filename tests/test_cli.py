@@ -91,3 +91,45 @@ def test_bad_input_exits_nonzero_with_one_line(args, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2
     assert len(err) == 1 and err[0].startswith(message.format(tmp=tmp_path))
+
+
+def test_fit_with_published_runs_then_query_my_source(tmp_path, capsys):
+    runs = simulate_runs(seed=6)
+    runs.to_csv(tmp_path / "mine.csv", index=False)
+    out = tmp_path / "joint.nc"
+    status = main(["fit", str(tmp_path / "mine.csv"), "--source", "my-lab", "--with",
+                   "epoch-chinchilla", "--with-option", "epoch-chinchilla:drop_outliers=true",
+                   "-o", str(out), "--draws", "500", "--tune", "500", "--no-progress"])
+    assert status == 0
+    capsys.readouterr()
+    assert main(["optimal", str(out), "--flops", "1e23", "--json"]) == 0
+    mine = json.loads(capsys.readouterr().out)[0]
+    assert main(["optimal", str(out), "--flops", "1e23"]) == 0
+    assert "for source 'my-lab' (your runs in this joint fit)" in capsys.readouterr().out
+    assert main(["optimal", str(out), "--flops", "1e23", "--new-source", "--json"]) == 0
+    new = json.loads(capsys.readouterr().out)[0]
+    assert new["loss_opt_hi"] - new["loss_opt_lo"] > mine["loss_opt_hi"] - mine["loss_opt_lo"]
+    assert main(["optimality", str(out), "--model", "gpt-3", "chinchilla",
+                 "--source", "epoch-chinchilla"]) == 0
+    text = capsys.readouterr().out
+    assert "for source 'epoch-chinchilla'" in text and "excess_loss [interval]" in text
+    assert main(["optimality", "--list"]) == 0
+    assert "Llama 2 70B" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--with", "nope"], "bayescale: error: --with nope: not registered data set(s)"),
+        (["--with", "epoch-chinchilla", "--with-option", "gadre2024:eval=openlm"],
+         "bayescale: error: --with-option 'gadre2024:eval=openlm' must look like "
+         "DATASET:KEY=VALUE with DATASET one of the --with data sets (epoch-chinchilla)"),
+        (["--with", "gemstones", "--with-option", "gemstones:tabel=hot"],
+         "bayescale: error: data set 'gemstones' has no option(s) ['tabel']"),
+    ],
+)
+def test_bad_with_options(args, message, tmp_path, capsys):
+    simulate_runs().to_csv(tmp_path / "mine.csv", index=False)
+    status = main(["fit", str(tmp_path / "mine.csv"), "-o", str(tmp_path / "x.nc"), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith(message), err

@@ -62,6 +62,15 @@ def test_known_source_offsets_are_recovered(two_source_fit):
     E = np.exp(post["log_E_source"])
     assert E.sel(source="lab-a").quantile(0.03) < 1.8 < E.sel(source="lab-a").quantile(0.97)
     assert E.sel(source="lab-b").quantile(0.03) < 2.2 < E.sel(source="lab-b").quantile(0.97)
+    # A in raw units per source (simulated 450 and 700), and B shared by both (2000)
+    for source, truth in (("lab-a", {"A": 450.0, "B": 2000.0}),
+                          ("lab-b", {"A": 700.0, "B": 2000.0})):
+        params = law_parameters(two_source_fit, source=source)
+        for name, value in truth.items():
+            draws = np.exp(params[f"log_{name}"])
+            assert draws.quantile(0.03) < value < draws.quantile(0.97), (source, name)
+    lab_a, lab_b = (law_parameters(two_source_fit, source=s) for s in ("lab-a", "lab-b"))
+    assert float((lab_b["log_A"] > lab_a["log_A"]).mean()) > 0.9
 
 
 def test_new_source_draws_are_reproducible(two_source_fit):

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import bayescale as bs
 from bayescale import RunsError, RunsWarning, as_runs
 
 
@@ -154,3 +155,31 @@ def test_input_is_not_modified():
     before = table.copy()
     as_runs(table)
     pd.testing.assert_frame_equal(table, before)
+
+
+def test_conventions_for_all_or_per_source():
+    table = pd.DataFrame({"N": [1e8, 2e8], "D": [2e9, 4e9], "loss": [3.0, 2.9],
+                          "source": ["a", "b"]})
+    runs = as_runs(table, conventions={"N": "without embeddings", "flops": "6ND"})
+    assert runs.conventions == {"a": {"N": "without embeddings", "flops": "6ND"},
+                                "b": {"N": "without embeddings", "flops": "6ND"}}
+    runs = as_runs(table, conventions={"a": {"N": "with embeddings"}})
+    assert runs.conventions == {"a": {"N": "with embeddings"}}
+    with pytest.raises(RunsError, match=r"names source\(s\) \['c'\] that are not in the runs"):
+        as_runs(table, conventions={"c": {"N": "with embeddings"}})
+
+
+def test_combine_runs_keeps_every_row_named_and_refuses_shared_sources():
+    mine = as_runs({"N": [1e8, 2e8], "D": [2e9, 4e9], "loss": [3.0, 2.9]}, source="mine",
+                   conventions={"N": "with embeddings"})
+    theirs = as_runs({"N": [1e8, 3e8, 5e8], "D": [2e9, 6e9, 1e10], "loss": [3.1, 2.8, 2.7]},
+                     source="paper", exclude=[2], exclude_reason="a test exclusion")
+    both = bs.combine_runs(mine, theirs)
+    assert list(both.table.index) == ["mine:0", "mine:1", "paper:0", "paper:1"]
+    assert list(both.excluded.index) == ["paper:2"]
+    assert both.sources == ["mine", "paper"]
+    assert both.conventions == {"mine": {"N": "with embeddings"}}
+    assert "paper: excluded 1 of 3 rows: a test exclusion" in both.notes
+    with pytest.raises(RunsError, match=r"source 'mine' appears in runs #0 and #1: give your "
+                                        r"runs their own source name"):
+        bs.combine_runs(mine, mine)

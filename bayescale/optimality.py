@@ -1,0 +1,109 @@
+"""How far famous (or any) models were from compute-optimal, under a fitted law.
+
+For a model trained with N parameters on D tokens (C = 6ND FLOPs), per posterior draw: the
+compute-optimal allocation at the same C, its tokens per parameter against the model's, and
+the loss the model left on the table, L(N, D) - L(N_opt, D_opt), both read off the fitted law
+of one source. Losses are in that source's units (its eval set and tokenizer): the excess is
+what the fitted law says, not a measured loss of the famous model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from bayescale import datasets
+from bayescale.errors import BayescaleError
+from bayescale.laws import FLOPS_PER_PARAM_TOKEN, chinchilla_log_loss
+from bayescale.optimal import compute_optimal
+from bayescale.posterior import law_parameters
+
+
+def optimality(fit, models: str | Sequence[str] | None = None, source: str | None = None,
+               seed: int = 0) -> xr.Dataset:
+    """Posterior of how far famous models were from compute-optimal for their FLOPs.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    models : str or sequence of str, optional
+        Keys of :func:`bayescale.datasets.famous_models` (e.g. ``"gpt-3"``); default all.
+    source : str, optional
+        A fitted source, ``bayescale.NEW_SOURCE``, or None for the fit's default source.
+    seed : int, default 0
+        Seed for a new source's offsets.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims (chain, draw, model), coords ``N``, ``D``, ``C`` and ``name`` on ``model``:
+        ``tokens_per_param`` (the model's D/N, fixed), ``optimal_tokens_per_param``,
+        ``tokens_per_param_ratio`` (model's / optimal: > 1 over-trained, < 1 under-trained),
+        ``N_over_N_opt``, ``loss`` (the law's loss at the model's N, D), ``loss_opt`` and
+        ``excess_loss`` (loss - loss_opt, nats/token: the loss left on the table).
+
+    """
+    table = datasets.famous_models()
+    keys = table.index.tolist() if models is None else (
+        [models] if isinstance(models, str) else list(models))
+    unknown = [key for key in keys if key not in table.index]
+    if unknown:
+        raise BayescaleError(f"unknown model(s) {unknown}: the famous models are "
+                             f"{', '.join(table.index)}")
+    chosen = table.loc[keys]
+    return allocation_gap(fit, chosen["N"].to_numpy(), chosen["D"].to_numpy(), labels=keys,
+                          source=source, seed=seed).assign_coords(
+        name=("model", chosen["name"].to_numpy()))
+
+
+def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, source: str | None = None,
+                   seed: int = 0) -> xr.Dataset:
+    """Posterior of how far runs of N parameters on D tokens were from compute-optimal.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    N, D : sequence of float
+        Parameters and training tokens of each model (paired).
+    labels : sequence of str, optional
+        Names for the ``model`` dimension (default ``0, 1, ...``).
+    source : str, optional
+        A fitted source, ``bayescale.NEW_SOURCE``, or None for the fit's default source.
+    seed : int, default 0
+        Seed for a new source's offsets.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`optimality`.
+
+    """
+    N = np.atleast_1d(np.asarray(N, dtype=float))
+    D = np.atleast_1d(np.asarray(D, dtype=float))
+    if N.shape != D.shape or N.ndim != 1:
+        raise ValueError(f"N and D must pair up one to one; got {N.size} N and {D.size} D values")
+    labels = list(labels) if labels is not None else list(range(N.size))
+    flops = FLOPS_PER_PARAM_TOKEN * N * D
+    params = law_parameters(fit, source=source, seed=seed)
+    frontier = compute_optimal(fit, flops, source=source, seed=seed)
+    frontier = frontier.rename(flops="model").assign_coords(model=labels)
+    log_N = xr.DataArray(np.log(N), dims="model", coords={"model": labels})
+    log_D = xr.DataArray(np.log(D), dims="model", coords={"model": labels})
+    loss = np.exp(chinchilla_log_loss(log_N, log_D, params["log_E"], params["log_A"],
+                                      params["log_B"], params["alpha"], params["beta"]))
+    ratio = xr.DataArray(D / N, dims="model", coords={"model": labels})
+    result = xr.Dataset({
+        "tokens_per_param": ratio,
+        "optimal_tokens_per_param": frontier["tokens_per_param"],
+        "tokens_per_param_ratio": ratio / frontier["tokens_per_param"],
+        "N_over_N_opt": np.exp(log_N) / frontier["N_opt"],
+        "loss": loss,
+        "loss_opt": frontier["loss_opt"],
+        "excess_loss": loss - frontier["loss_opt"],
+    })
+    return result.transpose("chain", "draw", "model").assign_coords(
+        N=("model", N), D=("model", D), C=("model", flops))

@@ -1,0 +1,132 @@
+"""Joint fits of your runs with published runs, and the warnings about short sources."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale import datasets
+from bayescale.model import identification_problems
+from bayescale.spec import load_spec
+
+PAPER_DESIGN = datasets.info("gadre2024")["published"]["fit_design"]
+
+
+@pytest.fixture(scope="module")
+def gadre():
+    return datasets.load("gadre2024")
+
+
+@pytest.fixture(scope="module")
+def joint_fit(gadre):
+    """Gadre's RedPajama fit design (5 small runs) as 'my runs', with the other two sets."""
+    table = gadre.table
+    mine = table.loc[[f"rpj-{name}" for name in PAPER_DESIGN], ["N", "D", "loss"]]
+    others = gadre.select(lambda t: t["source"] != "gadre2024/rpj")
+    return bs.fit(mine.reset_index(drop=True), source="my-runs", with_datasets=[others],
+                  seed=1)
+
+
+def test_joint_fit_defaults_to_my_source_and_predicts_the_big_runs(joint_fit, gadre):
+    fit = joint_fit
+    assert fit.user_sources == ["my-runs"] and fit.default_source == "my-runs"
+    assert fit.sources == ["my-runs", "gadre2024/c4_original", "gadre2024/rw_original"]
+    diagnostics = fit.diagnostics
+    assert diagnostics["max_rhat"] <= 1.01 and diagnostics["divergences"] == 0, diagnostics
+    assert fit.runs.conventions["gadre2024/c4_original"]["tokenizer"] == "GPT-NeoX"
+    assert "my-runs" not in fit.runs.conventions
+
+    big = gadre.table[(gadre.table["source"] == "gadre2024/rpj") & (gadre.table["N"] > 1.4e9)]
+    assert len(big) == 3
+    mine = bs.predict(fit, big["N"], big["D"], noise=True, seed=4)
+    np.testing.assert_array_equal(
+        mine, bs.predict(fit, big["N"], big["D"], source="my-runs", noise=True, seed=4))
+    median = mine.median(("chain", "draw")).to_numpy()
+    low, high = mine.quantile([0.05, 0.95], ("chain", "draw")).to_numpy()
+    observed = big["loss"].to_numpy()
+    # Gadre et al. report ~0.7% error for these runs from the same 5-run design
+    assert np.all(np.abs(median / observed - 1) < 0.025), median / observed - 1
+    assert np.all((low <= observed) & (observed <= high))
+    # a source not in the fit carries the spread between sources: wider than mine
+    new = bs.predict(fit, big["N"], big["D"], source=bs.NEW_SOURCE, noise=True, seed=4)
+    new_low, new_high = new.quantile([0.05, 0.95], ("chain", "draw")).to_numpy()
+    assert np.all(new_high - new_low > 1.5 * (high - low))
+
+
+def test_joint_fit_by_data_set_name(joint_fit):
+    """with_datasets takes registry names too; the fit records whose runs are whose."""
+    mine = joint_fit.runs.table.query("source == 'my-runs'")[["N", "D", "loss"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)  # few draws: structure only
+        fit = bs.fit(mine.reset_index(drop=True), source="my-runs",
+                     with_datasets=["epoch-chinchilla"], draws=100, tune=200, chains=2)
+    assert fit.sources == ["my-runs", "epoch-chinchilla"]
+    assert fit.provenance["user_sources"] == ["my-runs"]
+    assert len(fit.runs.table) == 5 + 240
+    assert fit.runs.table.index[0] == "my-runs:0"
+    assert any(note.startswith("epoch-chinchilla: excluded 5 of 245") for note in
+               fit.provenance["runs_notes"])
+    with pytest.raises(bs.RunsError, match=r"source 'epoch-chinchilla' appears in runs #0"):
+        bs.fit(datasets.load("epoch-chinchilla"), with_datasets=["epoch-chinchilla"])
+
+
+def _short_source_runs():
+    """A source with 6 runs at only 2 model sizes, beside a well-designed one."""
+    good = pd.DataFrame({"N": np.repeat([1e7, 1e8, 1e9], 3),
+                         "D": np.tile([2e8, 2e9, 2e10], 3), "loss": 3.0, "source": "good"})
+    short = pd.DataFrame({"N": np.repeat([1e8, 1.005e8], 3), "D": np.tile([1e9, 3e9, 9e9], 2),
+                          "loss": 3.0, "source": "short"})
+    return bs.as_runs(pd.concat([good, short], ignore_index=True))
+
+
+def test_short_source_warning_says_what_pooling_does():
+    runs = _short_source_runs()
+    problems = identification_problems(runs, load_spec("chinchilla"))
+    assert len(problems) == 1
+    assert problems[0].startswith("source 'short' has only 1 distinct N value(s) in 6 runs: "
+                                  "too few to identify its own offsets of E, A")
+    assert "pooling draws them toward the other sources' values" in problems[0]
+    alone = runs.select(lambda t: t["source"] == "short")
+    (single,) = identification_problems(alone, load_spec("chinchilla"))
+    assert "posteriors follow the priors" in single and "with_datasets" in single
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(bs.RunsWarning, match=r"source 'short' has only 1 distinct N"):
+            bs.fit(runs)
+
+
+def test_well_designed_sources_raise_no_warning(two_source_runs):
+    assert identification_problems(bs.as_runs(two_source_runs), load_spec("chinchilla")) == []
+
+
+def test_optimality_of_famous_models(epoch_fit):
+    gap = bs.optimality(epoch_fit, ["gpt-3", "chinchilla", "llama-3-8b"])
+    assert gap["excess_loss"].dims == ("chain", "draw", "model")
+    assert list(gap["model"].values) == ["gpt-3", "chinchilla", "llama-3-8b"]
+    ratio = gap["tokens_per_param_ratio"].median(("chain", "draw"))
+    # GPT-3 (1.7 tokens/param) under-trained, Chinchilla (20) near optimal, Llama 3 8B over
+    assert ratio.sel(model="gpt-3") < 0.2 and ratio.sel(model="llama-3-8b") > 20
+    assert 0.6 < ratio.sel(model="chinchilla") < 1.7
+    excess = gap["excess_loss"]
+    assert float(excess.min()) >= -1e-9  # the optimum is the least loss on the budget
+    assert float(excess.sel(model="gpt-3").median()) > 10 * float(
+        excess.sel(model="chinchilla").median())
+    np.testing.assert_allclose(gap["C"], 6 * gap["N"] * gap["D"])
+    with pytest.raises(bs.BayescaleError, match=r"unknown model\(s\) \['gpt3'\]"):
+        bs.optimality(epoch_fit, "gpt3")
+
+
+def test_fact_tables_have_sources():
+    models = datasets.famous_models()
+    assert {"gpt-3", "gopher", "chinchilla", "palm", "mt-nlg", "gpt-neox-20b", "llama-65b",
+            "llama-2-70b", "llama-3-70b"} <= set(models.index)
+    assert models.loc["chinchilla", ["N", "D"]].tolist() == [70e9, 1.4e12]
+    assert models["source"].str.len().gt(5).all()
+    fits = datasets.published_fits()
+    epoch = fits[fits["fit"] == "epoch2024"].set_index("parameter")
+    assert epoch.loc["B", "value"] == 2085.0 and epoch.loc["E", "lo"] == 1.769
+    assert {"hoffmann2022-approach3", "kaplan2020", "muennighoff2023",
+            "porian2024-rw-tuned"} <= set(fits["fit"])
+    assert fits["source"].notna().all()
