@@ -3,7 +3,8 @@
 #   ./run.sh main    create .venv (Python >= 3.12), install bayescale, fit Epoch's 240 Chinchilla
 #                    runs and print the posterior compute-optimal frontier
 #   ./run.sh test    same set-up, then the test suite
-#   ./run.sh bench   same set-up, then the benchmarks (tables printed, CSV in benchmarks/results)
+#   ./run.sh bench [epoch|pooling]   same set-up, then the benchmarks (tables printed, CSV in
+#                    benchmarks/results)
 # Published data: read from $BAYESCALE_DATA_MIRROR, else from ../shared/data when it exists,
 # else downloaded from upstream (pinned commit, sha256-checked) into the user cache.
 set -euo pipefail
@@ -56,6 +57,9 @@ case "${1:-}" in
     echo
     .venv/bin/bayescale optimal out/epoch-chinchilla.nc \
       --flops 1e21 1e22 1e23 5.76e23 1e24 1e25 1e26
+    echo
+    .venv/bin/bayescale optimality out/epoch-chinchilla.nc \
+      --model gpt-3 gopher chinchilla palm llama-2-70b llama-3-70b llama-3.1-405b
     ;;
   test)
     setup
@@ -66,10 +70,18 @@ case "${1:-}" in
   bench)
     setup
     shift
-    .venv/bin/python benchmarks/epoch_fit.py "$@"
+    which=${1:-all}
+    [ $# -gt 0 ] && shift
+    case "$which" in
+      epoch) .venv/bin/python benchmarks/epoch_fit.py "$@" ;;
+      pooling) .venv/bin/python benchmarks/pooling_gadre.py "$@" ;;
+      all) .venv/bin/python benchmarks/epoch_fit.py
+           .venv/bin/python benchmarks/pooling_gadre.py ;;
+      *) echo "usage: ./run.sh bench [epoch | pooling | all] [options]" >&2; exit 2 ;;
+    esac
     ;;
   *)
-    echo "usage: ./run.sh main | test [pytest args] | bench" >&2
+    echo "usage: ./run.sh main | test [pytest args] | bench [epoch | pooling]" >&2
     exit 2
     ;;
 esac

@@ -24,7 +24,9 @@ def predict(fit, N, D, source: str | None = None, noise: bool = False,
         :func:`bayescale.posterior.law_parameters`).
     noise : bool, default False
         False: the law's loss (uncertainty in the law only). True: the posterior predictive
-        loss of one observed run, adding the fitted observation noise on log loss.
+        loss of one observed run, adding the fitted observation noise on log loss. With a
+        Student-t likelihood whose ``nu`` is near 1 a few draws are huge (even ``inf``):
+        summarise predictive draws by quantiles, not by mean or standard deviation.
     seed : int, default 0
         Seed for a new source's offsets and for the observation noise.
 
@@ -55,5 +57,6 @@ def predict(fit, N, D, source: str | None = None, noise: bool = False,
         else:
             standard = rng.standard_normal(shape)
         log_loss = log_loss + params["sigma"] * log_loss.copy(data=standard)
-    loss = np.exp(log_loss).rename("loss")
+    with np.errstate(over="ignore"):  # Student-t noise with nu near 1 can exceed exp's range
+        loss = np.exp(log_loss).rename("loss")
     return loss.assign_coords(N=("run", N), D=("run", D)).transpose("chain", "draw", "run")
