@@ -258,7 +258,10 @@ def _datasets(args) -> int:
         print(f"{key}: {' '.join(str(card[key]).split())}")
     for key, value in card.get("conventions", {}).items():
         print(f"convention {key}: {value}")
-    print("files: " + ", ".join(entry["path"] for entry in card["files"]))
+    paths = [entry["path"] for entry in card["files"]]
+    shown = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+    print(f"files ({len(paths)}): {shown}")
+    print("loader options: " + (", ".join(datasets.loader_options(args.name)) or "none"))
     return 0
 
 

@@ -155,12 +155,20 @@ def load(name: str, **options: Any) -> Runs:
 
     card = info(name)
     loader = getattr(loaders, card["loader"])
-    accepted = builtins.list(inspect.signature(loader).parameters)[2:]
+    accepted = loader_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise DatasetError(f"data set '{name}' has no option(s) {unknown}; its options are "
                            f"{accepted or 'none'} (see help(bayescale.loaders.{card['loader']}))")
     return loader(fetch(name), card, **options)
+
+
+def loader_options(name: str) -> builtins.list[str]:
+    """Return the names of the options :func:`load` accepts for a data set."""
+    from bayescale import loaders
+
+    loader = getattr(loaders, info(name)["loader"])
+    return builtins.list(inspect.signature(loader).parameters)[2:]
 
 
 def _fetch_file(card: dict, entry: dict) -> Path:

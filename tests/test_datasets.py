@@ -161,3 +161,24 @@ def test_gemstones_loader_flags_checkpoints():
     with pytest.raises(DatasetError, match=r"has no option\(s\) \['tabel'\]; its options are "
                                            r"\['table'\]"):
         datasets.load("gemstones", tabel="hot")
+
+
+@pytest.mark.parametrize("name", ["gadre2024", "porian2024", "datablations", "gemstones"])
+def test_every_data_set_refuses_a_corrupted_file(name, tmp_path, offline_mirror):
+    """One flipped byte in the last file of a card: the load fails before parsing anything."""
+    card = datasets.info(name)
+    for entry in card["files"]:
+        source = offline_mirror / card["mirror_folder"] / entry["path"]
+        target = tmp_path / card["mirror_folder"] / entry["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    datasets.set_mirror(tmp_path)
+    try:
+        with pytest.raises(DatasetError, match=rf"data set '{name}': .* does not match its "
+                                               r"pinned sha256 .* it was not loaded"):
+            datasets.load(name)
+    finally:
+        datasets.set_mirror(offline_mirror)
