@@ -17,7 +17,7 @@ import pandas as pd
 
 from bayescale import datasets
 from bayescale.errors import BayescaleError
-from bayescale.fit import Fit, fit
+from bayescale.fit import METHODS, Fit, fit
 from bayescale.optimal import compute_optimal
 from bayescale.optimality import optimality
 from bayescale.posterior import NEW_SOURCE, resolve_source
@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST(k=v,...)",
                    help="override a prior, e.g. --prior 'alpha=LogNormal(mu=-1.05,sigma=0.2)'")
     p.add_argument("--likelihood", choices=["student_t", "normal"])
+    p.add_argument("--method", choices=list(METHODS), default="bayes",
+                   help="bayes (PyMC posterior) or huber-bootstrap (the classical Hoffmann/"
+                        "Epoch fit with bootstrap intervals, as a baseline)")
+    p.add_argument("--resamples", type=int, default=4000,
+                   help="bootstrap resamples of --method huber-bootstrap")
     p.add_argument("--sampler", choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)
@@ -142,7 +147,8 @@ def _fit(args) -> int:
     runs = _load_runs(args.runs, args.option, options)
     published = _load_with(args.with_datasets, args.with_option)
     result = fit(
-        runs, with_datasets=published, model=spec,
+        runs, method=args.method, resamples=args.resamples, with_datasets=published,
+        model=spec,
         sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
         seed=args.seed, target_accept=args.target_accept, progressbar=not args.no_progress)
     path = result.save(args.output)
@@ -272,17 +278,28 @@ def _print_summary(result: Fit, prob: float, as_json: bool) -> int:
         print(json.dumps({
             "parameters": _records(table),
             "diagnostics": diagnostics,
-            "sampler": result.sampler.to_dict(),
+            "method": result.method,
+            "sampler": (result.sampler.to_dict() if result.method == "bayes"
+                        else result.sampler),
             "provenance": result.provenance,
             "spec": json.loads(result.spec.to_json()),
         }, indent=2))
         return 0
-    print(f"{result!r}\n\nParameters (median and {prob:.0%} equal-tailed interval):")
-    print(table.to_string(float_format=lambda value: f"{value:.4g}"))
     verdict = "converged" if diagnostics["converged"] else "NOT CONVERGED"
-    print(f"\nDiagnostics: {verdict}; max R-hat {diagnostics['max_rhat']:.4f}, "
-          f"min bulk ESS {diagnostics['min_ess_bulk']:.0f}, min tail ESS "
-          f"{diagnostics['min_ess_tail']:.0f}, {diagnostics['divergences']} divergences")
+    if result.method != "bayes":
+        table = table[["median", "lo", "hi"]]
+        point = ", ".join(f"{k} {v:.4g}" for k, v in result.point_estimate.items())
+        print(f"{result!r}\n\nPoint estimate (best of the grid): {point}")
+        print(f"Bootstrap median and {prob:.0%} percentile interval:")
+        print(table.to_string(float_format=lambda value: f"{value:.4g}"))
+        print(f"\nDiagnostics: {verdict}; {diagnostics['bootstrap_failed_refits']} refits "
+              f"did not converge; {diagnostics['seconds']:.1f} s")
+    else:
+        print(f"{result!r}\n\nParameters (median and {prob:.0%} equal-tailed interval):")
+        print(table.to_string(float_format=lambda value: f"{value:.4g}"))
+        print(f"\nDiagnostics: {verdict}; max R-hat {diagnostics['max_rhat']:.4f}, "
+              f"min bulk ESS {diagnostics['min_ess_bulk']:.0f}, min tail ESS "
+              f"{diagnostics['min_ess_tail']:.0f}, {diagnostics['divergences']} divergences")
     for problem in diagnostics["problems"]:
         print(f"  problem: {problem}")
     provenance = result.provenance
@@ -348,6 +365,8 @@ def _query_title(result: Fit, args, kind: str) -> str:
     else:
         who = f"source '{result.sources[0]}' (the fit's only source)"
     interval = "highest-density" if args.hdi else "equal-tailed"
+    if result.method != "bayes":
+        kind = f"{kind} [{result.method} baseline: bootstrap distribution, not a posterior]"
     return f"{kind}, median [{args.prob:.0%} {interval} interval], for {who}:"
 
 

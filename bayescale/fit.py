@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from bayescale import datasets
-from bayescale.errors import FitFileError, RunsWarning
+from bayescale.errors import BayescaleError, FitFileError, RunsWarning
 from bayescale.model import build_model, identification_problems, reference_scales
 from bayescale.runs import Runs, as_runs, combine_runs
 from bayescale.sampling import (
@@ -39,6 +39,7 @@ log = logging.getLogger("bayescale")
 
 FORMAT = "bayescale-fit/1"
 PACKAGES = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray", "nutpie")
+METHODS = ("bayes", "huber-bootstrap")
 SUMMARY_VARIABLES = ("E", "A", "B", "alpha", "beta", "nu", "sigma")
 
 
@@ -68,14 +69,28 @@ class Fit:
         return self.tree["posterior"].to_dataset()
 
     @property
+    def method(self) -> str:
+        """``"bayes"`` (a PyMC posterior) or ``"huber-bootstrap"`` (the classical baseline)."""
+        return str(self.tree.attrs.get("method", "bayes"))
+
+    @property
+    def point_estimate(self) -> dict | None:
+        """The baseline's full-data optimum (A, B, E, alpha, beta); None for a Bayesian fit."""
+        return self.diagnostics.get("point_estimate")
+
+    @property
     def spec(self) -> ModelSpec:
         """The model specification that was fitted."""
         return ModelSpec.from_json(self.tree.attrs["spec"])
 
     @property
-    def sampler(self) -> SamplerSettings:
-        """Sampler name, draws, tuning, chains, seed and target acceptance."""
-        return SamplerSettings(**json.loads(self.tree.attrs["sampler"]))
+    def sampler(self) -> SamplerSettings | dict:
+        """Sampler name, draws, tuning, chains, seed and target acceptance.
+
+        For the Huber-bootstrap baseline: a dict of its settings (resamples, seed, delta).
+        """
+        settings = json.loads(self.tree.attrs["sampler"])
+        return settings if self.method != "bayes" else SamplerSettings(**settings)
 
     @property
     def diagnostics(self) -> dict:
@@ -202,14 +217,20 @@ class Fit:
         sampler = self.sampler
         status = "converged" if self.converged else "NOT CONVERGED: " + "; ".join(
             self.diagnostics["problems"])
+        if self.method != "bayes":
+            how = (f"{self.method}, {sampler['resamples']} resamples, seed {sampler['seed']}")
+        else:
+            how = (f"{sampler.chains} chains x {sampler.draws} draws ({sampler.sampler}, seed "
+                   f"{sampler.seed})")
         return (f"<bayescale.Fit {self.spec.name}: {self.tree['runs'].sizes['row']} runs, "
-                f"{len(self.sources)} source(s); {sampler.chains} chains x {sampler.draws} "
-                f"draws ({sampler.sampler}, seed {sampler.seed}); {status}>")
+                f"{len(self.sources)} source(s); {how}; {status}>")
 
 
 def fit(
     runs: Any,
     *,
+    method: str = "bayes",
+    resamples: int = 4000,
     with_datasets: Sequence[str | Runs] = (),
     model: str | Path | ModelSpec = "chinchilla",
     priors: dict | None = None,
@@ -230,6 +251,13 @@ def fit(
     ----------
     runs : DataFrame, dict, path or Runs
         The runs (see :func:`bayescale.as_runs` for the columns).
+    method : {"bayes", "huber-bootstrap"}, default "bayes"
+        ``bayes``: the PyMC posterior. ``huber-bootstrap``: the classical Hoffmann/Epoch fit
+        (Huber loss, L-BFGS-B from a grid, bootstrap intervals; see
+        :mod:`bayescale.baseline`), returned as a Fit whose draws are the bootstrap estimates;
+        sampler settings and priors do not apply to it.
+    resamples : int, default 4000
+        Bootstrap resamples of the ``huber-bootstrap`` method (``seed`` seeds them).
     with_datasets : sequence of str or Runs, optional
         Published runs to fit jointly with yours: registered data-set names (see
         ``bayescale.datasets.list()``) or runs loaded with options
@@ -261,6 +289,18 @@ def fit(
 
     """
     spec = load_spec(model, priors=priors, likelihood=likelihood, pooling=pooling)
+    if method not in METHODS:
+        raise BayescaleError(f"unknown method '{method}': choose one of {METHODS}")
+    if method == "huber-bootstrap":
+        from bayescale.baseline import huber_bootstrap
+
+        runs = as_runs(runs, **runs_options)
+        if with_datasets:
+            raise BayescaleError("method='huber-bootstrap' fits one source; with_datasets= "
+                                 "needs the Bayesian fit (method='bayes')")
+        log.info("bayescale: Huber-bootstrap baseline on %d runs (%d resamples)", len(runs),
+                 resamples)
+        return huber_bootstrap(runs, resamples=resamples, seed=seed, spec=spec)
     settings = SamplerSettings(sampler=sampler, draws=draws, tune=tune, chains=chains,
                                seed=seed, target_accept=target_accept)
     runs = as_runs(runs, **runs_options)
@@ -276,9 +316,9 @@ def fit(
     tree = sample(build_model(runs, spec), settings, progressbar=progressbar)
 
     report = convergence_report(tree)
-    tree["runs"] = xr.DataTree(_table_to_dataset(runs.table))
+    tree["runs"] = xr.DataTree(table_to_dataset(runs.table))
     if not runs.excluded.empty:
-        tree["excluded_runs"] = xr.DataTree(_table_to_dataset(runs.excluded))
+        tree["excluded_runs"] = xr.DataTree(table_to_dataset(runs.excluded))
     tree.attrs.update({
         "bayescale_format": FORMAT,
         "spec": spec.to_json(),
@@ -308,7 +348,7 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _table_to_dataset(table: pd.DataFrame) -> xr.Dataset:
+def table_to_dataset(table: pd.DataFrame) -> xr.Dataset:
     """Store a runs table as a Dataset over dim ``row``; text columns as fixed strings."""
     table = table.copy()
     for name in table.columns:
