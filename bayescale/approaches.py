@@ -1,0 +1,251 @@
+"""Chinchilla's Approaches 1 and 2, Bayesian: posteriors of the allocation exponent a.
+
+Both estimate ``N_opt(C) = k * C**a`` (and so ``D_opt ~ C**(1 - a)`` under C = 6ND) without
+assuming the parametric law of Approach 3 (:func:`bayescale.fit`):
+
+* **Approach 1** (:func:`envelope_fit`), from training curves: at each of a grid of FLOP
+  values, the run whose curve reaches the lowest loss there (interpolated in log C between its
+  checkpoints) gives ``N*(C)``; then ``log N* = log k + a log C`` with Student-t noise.
+* **Approach 2** (:func:`isoflop_fit`), from IsoFLOP profiles: per budget, a parabola of log
+  loss in log N near its minimum, whose vertex is that budget's ``log N_opt``; the vertices lie
+  on ``log k + a log C`` up to a fitted scatter. All budgets are fitted jointly, so the
+  uncertainty of every vertex flows into the posterior of ``a``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from bayescale.errors import BayescaleError
+from bayescale.runs import Runs, as_runs
+from bayescale.sampling import SamplerSettings, convergence_report, sample, warn_if_unconverged
+
+
+@dataclass(frozen=True)
+class ExponentFit:
+    """The posterior of an allocation law ``N_opt = k * C**a`` from Approach 1 or 2.
+
+    Attributes
+    ----------
+    approach : str
+        ``"approach-1"`` (training-curve envelope) or ``"approach-2"`` (IsoFLOP parabolas).
+    tree : xarray.DataTree
+        The sampled posterior (``a``, ``log_k`` and per-budget ``log_N_opt`` for Approach 2).
+    points : pandas.DataFrame
+        The points the fit used (envelope points, or the IsoFLOP runs inside the window).
+    excluded : pandas.DataFrame
+        What was left out and why (column ``excluded_because``).
+    diagnostics : dict
+        The convergence report.
+
+    """
+
+    approach: str
+    tree: xr.DataTree
+    points: pd.DataFrame
+    excluded: pd.DataFrame
+    diagnostics: dict
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior draws."""
+        return self.tree["posterior"].to_dataset()
+
+    def exponent(self, prob: float = 0.95) -> dict[str, float]:
+        """Return the median of ``a`` and its central interval of mass ``prob``."""
+        draws = self.posterior["a"].values.ravel()
+        low, median, high = np.quantile(draws, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
+        return {"a": float(median), "a_lo": float(low), "a_hi": float(high)}
+
+    def N_opt(self, flops) -> xr.DataArray:
+        """Return the posterior of ``N_opt`` at the given budgets (dims chain, draw, flops)."""
+        flops = xr.DataArray(np.atleast_1d(np.asarray(flops, dtype=float)), dims="flops")
+        flops = flops.assign_coords(flops=flops.values)
+        post = self.posterior
+        return np.exp(post["log_k"] + post["a"] * np.log(flops)).rename("N_opt")
+
+
+def isoflop_fit(runs, budget: str = "budget", window: float = 0.05, draws: int = 2000,
+                tune: int = 1000, chains: int = 4, seed: int = 0, sampler: str = "nutpie",
+                target_accept: float = 0.95) -> ExponentFit:
+    """Approach 2: fit IsoFLOP parabolas and the power law of their vertices jointly.
+
+    Parameters
+    ----------
+    runs : Runs or anything :func:`bayescale.as_runs` takes
+        IsoFLOP runs of one source: each row one model trained at one budget.
+    budget : str, default "budget"
+        The column naming each row's FLOP budget (``C`` also works).
+    window : float, default 0.05
+        Per budget, keep the runs whose loss is within this relative amount of the budget's
+        lowest loss: a parabola in log N describes only the neighbourhood of the minimum.
+        Budgets left with fewer than 3 runs, or whose lowest loss is at the smallest or largest
+        N (the minimum is not bracketed), are excluded and reported.
+    draws, tune, chains, seed, sampler, target_accept
+        Sampler settings (see :func:`bayescale.fit`). The per-budget levels and curvatures
+        mix slowly (measured: bulk ESS ~500 per 4000 draws on porian2024), hence 2000 draws.
+
+    Returns
+    -------
+    ExponentFit
+        With ``a``, ``log_k`` and per-budget ``log_N_opt``, ``log_loss_opt``, ``curvature``.
+
+    """
+    runs = as_runs(runs)
+    _one_source(runs)
+    table = runs.table
+    if budget not in table:
+        raise BayescaleError(f"no budget column '{budget}' in the runs (columns "
+                             f"{list(table.columns)}): name it with budget=")
+    kept, excluded = [], []
+    for value, group in table.groupby(budget, sort=True):
+        best = group["loss"].idxmin()
+        near = group[group["loss"] <= group["loss"].min() * (1 + window)]
+        reason = None
+        if group.loc[best, "N"] in (group["N"].min(), group["N"].max()):
+            reason = f"budget {value:.3g}: lowest loss at the edge of its N range (not bracketed)"
+        elif len(near) < 3:
+            reason = f"budget {value:.3g}: fewer than 3 runs within {window:.0%} of its minimum"
+        if reason:
+            excluded.append(group.assign(excluded_because=reason))
+            continue
+        kept.append(near)
+        far = group.drop(near.index)
+        if len(far):
+            excluded.append(far.assign(
+                excluded_because=f"loss more than {window:.0%} above the budget's minimum"))
+    if len(kept) < 3:
+        raise BayescaleError(f"only {len(kept)} budget(s) have a bracketed minimum with 3 runs "
+                             "near it; Approach 2 needs at least 3 (widen window=?)")
+    points = pd.concat(kept)
+    budgets = np.sort(points[budget].unique())
+    index = np.searchsorted(budgets, points[budget].to_numpy())
+    log_C = np.log(budgets)
+    centre = float(log_C.mean())
+    log_N = np.log(points["N"].to_numpy())
+    log_L = np.log(points["loss"].to_numpy())
+    first_guess = points.groupby(budget)["loss"].min().to_numpy()
+
+    with pm.Model(coords={"budget": budgets, "run": points.index.to_numpy()}) as model:
+        a = pm.Normal("a", 0.5, 0.3)
+        log_N_centre = pm.Normal("log_N_centre", float(log_N.mean()), 3.0)
+        # Scatter of the vertices around the power law, kept off zero (a half-normal lets the
+        # sampler fall into the funnel of scatter -> 0; measured: 1000+ divergences on the
+        # Kaplan-setup configuration of porian2024). Non-centred: the vertices are pinned by
+        # the law more than by their own few runs.
+        scatter = pm.LogNormal("scatter", np.log(0.05), 0.75)
+        offset = pm.Normal("vertex_offset", 0.0, 1.0, dims="budget")
+        vertex = pm.Deterministic("log_N_opt",
+                                  log_N_centre + a * (log_C - centre) + scatter * offset,
+                                  dims="budget")
+        level = pm.Normal("log_loss_opt", np.log(first_guess), 0.2, dims="budget")
+        curvature = pm.LogNormal("curvature", np.log(0.1), 1.0, dims="budget")
+        sigma = pm.HalfNormal("sigma", 0.02)
+        nu = pm.Gamma("nu", 2.0, 0.1)
+        mean = level[index] + curvature[index] * (log_N - vertex[index]) ** 2
+        pm.StudentT("log_loss", nu=nu, mu=mean, sigma=sigma, observed=log_L, dims="run")
+        pm.Deterministic("log_k", log_N_centre - a * centre)
+    return _sampled("approach-2", model, points, excluded, SamplerSettings(
+        sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed,
+        target_accept=target_accept))
+
+
+def envelope_points(runs, group: str = "run_name", n_flops: int = 40) -> pd.DataFrame:
+    """Return the lower envelope of training curves: the best run at each of a grid of FLOPs.
+
+    Parameters
+    ----------
+    runs : Runs or anything :func:`bayescale.as_runs` takes
+        Checkpoint-level rows (``N``, ``D`` so far, ``loss`` at that checkpoint, ``C`` = 6ND).
+    group : str, default "run_name"
+        The column naming the training run each checkpoint belongs to.
+    n_flops : int, default 40
+        FLOP values, log-spaced over the range that at least two runs cover.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per FLOP value ``C``: the winning run's ``N`` and its interpolated ``loss``.
+
+    """
+    runs = as_runs(runs)
+    table = runs.table
+    if group not in table:
+        raise BayescaleError(f"no column '{group}' naming each checkpoint's run (columns "
+                             f"{list(table.columns)}): name it with group=")
+    curves = [g.sort_values("C") for _, g in table.groupby(group)]
+    starts = np.sort([curve["C"].iloc[0] for curve in curves])
+    ends = np.sort([curve["C"].iloc[-1] for curve in curves])
+    if len(curves) < 2:
+        raise BayescaleError("the envelope needs the training curves of at least 2 runs")
+    grid = np.geomspace(starts[1], ends[-2], n_flops)  # covered by at least two runs
+    losses = np.full((len(curves), n_flops), np.inf)
+    for i, curve in enumerate(curves):
+        log_C = np.log(curve["C"].to_numpy())
+        inside = (grid >= curve["C"].iloc[0]) & (grid <= curve["C"].iloc[-1])
+        losses[i, inside] = np.exp(np.interp(np.log(grid[inside]), log_C,
+                                             np.log(curve["loss"].to_numpy())))
+    best = losses.argmin(axis=0)
+    return pd.DataFrame({
+        "C": grid, "N": [curves[i]["N"].iloc[0] for i in best],
+        "loss": losses[best, np.arange(n_flops)],
+        "run": [curves[i][group].iloc[0] for i in best],
+    })
+
+
+def envelope_fit(runs, group: str = "run_name", n_flops: int = 40, draws: int = 1000,
+                 tune: int = 1000, chains: int = 4, seed: int = 0,
+                 sampler: str = "nutpie") -> ExponentFit:
+    """Approach 1: the power law through the lower envelope of training curves.
+
+    Parameters
+    ----------
+    runs : Runs or anything :func:`bayescale.as_runs` takes
+        Checkpoint-level rows of several training runs (e.g. ``datasets.load("gemstones")``).
+    group, n_flops
+        See :func:`envelope_points`.
+    draws, tune, chains, seed, sampler
+        Sampler settings (see :func:`bayescale.fit`).
+
+    Returns
+    -------
+    ExponentFit
+        With ``a`` and ``log_k``.
+
+    """
+    runs = as_runs(runs)
+    _one_source(runs)
+    points = envelope_points(runs, group=group, n_flops=n_flops)
+    log_C = np.log(points["C"].to_numpy())
+    centre = float(log_C.mean())
+    log_N = np.log(points["N"].to_numpy())
+    with pm.Model(coords={"point": np.arange(len(points))}) as model:
+        a = pm.Normal("a", 0.5, 0.3)
+        log_N_centre = pm.Normal("log_N_centre", float(log_N.mean()), 3.0)
+        sigma = pm.HalfNormal("sigma", 0.5)
+        nu = pm.Gamma("nu", 2.0, 0.1)
+        pm.StudentT("log_N_star", nu=nu, mu=log_N_centre + a * (log_C - centre), sigma=sigma,
+                    observed=log_N, dims="point")
+        pm.Deterministic("log_k", log_N_centre - a * centre)
+    return _sampled("approach-1", model, points, [], SamplerSettings(
+        sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed))
+
+
+def _one_source(runs: Runs) -> None:
+    if len(runs.sources) != 1:
+        raise BayescaleError(f"fit one source at a time ({len(runs.sources)} given: "
+                             f"{runs.sources[:3]}...); select one with runs.select(...)")
+
+
+def _sampled(approach, model, points, excluded, settings) -> ExponentFit:
+    tree = sample(model, settings)
+    report = convergence_report(tree)
+    warn_if_unconverged(report)
+    return ExponentFit(approach=approach, tree=tree, points=points,
+                       excluded=pd.concat(excluded) if excluded else pd.DataFrame(),
+                       diagnostics=report)
