@@ -3,7 +3,7 @@
 #   ./run.sh main    create .venv (Python >= 3.12), install bayescale, fit Epoch's 240 Chinchilla
 #                    runs and print the posterior compute-optimal frontier
 #   ./run.sh test    same set-up, then the test suite
-#   ./run.sh bench [epoch|pooling]   same set-up, then the benchmarks (tables printed, CSV in
+#   ./run.sh bench [epoch|pooling|baseline]   same set-up, then the benchmarks (tables printed, CSV in
 #                    benchmarks/results)
 # Published data: read from $BAYESCALE_DATA_MIRROR, else from ../shared/data when it exists,
 # else downloaded from upstream (pinned commit, sha256-checked) into the user cache.
@@ -75,13 +75,16 @@ case "${1:-}" in
     case "$which" in
       epoch) .venv/bin/python benchmarks/epoch_fit.py "$@" ;;
       pooling) .venv/bin/python benchmarks/pooling_gadre.py "$@" ;;
+      baseline) .venv/bin/python benchmarks/baseline_vs_bayes.py "$@" ;;
       all) .venv/bin/python benchmarks/epoch_fit.py
-           .venv/bin/python benchmarks/pooling_gadre.py ;;
-      *) echo "usage: ./run.sh bench [epoch | pooling | all] [options]" >&2; exit 2 ;;
+           .venv/bin/python benchmarks/pooling_gadre.py
+           .venv/bin/python benchmarks/baseline_vs_bayes.py ;;
+      *) echo "usage: ./run.sh bench [epoch | pooling | baseline | all] [options]" >&2
+         exit 2 ;;
     esac
     ;;
   *)
-    echo "usage: ./run.sh main | test [pytest args] | bench [epoch | pooling]" >&2
+    echo "usage: ./run.sh main | test [pytest args] | bench [epoch | pooling | baseline]" >&2
     exit 2
     ;;
 esac
