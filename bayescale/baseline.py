@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 
 import numpy as np
 import xarray as xr
 from scipy.optimize import minimize
 
 from bayescale.errors import BayescaleError
+from bayescale.laws import chinchilla_log_loss
 from bayescale.model import reference_scales
 from bayescale.runs import Runs
 from bayescale.spec import ModelSpec
@@ -71,20 +71,20 @@ def huber_objective(theta, log_N, log_D, log_L, delta=HUBER_DELTA, weights=None)
 
     """
     a, b, e, alpha, beta = theta
-    terms = np.stack([a - alpha * log_N, b - beta * log_D, np.full_like(log_N, e)])
-    top = terms.max(axis=0)
-    exp_terms = np.exp(terms - top)
-    total = exp_terms.sum(axis=0)
-    residual = top + np.log(total) - log_L
+    predicted = chinchilla_log_loss(log_N, log_D, e, a, b, alpha, beta)
+    residual = predicted - log_L
     size = np.abs(residual)
     loss = np.where(size <= delta, 0.5 * residual**2, delta * (size - 0.5 * delta))
     slope = np.clip(residual, -delta, delta)
     if weights is not None:
         loss, slope = loss * weights, slope * weights
-    share = exp_terms / total
+    # d log L / d(term) is each term's share of the sum: exp(term - log L)
+    share_A = np.exp(a - alpha * log_N - predicted)
+    share_B = np.exp(b - beta * log_D - predicted)
+    share_E = np.exp(e - predicted)
     grad = np.array([
-        np.sum(slope * share[0]), np.sum(slope * share[1]), np.sum(slope * share[2]),
-        -np.sum(slope * share[0] * log_N), -np.sum(slope * share[1] * log_D),
+        np.sum(slope * share_A), np.sum(slope * share_B), np.sum(slope * share_E),
+        -np.sum(slope * share_A * log_N), -np.sum(slope * share_B * log_D),
     ])
     return float(loss.sum()), grad
 
@@ -136,7 +136,7 @@ def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
         (1 chain x ``resamples`` draws); ``fit.point_estimate`` the full-data optimum.
 
     """
-    from bayescale.fit import FORMAT, Fit, package_versions, table_to_dataset
+    from bayescale.fit import FORMAT, Fit, provenance, table_to_dataset
 
     if len(runs.sources) != 1:
         raise BayescaleError(f"method='{METHOD}' fits one source (Epoch's recipe has no "
@@ -160,7 +160,8 @@ def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
                           jac=True, method="L-BFGS-B", options=OPTIONS)
         failures += not _converged(result)
         estimates[draw] = result.x
-        residual = _log_residuals(result.x, log_N, log_D, log_L)
+        a, b, e, alpha, beta = result.x
+        residual = chinchilla_log_loss(log_N, log_D, e, a, b, alpha, beta) - log_L
         sigmas[draw] = MAD_TO_SIGMA * np.median(np.abs(np.repeat(residual, counts)))
     seconds = time.perf_counter() - started
 
@@ -202,23 +203,9 @@ def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
             "grid_failed_starts": grid_failures, "bootstrap_failed_refits": failures,
             "grid_seconds": grid_seconds, "seconds": seconds,
         }),
-        "provenance": json.dumps({
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "data_sha256": runs.digest(),
-            "runs_notes": list(runs.notes),
-            "conventions": runs.conventions,
-            "user_sources": [],
-            "versions": package_versions(),
-        }),
+        "provenance": json.dumps(provenance(runs)),
     })
     return Fit(tree)
-
-
-def _log_residuals(theta, log_N, log_D, log_L):
-    a, b, e, alpha, beta = theta
-    terms = np.stack([a - alpha * log_N, b - beta * log_D, np.full_like(log_N, e)])
-    top = terms.max(axis=0)
-    return top + np.log(np.exp(terms - top).sum(axis=0)) - log_L
 
 
 def _chinchilla_spec() -> ModelSpec:

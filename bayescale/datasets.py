@@ -155,7 +155,7 @@ def load(name: str, **options: Any) -> Runs:
 
     card = info(name)
     loader = getattr(loaders, card["loader"])
-    accepted = loader_options(name)
+    accepted = _options_of(loader)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise DatasetError(f"data set '{name}' has no option(s) {unknown}; its options are "
@@ -167,8 +167,11 @@ def loader_options(name: str) -> builtins.list[str]:
     """Return the names of the options :func:`load` accepts for a data set."""
     from bayescale import loaders
 
-    loader = getattr(loaders, info(name)["loader"])
-    return builtins.list(inspect.signature(loader).parameters)[2:]
+    return _options_of(getattr(loaders, info(name)["loader"]))
+
+
+def _options_of(loader) -> builtins.list[str]:
+    return builtins.list(inspect.signature(loader).parameters)[2:]  # after paths and card
 
 
 def _fetch_file(card: dict, entry: dict) -> Path:

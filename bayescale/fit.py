@@ -324,17 +324,22 @@ def fit(
         "spec": spec.to_json(),
         "sampler": json.dumps(settings.to_dict()),
         "diagnostics": json.dumps(report),
-        "provenance": json.dumps({
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "data_sha256": runs.digest(),
-            "runs_notes": list(runs.notes),
-            "conventions": runs.conventions,
-            "user_sources": user_sources,
-            "versions": package_versions(),
-        }),
+        "provenance": json.dumps(provenance(runs, user_sources)),
     })
     warn_if_unconverged(report)
     return Fit(tree)
+
+
+def provenance(runs: Runs, user_sources: Sequence[str] = ()) -> dict:
+    """Return what a fit records about its data: hash, notes, conventions, versions, time."""
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data_sha256": runs.digest(),
+        "runs_notes": list(runs.notes),
+        "conventions": runs.conventions,
+        "user_sources": list(user_sources),
+        "versions": package_versions(),
+    }
 
 
 def package_versions() -> dict[str, str]:

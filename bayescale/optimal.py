@@ -35,7 +35,26 @@ def compute_optimal(fit, flops, source: str | None = None, seed: int = 0) -> xr.
     budgets = budgets.assign_coords(flops=budgets.values)
     if not np.all(np.isfinite(budgets)) or np.any(budgets <= 0):
         raise ValueError(f"flops must be positive and finite, got {budgets.values}")
-    params = law_parameters(fit, source=source, seed=seed)
+    return frontier(law_parameters(fit, source=source, seed=seed), budgets)
+
+
+def frontier(params: xr.Dataset, budgets: xr.DataArray) -> xr.Dataset:
+    """Return the compute-optimal allocation for law parameters (see :func:`compute_optimal`).
+
+    Parameters
+    ----------
+    params : xarray.Dataset
+        ``log_E``, ``log_A``, ``log_B``, ``alpha``, ``beta`` per draw (from
+        :func:`bayescale.posterior.law_parameters`).
+    budgets : xarray.DataArray
+        FLOP budgets along one dimension.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``N_opt``, ``D_opt``, ``tokens_per_param`` and ``loss_opt``.
+
+    """
     log_C = np.log(budgets)
     log_N = chinchilla_optimal_log_params(log_C, params["log_A"], params["log_B"],
                                           params["alpha"], params["beta"])
@@ -47,4 +66,4 @@ def compute_optimal(fit, flops, source: str | None = None, seed: int = 0) -> xr.
         "D_opt": np.exp(log_D),
         "tokens_per_param": np.exp(log_D - log_N),
         "loss_opt": np.exp(log_loss),
-    }).transpose("chain", "draw", "flops")
+    }).transpose("chain", "draw", *budgets.dims)

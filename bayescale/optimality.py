@@ -17,7 +17,7 @@ import xarray as xr
 from bayescale import datasets
 from bayescale.errors import BayescaleError
 from bayescale.laws import FLOPS_PER_PARAM_TOKEN, chinchilla_log_loss
-from bayescale.optimal import compute_optimal
+from bayescale.optimal import frontier
 from bayescale.posterior import law_parameters
 
 
@@ -89,8 +89,7 @@ def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, source: str |
     labels = list(labels) if labels is not None else list(range(N.size))
     flops = FLOPS_PER_PARAM_TOKEN * N * D
     params = law_parameters(fit, source=source, seed=seed)
-    frontier = compute_optimal(fit, flops, source=source, seed=seed)
-    frontier = frontier.rename(flops="model").assign_coords(model=labels)
+    optimum = frontier(params, xr.DataArray(flops, dims="model", coords={"model": labels}))
     log_N = xr.DataArray(np.log(N), dims="model", coords={"model": labels})
     log_D = xr.DataArray(np.log(D), dims="model", coords={"model": labels})
     loss = np.exp(chinchilla_log_loss(log_N, log_D, params["log_E"], params["log_A"],
@@ -98,12 +97,12 @@ def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, source: str |
     ratio = xr.DataArray(D / N, dims="model", coords={"model": labels})
     result = xr.Dataset({
         "tokens_per_param": ratio,
-        "optimal_tokens_per_param": frontier["tokens_per_param"],
-        "tokens_per_param_ratio": ratio / frontier["tokens_per_param"],
-        "N_over_N_opt": np.exp(log_N) / frontier["N_opt"],
+        "optimal_tokens_per_param": optimum["tokens_per_param"],
+        "tokens_per_param_ratio": ratio / optimum["tokens_per_param"],
+        "N_over_N_opt": np.exp(log_N) / optimum["N_opt"],
         "loss": loss,
-        "loss_opt": frontier["loss_opt"],
-        "excess_loss": loss - frontier["loss_opt"],
+        "loss_opt": optimum["loss_opt"],
+        "excess_loss": loss - optimum["loss_opt"],
     })
     return result.transpose("chain", "draw", "model").assign_coords(
         N=("model", N), D=("model", D), C=("model", flops))
