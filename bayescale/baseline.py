@@ -25,7 +25,7 @@ from scipy.optimize import minimize
 
 from bayescale.errors import BayescaleError
 from bayescale.laws import chinchilla_log_loss
-from bayescale.model import reference_scales
+from bayescale.model import REFERENCE_INPUTS, reference_scales
 from bayescale.runs import Runs
 from bayescale.spec import ModelSpec
 
@@ -166,7 +166,8 @@ def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
     seconds = time.perf_counter() - started
 
     source = runs.sources[0]
-    log_N0, log_D0 = reference_scales(runs)
+    reference = reference_scales(runs)
+    log_N0, log_D0 = reference["N"], reference["D"]
     a, b, e, alpha, beta = (estimates[None, :, i] for i in range(5))
     dims, source_dims = ("chain", "draw"), ("chain", "draw", "source")
     values = {
@@ -187,7 +188,8 @@ def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
         "alpha": float(point[3]), "beta": float(point[4])}
     tree = xr.DataTree.from_dict({
         "posterior": posterior,
-        "constant_data": xr.Dataset({"log_N0": log_N0, "log_D0": log_D0}),
+        "constant_data": xr.Dataset({f"log_{name}0": reference[name]
+                                     for name in REFERENCE_INPUTS}),
         "runs": table_to_dataset(table),
     })
     tree.attrs.update({

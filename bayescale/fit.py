@@ -24,6 +24,7 @@ import xarray as xr
 
 from bayescale import datasets
 from bayescale.errors import BayescaleError, FitFileError, RunsWarning
+from bayescale.laws import reference_inputs
 from bayescale.model import build_model, identification_problems, reference_scales
 from bayescale.runs import Runs, as_runs, combine_runs
 from bayescale.sampling import (
@@ -40,7 +41,6 @@ log = logging.getLogger("bayescale")
 FORMAT = "bayescale-fit/1"
 PACKAGES = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray", "nutpie")
 METHODS = ("bayes", "huber-bootstrap")
-SUMMARY_VARIABLES = ("E", "A", "B", "alpha", "beta", "nu", "sigma")
 
 
 class Fit:
@@ -143,10 +143,10 @@ class Fit:
         return NEW_SOURCE
 
     @property
-    def reference_scales(self) -> tuple[float, float]:
-        """(log N0, log D0), the reference scales the model measured N and D from."""
+    def reference_scales(self) -> dict[str, float]:
+        """Log reference scale of each law input (N, D, U, C, M) the model measured from."""
         constant = self.tree["constant_data"]
-        return float(constant["log_N0"]), float(constant["log_D0"])
+        return reference_inputs(*(float(constant[f"log_{name}0"]) for name in ("N", "D", "C")))
 
     def parameter_summary(self, prob: float = 0.94) -> pd.DataFrame:
         """Return median and a central credible interval of the law's parameters and noise.
@@ -165,7 +165,8 @@ class Fit:
         """
         from bayescale.summary import parameter_table
 
-        names = [name for name in SUMMARY_VARIABLES if name in self.posterior]
+        names = [name for name in (*self.spec.law_object.parameters, "nu", "sigma")
+                 if name in self.posterior]
         return parameter_table(self.posterior[names], prob=prob)
 
     def save(self, path: str | Path) -> Path:
@@ -298,6 +299,10 @@ def fit(
         if with_datasets:
             raise BayescaleError("method='huber-bootstrap' fits one source; with_datasets= "
                                  "needs the Bayesian fit (method='bayes')")
+        if spec.law != "chinchilla":
+            raise BayescaleError(f"method='huber-bootstrap' is Hoffmann/Epoch's fit of the "
+                                 f"Chinchilla law; model '{spec.name}' has the {spec.law} law: "
+                                 "use method='bayes' for it")
         log.info("bayescale: Huber-bootstrap baseline on %d runs (%d resamples)", len(runs),
                  resamples)
         return huber_bootstrap(runs, resamples=resamples, seed=seed, spec=spec)
@@ -310,9 +315,10 @@ def fit(
             item if isinstance(item, Runs) else datasets.load(item) for item in with_datasets))
     for message in identification_problems(runs, spec):
         warnings.warn(message, RunsWarning, stacklevel=2)
-    log_N0, log_D0 = reference_scales(runs)
+    reference = reference_scales(runs)
     log.info("bayescale: fitting %s to %d runs from %d source(s) (N0 = %.3g, D0 = %.3g)",
-             spec.name, len(runs), len(runs.sources), np.exp(log_N0), np.exp(log_D0))
+             spec.name, len(runs), len(runs.sources), np.exp(reference["N"]),
+             np.exp(reference["D"]))
     tree = sample(build_model(runs, spec), settings, progressbar=progressbar)
 
     report = convergence_report(tree)

@@ -225,13 +225,13 @@ def datablations(paths: dict[str, Path], card: dict) -> Runs:
     Returns
     -------
     Runs
-        Source ``datablations``, with metadata ``unique_tokens``, ``epochs`` and ``run_name``.
+        Source ``datablations``, with unique tokens ``U`` (read by the data-constrained law) and metadata ``epochs`` and ``run_name``.
 
     """
     raw = pd.read_csv(paths["aggregated_eval/datablations_contour_losses.csv"], index_col=0)
     table = raw.rename(columns={"tokens_per_epoch": "tokens_per_epoch_upstream",
                                 "flops": "flops_upstream"})
-    table["unique_tokens"] = table["token_num"] / table["epochs"]
+    table["U"] = table["token_num"] / table["epochs"]
     table["run_name"] = table["model_args"].str.extract(r"'name':\s*'([^']+)'", expand=False)
     table = table.drop(columns=["model_args", "checkpoint"])
     runs = as_runs(table, columns=card["columns"], source=card["name"],

@@ -2,11 +2,12 @@
 
 Parameterisation (chosen for NUTS, see ../shared/DESIGN.md):
 
-* N and D are measured from reference scales N0 and D0, the geometric means of the fitted runs,
-  so the sampled ``log_A_ref = log(A / N0^alpha)`` and ``log_B_ref = log(B / D0^beta)`` are what
-  the runs pin down; this removes the A-alpha and B-beta ridges.
-* With several sources, ``log_E``, ``log_A_ref``, ``log_B_ref`` (and, when pooled, ``log alpha``
-  and ``log beta``) get per-source values around a shared mean, centred by default since each
+* Inputs are measured from reference scales (N0, D0, C0: the geometric means of the fitted
+  runs), so for the Chinchilla law the sampled ``log_A_ref = log(A / N0^alpha)`` and
+  ``log_B_ref = log(B / D0^beta)`` are what the runs pin down; this removes the A-alpha and
+  B-beta ridges. Each law says how its parameters shift (:attr:`bayescale.laws.Law.shifts`).
+* With several sources, the parameters in the model's ``pooling.offsets`` (and, when pooled,
+  the exponents) get per-source values around a shared mean, centred by default since each
   source's runs pin its own values (``models/chinchilla.toml`` gives the measurements); the
   noise scale ``sigma`` is per source.
 * Every source's parameters are recorded as ``*_source`` variables (dim ``source``), so queries
@@ -20,18 +21,22 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayescale.laws import chinchilla_log_loss
+from bayescale.laws import law_inputs, reference_inputs
 from bayescale.runs import Runs
-from bayescale.spec import LOG_SCALE, ModelSpec
+from bayescale.spec import ModelSpec
 
-# Names in the posterior of each law parameter's log-scale, reference-scale variable.
-SAMPLED_NAME = {"E": "log_E", "A": "log_A_ref", "B": "log_B_ref", "alpha": "alpha",
-                "beta": "beta"}
+# Inputs whose reference scales a fit stores (as constant data log_N0, log_D0, log_C0).
+REFERENCE_INPUTS = ("N", "D", "C")
 
 
-def reference_scales(runs: Runs) -> tuple[float, float]:
-    """Return (log N0, log D0): the means of log N and log D over the fitted runs."""
-    return float(np.log(runs.table["N"]).mean()), float(np.log(runs.table["D"]).mean())
+def reference_scales(runs: Runs) -> dict[str, float]:
+    """Return the log reference scale of every law input over the fitted runs.
+
+    N0, D0 and C0 are the geometric means of N, D and C; U shares D's scale and M0 = D0/N0
+    (see :func:`bayescale.laws.reference_inputs`).
+    """
+    table = runs.table
+    return reference_inputs(*(float(np.log(table[name]).mean()) for name in REFERENCE_INPUTS))
 
 
 # Fewer distinct values of N (or D) than this leave a source's size (or data) term unidentified:
@@ -60,6 +65,8 @@ def identification_problems(runs: Runs, spec: ModelSpec) -> list[str]:
         One message per short source, saying what the fit does about it; empty if none.
 
     """
+    if spec.law_object.log_scale[:3] != ("E", "A", "B"):
+        return _short_inputs(runs, spec)
     sources = runs.sources
     problems = []
     for name, group in runs.table.groupby("source", sort=False):
@@ -91,6 +98,26 @@ def identification_problems(runs: Runs, spec: ModelSpec) -> list[str]:
     return problems
 
 
+def _short_inputs(runs: Runs, spec: ModelSpec) -> list[str]:
+    """The check of :func:`identification_problems` for laws other than E + A/N^a + B/D^b."""
+    law = spec.law_object
+    logs = law_inputs(np.log(runs.table["N"]), np.log(runs.table["D"]),
+                      log_C=np.log(runs.table["C"]))
+    problems = []
+    for name, group in runs.table.groupby("source", sort=False):
+        counts = {axis: distinct_values(np.exp(logs[axis][group.index]))
+                  for axis in law.inputs if axis in ("N", "D", "C", "M")}
+        short = [f"{count} distinct {axis}" for axis, count in counts.items()
+                 if count < MIN_DISTINCT]
+        if short:
+            problems.append(
+                f"source '{name}' has only {' and '.join(short)} value(s) in {len(group)} runs: "
+                f"too few to pin the {law.name} law's parameters from its runs alone, so they "
+                "lean on the priors (and, with pooling, on the other sources); add runs over a "
+                "wider range")
+    return problems
+
+
 def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
     """Return the PyMC model of ``spec`` for ``runs``.
 
@@ -109,27 +136,25 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
     """
     table = runs.table
     sources = runs.sources
-    log_N0, log_D0 = reference_scales(runs)
+    law = spec.law_object
+    reference = reference_scales(runs)
+    logs = law_inputs(*(np.log(table[name].to_numpy()) for name in ("N", "D")),
+                      log_U=np.log(table["U"].to_numpy()) if "U" in table else None,
+                      log_C=np.log(table["C"].to_numpy()))
     coords = {"source": sources, "run": table.index.to_numpy()}
     with pm.Model(coords=coords) as model:
-        x = pm.Data("log_N_rel", np.log(table["N"].to_numpy()) - log_N0, dims="run")
-        y = pm.Data("log_D_rel", np.log(table["D"].to_numpy()) - log_D0, dims="run")
+        x = {name: pm.Data(f"log_{name}_rel", logs[name] - reference[name], dims="run")
+             for name in law.inputs}
         index = pm.Data("source_index",
                         pd.Categorical(table["source"], categories=sources).codes.astype("int64"),
                         dims="run")
-        pm.Data("log_N0", log_N0)
-        pm.Data("log_D0", log_D0)
+        for name in REFERENCE_INPUTS:
+            pm.Data(f"log_{name}0", reference[name])
 
-        per_source = {}
-        for name in ("E", "A", "B", "alpha", "beta"):
-            per_source[name] = _parameter(spec, name, len(sources))
-
+        per_source = {name: _parameter(spec, name, len(sources)) for name in law.parameters}
+        mu = law.log_loss(x, {law.key(name): value[index] for name, value in per_source.items()},
+                          xp=pt)
         sigma = _prior(spec.priors["sigma"], "sigma", dims="source")
-        mu = chinchilla_log_loss(
-            x, y,
-            per_source["E"][index], per_source["A"][index], per_source["B"][index],
-            per_source["alpha"][index], per_source["beta"][index], xp=pt,
-        )
         observed = np.log(table["loss"].to_numpy())
         if spec.likelihood == "student_t":
             nu = _prior(spec.priors["nu"], "nu")
@@ -138,18 +163,20 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
         else:
             pm.Normal("log_loss", mu=mu, sigma=sigma[index], observed=observed, dims="run")
 
-        # The law's constants for a typical source, in raw units, for summaries.
-        pm.Deterministic("E", pt.exp(model["log_E"]))
-        pm.Deterministic("A", pt.exp(model["log_A_ref"] + model["alpha"] * log_N0))
-        pm.Deterministic("B", pt.exp(model["log_B_ref"] + model["beta"] * log_D0))
+        # The law's log-scale constants for a typical source, in raw units, for summaries.
+        shared = {name: model[law.sampled_name(name)] for name in law.parameters}
+        raw = law.to_raw(shared, reference)
+        for name in law.log_scale:
+            pm.Deterministic(name, pt.exp(raw[law.key(name)]))
     return model
 
 
 def _parameter(spec: ModelSpec, name: str, n_sources: int):
     """Create the shared parameter ``name`` and its per-source values (a length-S tensor)."""
+    law = spec.law_object
     entry = dict(spec.priors[name])
-    log_scale = name in LOG_SCALE
-    sampled = SAMPLED_NAME[name]
+    log_scale = name in law.log_scale
+    sampled = law.sampled_name(name)
     if log_scale:  # LogNormal(mu, sigma) on the parameter = Normal(mu, sigma) on its log
         shared = pm.Normal(sampled, mu=entry["mu"], sigma=entry["sigma"])
     else:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from bayescale.laws import FLOPS_PER_PARAM_TOKEN, chinchilla_log_loss, chinchilla_optimal_log_params
-from bayescale.posterior import law_parameters
+from bayescale.laws import LOG_FLOPS_PER_PARAM_TOKEN, get_law, law_inputs
+from bayescale.posterior import law_log_loss, law_parameters
 
 
-def compute_optimal(fit, flops, source: str | None = None, seed: int = 0) -> xr.Dataset:
+def compute_optimal(fit, flops, source: str | None = None, seed: int = 0,
+                    unique_tokens=None) -> xr.Dataset:
     """Posterior of the compute-optimal allocation at one or more FLOP budgets (C = 6ND).
 
     Parameters
@@ -23,44 +24,56 @@ def compute_optimal(fit, flops, source: str | None = None, seed: int = 0) -> xr.
         :func:`bayescale.posterior.law_parameters`).
     seed : int, default 0
         Seed for a new source's offsets.
+    unique_tokens : float, optional
+        A budget of unique tokens, for the data-constrained law: the optimum when data beyond
+        it must be repeated (default: unlimited). Other laws do not depend on it.
 
     Returns
     -------
     xarray.Dataset
         ``N_opt`` (parameters), ``D_opt`` (tokens), ``tokens_per_param`` (D_opt / N_opt) and
         ``loss_opt`` (the law's loss at the optimum, nats/token), dims (chain, draw, flops).
+        The loss-compute envelope law has no allocation: it gives ``loss_opt`` only.
 
     """
     budgets = xr.DataArray(np.atleast_1d(np.asarray(flops, dtype=float)), dims="flops")
     budgets = budgets.assign_coords(flops=budgets.values)
     if not np.all(np.isfinite(budgets)) or np.any(budgets <= 0):
         raise ValueError(f"flops must be positive and finite, got {budgets.values}")
-    return frontier(law_parameters(fit, source=source, seed=seed), budgets)
+    if unique_tokens is not None and not (np.isfinite(unique_tokens) and unique_tokens > 0):
+        raise ValueError(f"unique_tokens must be positive and finite, got {unique_tokens}")
+    return frontier(law_parameters(fit, source=source, seed=seed), budgets,
+                    unique_tokens=unique_tokens)
 
 
-def frontier(params: xr.Dataset, budgets: xr.DataArray) -> xr.Dataset:
+def frontier(params: xr.Dataset, budgets: xr.DataArray, unique_tokens=None) -> xr.Dataset:
     """Return the compute-optimal allocation for law parameters (see :func:`compute_optimal`).
 
     Parameters
     ----------
     params : xarray.Dataset
-        ``log_E``, ``log_A``, ``log_B``, ``alpha``, ``beta`` per draw (from
-        :func:`bayescale.posterior.law_parameters`).
+        Law parameters per draw (from :func:`bayescale.posterior.law_parameters`).
     budgets : xarray.DataArray
         FLOP budgets along one dimension.
+    unique_tokens : float, optional
+        Unique-token budget (data-constrained law only).
 
     Returns
     -------
     xarray.Dataset
-        ``N_opt``, ``D_opt``, ``tokens_per_param`` and ``loss_opt``.
+        ``N_opt``, ``D_opt``, ``tokens_per_param`` and ``loss_opt`` (``loss_opt`` only for the
+        envelope law).
 
     """
+    law = get_law(params.attrs["law"])
     log_C = np.log(budgets)
-    log_N = chinchilla_optimal_log_params(log_C, params["log_A"], params["log_B"],
-                                          params["alpha"], params["beta"])
-    log_D = log_C - np.log(FLOPS_PER_PARAM_TOKEN) - log_N
-    log_loss = chinchilla_log_loss(log_N, log_D, params["log_E"], params["log_A"],
-                                   params["log_B"], params["alpha"], params["beta"])
+    log_U = None if unique_tokens is None else float(np.log(unique_tokens))
+    if law.optimal_log_params is None:
+        loss = np.exp(law_log_loss(params, {"C": log_C}))
+        return xr.Dataset({"loss_opt": loss}).transpose("chain", "draw", *budgets.dims)
+    log_N = law.optimal_log_params(log_C, params, log_U=log_U)
+    log_D = log_C - LOG_FLOPS_PER_PARAM_TOKEN - log_N
+    log_loss = law_log_loss(params, law_inputs(log_N, log_D, log_U=log_U, log_C=log_C))
     return xr.Dataset({
         "N_opt": np.exp(log_N),
         "D_opt": np.exp(log_D),

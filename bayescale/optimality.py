@@ -16,9 +16,9 @@ import xarray as xr
 
 from bayescale import datasets
 from bayescale.errors import BayescaleError
-from bayescale.laws import FLOPS_PER_PARAM_TOKEN, chinchilla_log_loss
+from bayescale.laws import FLOPS_PER_PARAM_TOKEN, law_inputs
 from bayescale.optimal import frontier
-from bayescale.posterior import law_parameters
+from bayescale.posterior import law_log_loss, law_parameters
 
 
 def optimality(fit, models: str | Sequence[str] | None = None, source: str | None = None,
@@ -89,11 +89,13 @@ def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, source: str |
     labels = list(labels) if labels is not None else list(range(N.size))
     flops = FLOPS_PER_PARAM_TOKEN * N * D
     params = law_parameters(fit, source=source, seed=seed)
+    if fit.spec.law_object.optimal_log_params is None:
+        raise BayescaleError(f"the {fit.spec.law} law has no compute-optimal allocation to "
+                             "compare with: fit a law of N and D (e.g. model='chinchilla')")
     optimum = frontier(params, xr.DataArray(flops, dims="model", coords={"model": labels}))
     log_N = xr.DataArray(np.log(N), dims="model", coords={"model": labels})
     log_D = xr.DataArray(np.log(D), dims="model", coords={"model": labels})
-    loss = np.exp(chinchilla_log_loss(log_N, log_D, params["log_E"], params["log_A"],
-                                      params["log_B"], params["alpha"], params["beta"]))
+    loss = np.exp(law_log_loss(params, law_inputs(log_N, log_D)))
     ratio = xr.DataArray(D / N, dims="model", coords={"model": labels})
     result = xr.Dataset({
         "tokens_per_param": ratio,

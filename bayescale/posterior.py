@@ -15,10 +15,7 @@ import numpy as np
 import xarray as xr
 
 from bayescale.errors import BayescaleError
-from bayescale.model import SAMPLED_NAME
-from bayescale.spec import LOG_SCALE
-
-LAW_VARIABLES = ("E", "A", "B", "alpha", "beta")
+from bayescale.laws import get_law
 # Ask for a source not in the fit: offsets drawn from the between-source distribution.
 NEW_SOURCE = "(new source)"
 
@@ -65,50 +62,64 @@ def law_parameters(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        ``log_E``, ``log_A``, ``log_B``, ``alpha``, ``beta`` and the noise ``sigma`` (plus ``nu``
-        for a Student-t likelihood), each with dims (chain, draw). ``log_A`` and ``log_B`` are
-        for N and D in raw units (parameters, tokens).
+        The parameters ``p`` of the fitted law's ``log_loss`` (for the Chinchilla law
+        ``log_E``, ``log_A``, ``log_B``, ``alpha``, ``beta``, with A and B for N and D in raw
+        units), the noise ``sigma`` (plus ``nu`` for a Student-t likelihood), each with dims
+        (chain, draw). The Dataset's ``law`` attribute names the law.
 
     """
     post = fit.posterior
+    law = fit.spec.law_object
     sources = fit.sources
     chosen = resolve_source(fit, source)
     rng = np.random.default_rng(seed)
     values = {}
     if chosen != NEW_SOURCE or len(sources) == 1:
         chosen = chosen if chosen != NEW_SOURCE else sources[0]
-        for name in LAW_VARIABLES:
-            values[name] = post[f"{SAMPLED_NAME[name]}_source"].sel(source=chosen, drop=True)
-        values["sigma"] = post["sigma"].sel(source=chosen, drop=True)
+        for name in law.parameters:
+            values[name] = post[f"{law.sampled_name(name)}_source"].sel(source=chosen, drop=True)
+        sigma = post["sigma"].sel(source=chosen, drop=True)
     else:
-        for name in LAW_VARIABLES:
-            values[name] = _new_source_value(post, name, rng)
+        for name in law.parameters:
+            values[name] = _new_source_value(post, law, name, rng)
         # The noise of a new source: that of a fitted source picked at random, per draw.
-        pick = rng.integers(len(sources), size=post.sizes["draw"] * post.sizes["chain"])
-        sigma = post["sigma"].values.reshape(-1, len(sources))
-        values["sigma"] = post["alpha"].copy(data=sigma[np.arange(len(pick)), pick].reshape(
-            post["alpha"].shape))
+        shape = (post.sizes["chain"], post.sizes["draw"])
+        pick = rng.integers(len(sources), size=shape)
+        sigma = post["sigma"].isel(source=0, drop=True).copy(
+            data=np.take_along_axis(post["sigma"].values, pick[..., None], axis=-1)[..., 0])
 
-    log_N0, log_D0 = fit.reference_scales
-    params = xr.Dataset({
-        "log_E": values["E"],
-        "log_A": values["A"] + values["alpha"] * log_N0,
-        "log_B": values["B"] + values["beta"] * log_D0,
-        "alpha": values["alpha"],
-        "beta": values["beta"],
-        "sigma": values["sigma"],
-    })
+    params = xr.Dataset(law.to_raw(values, fit.reference_scales) | {"sigma": sigma},
+                        attrs={"law": law.name})
     if "nu" in post:
         params["nu"] = post["nu"]
     return params
 
 
-def _new_source_value(post: xr.Dataset, name: str, rng: np.random.Generator) -> xr.DataArray:
-    shared = post[SAMPLED_NAME[name]]
+def law_log_loss(params: xr.Dataset, x: dict) -> xr.DataArray:
+    """Return the log loss of the law of ``params`` (from :func:`law_parameters`) at inputs ``x``.
+
+    Parameters
+    ----------
+    params : xarray.Dataset
+        Law parameters per draw, with the law's name in ``attrs["law"]``.
+    x : dict
+        Log inputs, from :func:`bayescale.laws.law_inputs`.
+
+    Returns
+    -------
+    xarray.DataArray
+        log L, broadcast over draws and inputs.
+
+    """
+    return get_law(params.attrs["law"]).log_loss(x, params)
+
+
+def _new_source_value(post: xr.Dataset, law, name: str, rng: np.random.Generator):
+    shared = post[law.sampled_name(name)]
     spread_name = f"{name}_spread"
     if spread_name not in post:  # shared across sources: no offset
         return shared
     z = shared.copy(data=rng.standard_normal(shared.shape))
-    if name in LOG_SCALE:  # already sampled as a logarithm
+    if name in law.log_scale:  # already sampled as a logarithm
         return shared + post[spread_name] * z
     return np.exp(np.log(shared) + post[spread_name] * z)  # exponents: pooled on the log scale

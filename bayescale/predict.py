@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from bayescale.laws import chinchilla_log_loss
-from bayescale.posterior import law_parameters
+from bayescale.laws import law_inputs
+from bayescale.posterior import law_log_loss, law_parameters
 
 
 def predict(fit, N, D, source: str | None = None, noise: bool = False,
-            seed: int = 0) -> xr.DataArray:
+            seed: int = 0, U=None) -> xr.DataArray:
     """Posterior of the loss of runs with N parameters trained on D tokens.
 
     Parameters
@@ -29,6 +29,9 @@ def predict(fit, N, D, source: str | None = None, noise: bool = False,
         summarise predictive draws by quantiles, not by mean or standard deviation.
     seed : int, default 0
         Seed for a new source's offsets and for the observation noise.
+    U : float or sequence of float, optional
+        Unique tokens of each run, read by the data-constrained law (default: U = D, every token
+        seen once). Laws of compute alone (envelope, over-training) read C = 6ND and M = D/N.
 
     Returns
     -------
@@ -43,13 +46,17 @@ def predict(fit, N, D, source: str | None = None, noise: bool = False,
     if not (np.all(np.isfinite(N)) and np.all(np.isfinite(D)) and np.all(N > 0)
             and np.all(D > 0)):
         raise ValueError("N and D must be positive and finite")
+    log_U = None
+    if U is not None:
+        U = np.broadcast_to(np.asarray(U, dtype=float), N.shape)
+        if not (np.all(np.isfinite(U)) and np.all(U > 0)):
+            raise ValueError("U (unique tokens) must be positive and finite")
+        log_U = xr.DataArray(np.log(U), dims="run")
     rng = np.random.default_rng(seed)
     params = law_parameters(fit, source=source, seed=int(rng.integers(2**31)))
-    log_N = xr.DataArray(np.log(N), dims="run")
-    log_D = xr.DataArray(np.log(D), dims="run")
-    log_loss = chinchilla_log_loss(log_N, log_D, params["log_E"], params["log_A"],
-                                   params["log_B"], params["alpha"], params["beta"])
-    log_loss = log_loss.transpose("chain", "draw", "run")
+    x = law_inputs(xr.DataArray(np.log(N), dims="run"), xr.DataArray(np.log(D), dims="run"),
+                   log_U=log_U)
+    log_loss = law_log_loss(params, x).transpose("chain", "draw", "run")
     if noise:
         shape = log_loss.shape
         if "nu" in params:

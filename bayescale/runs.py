@@ -13,6 +13,9 @@ Columns of the canonical table:
     Final evaluation loss in nats per token.
 ``C``
     Training FLOPs. When absent it is computed as ``6 N D``.
+``U``
+    Optional: unique training tokens, for runs that repeat data (the data-constrained law reads
+    it; other laws ignore it). Absent means every token was seen once.
 ``source``
     Where the run comes from (paper, data set, eval set); runs of one source share offsets.
 
@@ -36,12 +39,13 @@ from bayescale.errors import RunsError, RunsWarning
 log = logging.getLogger("bayescale")
 
 REQUIRED = ("N", "loss")
-NUMERIC = ("N", "D", "loss", "C")
+NUMERIC = ("N", "D", "loss", "C", "U")
 DESCRIPTIONS = {
     "N": "parameters",
     "D": "training tokens",
     "loss": "final eval loss, nats/token",
     "C": "training FLOPs",
+    "U": "unique training tokens",
 }
 # Below this a parameter or token count is almost surely in millions or billions (7 for 7B).
 SMALLEST_COUNT = 1e3
@@ -184,7 +188,7 @@ def as_runs(
     for name in NUMERIC:
         if name in frame:
             frame[name] = _numeric_column(frame, name)
-    _check_counts(frame)
+    _check_counts(frame, names=("N", "D", "U"))
 
     if "D" not in frame:
         frame["D"] = frame["C"] / (6.0 * frame["N"])

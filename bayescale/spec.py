@@ -17,14 +17,12 @@ import pandas as pd
 import pymc as pm
 
 from bayescale.errors import SpecError
+from bayescale.laws import LAWS, Law, get_law
 from bayescale.resources import data_folder
 
 LIKELIHOODS = ("student_t", "normal")
 EXPONENT_POOLING = ("shared", "pooled")
 PARAMETERIZATIONS = ("noncentered", "centered")
-# Parameters whose prior must be LogNormal: the model samples their logarithm.
-LOG_SCALE = ("E", "A", "B")
-LAW_PARAMETERS = {"chinchilla": ("E", "A", "B", "alpha", "beta")}
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class ModelSpec:
     name : str
         The specification's name (e.g. ``"chinchilla"``).
     law : str
-        The scaling law, a key of ``LAW_PARAMETERS``.
+        The scaling law, a key of :data:`bayescale.laws.LAWS`.
     likelihood : {"student_t", "normal"}
         Noise distribution of log loss.
     priors : dict
@@ -93,11 +91,16 @@ class ModelSpec:
         )
 
     @property
+    def law_object(self) -> Law:
+        """The :class:`bayescale.laws.Law` this specification fits."""
+        return get_law(self.law)
+
+    @property
     def pooled_parameters(self) -> list[str]:
         """Parameters that get per-source values when there are several sources."""
         pooled = list(self.pooling.get("offsets", []))
         if self.pooling.get("exponents") == "pooled":
-            pooled += ["alpha", "beta"]
+            pooled += list(self.law_object.exponents)
         return pooled
 
     def to_json(self) -> str:
@@ -161,31 +164,52 @@ def load_spec(
                                 f"{available_specs()}; or give the path of a .toml file")
         elif not path.is_file():
             raise SpecError(f"model file '{path}' does not exist")
-        with path.open("rb") as handle:
-            try:
-                spec = ModelSpec(**tomllib.load(handle))
-            except (TypeError, tomllib.TOMLDecodeError) as error:
-                raise SpecError(f"model file '{path}' is malformed: {error}") from None
+        try:
+            spec = ModelSpec(**_read_toml(path))
+        except (TypeError, tomllib.TOMLDecodeError) as error:
+            raise SpecError(f"model file '{path}' is malformed: {error}") from None
     if priors or likelihood or pooling:
         spec = spec.with_overrides(priors=priors, likelihood=likelihood, pooling=pooling)
     return spec
 
 
+def _read_toml(path: Path) -> dict:
+    """Read a model file; ``extends = "name"`` starts from that named model's entries.
+
+    The file's priors, pooling entries and pooling scales replace the base's one by one, and
+    the base's priors on parameters the file's law does not have are dropped.
+    """
+    with path.open("rb") as handle:
+        entries = tomllib.load(handle)
+    base_name = entries.pop("extends", None)
+    if base_name is None:
+        return entries
+    base = asdict(load_spec(base_name))
+    law = get_law(entries.get("law", base["law"]))
+    keep = {*law.parameters, "sigma", "nu"}
+    priors = {k: v for k, v in base["priors"].items() if k in keep} | entries.get("priors", {})
+    pooling = base["pooling"] | entries.get("pooling", {})
+    pooling["scales"] = {k: v for k, v in base["pooling"].get("scales", {}).items()
+                         if k in law.parameters} | entries.get("pooling", {}).get("scales", {})
+    return base | entries | {"priors": priors, "pooling": pooling}
+
+
 def _validate(spec: ModelSpec) -> None:
-    if spec.law not in LAW_PARAMETERS:
+    if spec.law not in LAWS:
         raise SpecError(f"model '{spec.name}': unknown law '{spec.law}'; "
-                        f"known laws: {sorted(LAW_PARAMETERS)}")
+                        f"known laws: {sorted(LAWS)}")
+    law = LAWS[spec.law]
     if spec.likelihood not in LIKELIHOODS:
         raise SpecError(f"model '{spec.name}': likelihood must be one of {LIKELIHOODS}, "
                         f"not '{spec.likelihood}'")
-    needed = [*LAW_PARAMETERS[spec.law], "sigma"] + (["nu"] if spec.likelihood == "student_t"
+    needed = [*law.parameters, "sigma"] + (["nu"] if spec.likelihood == "student_t"
                                                      else [])
     missing = [name for name in needed if name not in spec.priors]
     if missing:
         raise SpecError(f"model '{spec.name}' has no prior for {missing}")
     for name, entry in spec.priors.items():
         _check_prior(spec.name, name, entry)
-    for name in LOG_SCALE:
+    for name in law.log_scale:
         if name in spec.priors and spec.priors[name]["dist"] != "LogNormal":
             raise SpecError(f"model '{spec.name}': the prior on {name} must be LogNormal (the "
                             f"model samples log {name}); got {spec.priors[name]['dist']}")
@@ -196,6 +220,10 @@ def _validate(spec: ModelSpec) -> None:
     if pooling.get("parameterization", "noncentered") not in PARAMETERIZATIONS:
         raise SpecError(f"model '{spec.name}': pooling.parameterization must be one of "
                         f"{PARAMETERIZATIONS}, not '{pooling['parameterization']}'")
+    unknown = [name for name in pooling.get("offsets", []) if name not in law.parameters]
+    if unknown:
+        raise SpecError(f"model '{spec.name}': pooling.offsets names {unknown}, which are not "
+                        f"parameters of the {spec.law} law {law.parameters}")
     for name in spec.pooled_parameters:
         if name not in pooling.get("scales", {}):
             raise SpecError(f"model '{spec.name}': pooling needs a prior on the spread of "

@@ -139,12 +139,12 @@ def test_datablations_loader_repairs_unique_tokens():
     runs = datasets.load("datablations")
     table = runs.table
     assert len(runs) == 229 and runs.sources == ["datablations"]
-    assert np.allclose(table["unique_tokens"] * table["epochs"], table["D"])
+    assert np.allclose(table["U"] * table["epochs"], table["D"])
     assert (table["tokens_per_epoch_upstream"] == 1.5e9).all()  # the wrong upstream column
-    assert table["unique_tokens"].nunique() > 5
+    assert table["U"].nunique() > 5
     assert table["epochs"].max() == pytest.approx(9000)
     assert table["N"].between(7e6, 8.7e9).all() and table["D"].between(1e8, 9e11).all()
-    assert table.loc[table["run_name"] == "2b855b9b", "unique_tokens"].iloc[0] == \
+    assert table.loc[table["run_name"] == "2b855b9b", "U"].iloc[0] == \
         pytest.approx(9e9)
 
 
