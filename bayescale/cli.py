@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayescale import datasets
+from bayescale.compare import PARETO_K_LIMIT, compare_laws, extrapolation_check
 from bayescale.errors import BayescaleError
 from bayescale.fit import METHODS, Fit, fit
 from bayescale.optimal import compute_optimal
@@ -52,13 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("fit", help="fit a scaling law to runs and save the posterior")
-    p.add_argument("runs", help="a .csv or .parquet runs table, or a registered data set name "
-                                "(see 'bayescale datasets')")
+    _runs_arguments(p)
     p.add_argument("-o", "--output", required=True, help="where to write the fit (.nc)")
-    p.add_argument("--column", action="append", default=[], metavar="YOURS=OURS",
-                   help="map a column name, e.g. --column 'Model Size=N' (repeatable)")
-    p.add_argument("--source-col", help="column naming each run's source")
-    p.add_argument("--source", help="one source name for all runs (default 'runs')")
     p.add_argument("--model", default="chinchilla",
                    help=f"named model ({', '.join(available_specs())}) or a .toml file")
     p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST(k=v,...)",
@@ -69,27 +65,34 @@ def _parser() -> argparse.ArgumentParser:
                         "Epoch fit with bootstrap intervals, as a baseline)")
     p.add_argument("--resamples", type=int, default=4000,
                    help="bootstrap resamples of --method huber-bootstrap")
-    p.add_argument("--sampler", choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--target-accept", type=float, default=0.9)
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a data-set loader option, e.g. --option drop_outliers=false")
-    p.add_argument("--with", dest="with_datasets", nargs="+", default=[], metavar="DATASET",
-                   help="fit jointly with these registered data sets (e.g. --with "
-                        "epoch-chinchilla gadre2024); your runs keep their own offsets and "
-                        "queries default to your source")
-    p.add_argument("--with-option", action="append", default=[], metavar="DATASET:KEY=VALUE",
-                   help="a loader option of a --with data set, e.g. gadre2024:eval=openlm")
+    _sampler_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=_fit)
 
+    p = commands.add_parser(
+        "compare", help="compare laws on the same runs: PSIS-LOO and a held-out extrapolation "
+                        "check of the largest-compute runs")
+    _runs_arguments(p)
+    p.add_argument("--laws", nargs="+", default=["chinchilla", "kaplan"], metavar="MODEL",
+                   help=f"named models to compare ({', '.join(available_specs())})")
+    held = p.add_mutually_exclusive_group()
+    held.add_argument("--holdout", type=float, default=0.2,
+                      help="fraction of runs, largest compute first, to hold out (default 0.2)")
+    held.add_argument("--holdout-above", type=float, metavar="FLOPS",
+                      help="hold out the runs with C >= FLOPS instead")
+    p.add_argument("--no-extrapolation", action="store_true",
+                   help="PSIS-LOO only (skip the held-out refits)")
+    _sampler_arguments(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_compare)
+
     p = commands.add_parser("optimal", help="posterior of the compute-optimal N, D, D/N, loss")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
     p.add_argument("--flops", type=float, nargs="+", required=True, help="budgets in FLOPs")
+    p.add_argument("--unique-tokens", type=float, metavar="U",
+                   help="a budget of unique tokens (data-constrained law): the optimum when "
+                        "data beyond U must be repeated")
     _query_options(p)
     p.set_defaults(run=_optimal)
 
@@ -97,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
     p.add_argument("--params", type=float, nargs="+", required=True, help="N of each run")
     p.add_argument("--tokens", type=float, nargs="+", required=True, help="D of each run")
+    p.add_argument("--unique", type=float, nargs="+", metavar="U",
+                   help="unique tokens of each run (data-constrained law; default U = D)")
     p.add_argument("--noise", action="store_true",
                    help="include observation noise (the loss one run would report)")
     _query_options(p)
@@ -129,6 +134,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _runs_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", help="a .csv or .parquet runs table, or a registered data set name "
+                                "(see 'bayescale datasets')")
+    p.add_argument("--column", action="append", default=[], metavar="YOURS=OURS",
+                   help="map a column name, e.g. --column 'Model Size=N' (repeatable)")
+    p.add_argument("--source-col", help="column naming each run's source")
+    p.add_argument("--source", help="one source name for all runs (default 'runs')")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a data-set loader option, e.g. --option drop_outliers=false")
+    p.add_argument("--with", dest="with_datasets", nargs="+", default=[], metavar="DATASET",
+                   help="fit jointly with these registered data sets (e.g. --with "
+                        "epoch-chinchilla gadre2024); your runs keep their own offsets and "
+                        "queries default to your source")
+    p.add_argument("--with-option", action="append", default=[], metavar="DATASET:KEY=VALUE",
+                   help="a loader option of a --with data set, e.g. gadre2024:eval=openlm")
+
+
+def _sampler_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampler", choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-accept", type=float, default=0.9)
+
+
+def _sampler_options(args) -> dict:
+    return dict(sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
+                seed=args.seed, target_accept=args.target_accept)
+
+
 def _query_options(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--source", help="a fitted source (default: your own source in a joint "
@@ -143,17 +179,49 @@ def _query_options(p: argparse.ArgumentParser) -> None:
 
 def _fit(args) -> int:
     spec = load_spec(args.model, priors=_parse_priors(args.prior), likelihood=args.likelihood)
-    options = dict(column=args.column, source_col=args.source_col, source=args.source)
-    runs = _load_runs(args.runs, args.option, options)
-    published = _load_with(args.with_datasets, args.with_option)
-    result = fit(
-        runs, method=args.method, resamples=args.resamples, with_datasets=published,
-        model=spec,
-        sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
-        seed=args.seed, target_accept=args.target_accept, progressbar=not args.no_progress)
+    runs, published = _runs_from(args)
+    result = fit(runs, method=args.method, resamples=args.resamples, with_datasets=published,
+                 model=spec, progressbar=not args.no_progress, **_sampler_options(args))
     path = result.save(args.output)
     print(f"saved {result!r} to {path}", file=sys.stderr)
     return _print_summary(result, 0.94, args.json)
+
+
+def _runs_from(args) -> tuple:
+    options = dict(column=args.column, source_col=args.source_col, source=args.source)
+    return (_load_runs(args.runs, args.option, options),
+            _load_with(args.with_datasets, args.with_option))
+
+
+def _compare(args) -> int:
+    runs, published = _runs_from(args)
+    options = _sampler_options(args) | {"with_datasets": published}
+    comparison = compare_laws(runs, args.laws, **options)
+    loo = comparison.table[["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight",
+                            "bad_pareto_k", "converged"]]
+    scores = {}
+    if not args.no_extrapolation:
+        if published:
+            raise ValueError("the extrapolation check holds out your runs' largest-compute "
+                             "runs from a one-table fit: drop --with, or use --no-extrapolation")
+        for name in args.laws:
+            score = extrapolation_check(runs, name, holdout=args.holdout,
+                                        holdout_above=args.holdout_above, **options)
+            scores[name] = score.summary
+    if args.json:
+        print(json.dumps({"loo": _records(loo), "extrapolation": scores}, indent=2))
+        return 0
+    print("PSIS-LOO of log loss (higher elpd is better; elpd_diff against the best law; "
+          f"bad_pareto_k: runs with k > {PARETO_K_LIMIT}):")
+    print(_readable(loo).to_string())
+    if scores:
+        table = pd.DataFrame(scores).T
+        first = next(iter(scores.values()))
+        print(f"\nExtrapolation: fitted {first['n_fit']} runs, scored the {first['n_held_out']} "
+              f"with C >= {first['threshold_flops']:.3g} FLOPs (predictive with noise):")
+        print(table[["lpd_mean", "coverage50", "coverage90", "median_abs_rel_error",
+                     "converged"]].to_string(float_format=lambda value: f"{value:.4g}"))
+    return 0
 
 
 def _load_runs(name: str, loader_options: list[str], options: dict):
@@ -192,16 +260,18 @@ def _load_with(names: list[str], items: list[str]) -> list:
 
 def _optimal(args) -> int:
     result = Fit.load(args.fit)
-    frontier = compute_optimal(result, args.flops, source=_source(args), seed=args.seed)
+    frontier = compute_optimal(result, args.flops, source=_source(args), seed=args.seed,
+                               unique_tokens=args.unique_tokens)
     table = interval_table(frontier, prob=args.prob, kind="hdi" if args.hdi else "eti")
     return _print_table(table, args, title=_query_title(
-        result, args, "Posterior of the compute-optimal allocation (C = 6ND)"))
+        result, args, f"Posterior of the compute-optimal allocation (C = 6ND) under the "
+                      f"{result.spec.law} law"))
 
 
 def _predict(args) -> int:
     result = Fit.load(args.fit)
     loss = predict(result, args.params, args.tokens, source=_source(args), noise=args.noise,
-                   seed=args.seed)
+                   seed=args.seed, U=args.unique)
     table = interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti")
     table.insert(0, "D", args.tokens)
     table.insert(0, "N", args.params)

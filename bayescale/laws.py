@@ -84,7 +84,7 @@ def _log_G(log_A, log_B, alpha, beta, xp=np):
 
 
 def kaplan_log_loss(x, p, xp=np):
-    """log L of Kaplan et al. (2020, Eq. 1.5): L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D.
+    """Log L of Kaplan et al. (2020, Eq. 1.5): L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D.
 
     Its limits are L(N) = (N_c/N)^alpha_N for unlimited data and L(D) = (D_c/D)^alpha_D for an
     unlimited model; it has no irreducible term.
@@ -94,7 +94,7 @@ def kaplan_log_loss(x, p, xp=np):
 
 
 def kaplan_optimal_log_params(log_C, p, log_U=None):
-    """log N_opt of Kaplan's L(N, D) under C = 6ND.
+    """Log N_opt of Kaplan's L(N, D) under C = 6ND.
 
     With r = alpha_N/alpha_D, minimising (N_c/N)^r + 6 D_c N / C over N gives
     N_opt = (r N_c^r C / (6 D_c))^(1/(r+1)), so N_opt grows as C^(alpha_D/(alpha_N+alpha_D)).
@@ -105,23 +105,23 @@ def kaplan_optimal_log_params(log_C, p, log_U=None):
 
 
 def chinchilla_law_log_loss(x, p, xp=np):
-    """log L of the Chinchilla law, L = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022)."""
+    """Log L of the Chinchilla law, L = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022)."""
     return chinchilla_log_loss(x["N"], x["D"], p["log_E"], p["log_A"], p["log_B"], p["alpha"],
                                p["beta"], xp=xp)
 
 
 def chinchilla_law_optimal(log_C, p, log_U=None):
-    """log N_opt of the Chinchilla law (see :func:`chinchilla_optimal_log_params`)."""
+    """Log N_opt of the Chinchilla law (see :func:`chinchilla_optimal_log_params`)."""
     return chinchilla_optimal_log_params(log_C, p["log_A"], p["log_B"], p["alpha"], p["beta"])
 
 
 def _log_effective(log_unique, repeats, r_star, xp):
-    """log of U + U R* (1 - exp(-R/R*)): the effective count after R repetitions."""
+    """Log of U + U R* (1 - exp(-R/R*)): the effective count after R repetitions."""
     return log_unique + xp.log1p(-r_star * xp.expm1(-repeats / r_star))
 
 
 def data_constrained_log_loss(x, p, xp=np):
-    """log L of the data-constrained law of Muennighoff et al. (2023, Eq. 5).
+    """Log L of the data-constrained law of Muennighoff et al. (2023, Eq. 5).
 
     With U_D = min(U, D) unique tokens seen R_D = D/U_D - 1 extra times, the effective data is
     D' = U_D + U_D R_D* (1 - exp(-R_D/R_D*)). Parameters beyond U_N, the compute-optimal size
@@ -145,7 +145,7 @@ _SEARCH_POINTS = 161
 
 
 def data_constrained_optimal_log_params(log_C, p, log_U=None):
-    """log N_opt of the data-constrained law at compute C with a budget of U unique tokens.
+    """Log N_opt of the data-constrained law at compute C with a budget of U unique tokens.
 
     Minimises the loss over N (with D = C/(6N)) numerically, per draw: a grid of 161 points
     spanning a factor e^8 either side of Chinchilla's optimum, then a finer grid around the best
@@ -171,12 +171,12 @@ def _best_on_grid(centre, offsets, log_C, log_U, p):
 
 
 def envelope_log_loss(x, p, xp=np):
-    """log L of the loss-compute envelope L(C) = E + A C^-gamma (Porian et al. 2024)."""
+    """Log L of the loss-compute envelope L(C) = E + A C^-gamma (Porian et al. 2024)."""
     return xp.logaddexp(p["log_E"], p["log_A"] - p["gamma"] * x["C"])
 
 
 def overtraining_log_loss(x, p, xp=np):
-    """log L of the over-training law of Gadre et al. (2024, Eq. 4).
+    """Log L of the over-training law of Gadre et al. (2024, Eq. 4).
 
     L(C, M) = E + (a M^eta + b M^-eta) C^-eta, with M = D/N tokens per parameter: the Chinchilla
     law with tied exponents alpha = beta = 2 eta, where a = A 6^eta and b = B 6^eta.
@@ -186,7 +186,7 @@ def overtraining_log_loss(x, p, xp=np):
 
 
 def overtraining_optimal_log_params(log_C, p, log_U=None):
-    """log N_opt of the over-training law: M_opt = (b/a)^(1/(2 eta)), N_opt = sqrt(C/(6 M_opt))."""
+    """Log N_opt of the over-training law: M_opt = (b/a)^(1/(2 eta)), N_opt = sqrt(C/(6 M_opt))."""
     log_M = (p["log_b"] - p["log_a"]) / (2 * p["eta"])
     return 0.5 * (log_C - LOG_FLOPS_PER_PARAM_TOKEN - log_M)
 

@@ -225,7 +225,8 @@ def datablations(paths: dict[str, Path], card: dict) -> Runs:
     Returns
     -------
     Runs
-        Source ``datablations``, with unique tokens ``U`` (read by the data-constrained law) and metadata ``epochs`` and ``run_name``.
+        Source ``datablations``, with unique tokens ``U`` (read by the data-constrained law)
+        and metadata ``epochs`` and ``run_name``.
 
     """
     raw = pd.read_csv(paths["aggregated_eval/datablations_contour_losses.csv"], index_col=0)

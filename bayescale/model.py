@@ -22,7 +22,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayescale.laws import law_inputs, reference_inputs
-from bayescale.runs import Runs
+from bayescale.runs import Runs, unique_tokens
 from bayescale.spec import ModelSpec
 
 # Inputs whose reference scales a fit stores (as constant data log_N0, log_D0, log_C0).
@@ -99,7 +99,7 @@ def identification_problems(runs: Runs, spec: ModelSpec) -> list[str]:
 
 
 def _short_inputs(runs: Runs, spec: ModelSpec) -> list[str]:
-    """The check of :func:`identification_problems` for laws other than E + A/N^a + B/D^b."""
+    """Check the inputs of laws other than E + A/N^a + B/D^b (see identification_problems)."""
     law = spec.law_object
     logs = law_inputs(np.log(runs.table["N"]), np.log(runs.table["D"]),
                       log_C=np.log(runs.table["C"]))
@@ -138,8 +138,9 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
     sources = runs.sources
     law = spec.law_object
     reference = reference_scales(runs)
+    unique = unique_tokens(table)
     logs = law_inputs(*(np.log(table[name].to_numpy()) for name in ("N", "D")),
-                      log_U=np.log(table["U"].to_numpy()) if "U" in table else None,
+                      log_U=None if unique is None else np.log(unique),
                       log_C=np.log(table["C"].to_numpy()))
     coords = {"source": sources, "run": table.index.to_numpy()}
     with pm.Model(coords=coords) as model:

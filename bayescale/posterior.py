@@ -16,6 +16,7 @@ import xarray as xr
 
 from bayescale.errors import BayescaleError
 from bayescale.laws import get_law
+
 # Ask for a source not in the fit: offsets drawn from the between-source distribution.
 NEW_SOURCE = "(new source)"
 

@@ -207,6 +207,17 @@ def as_runs(
                 conventions=_per_source(conventions, list(pd.unique(frame["source"]))))
 
 
+def unique_tokens(table: pd.DataFrame) -> np.ndarray | None:
+    """Return each run's unique tokens U (D where a run gives none), or None without a U column.
+
+    Runs of a joint fit may come from sources with and without a ``U`` column; a run without
+    one saw each of its tokens once.
+    """
+    if "U" not in table:
+        return None
+    return table["U"].fillna(table["D"]).to_numpy(dtype=float)
+
+
 def combine_runs(*parts: Runs) -> Runs:
     """Stack validated runs from several places (e.g. yours and published data sets) into one.
 

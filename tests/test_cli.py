@@ -133,3 +133,24 @@ def test_bad_with_options(args, message, tmp_path, capsys):
     status = main(["fit", str(tmp_path / "mine.csv"), "-o", str(tmp_path / "x.nc"), *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and err[0].startswith(message), err
+
+
+def test_compare_command_ranks_laws_and_scores_extrapolation(tmp_path, capsys):
+    simulate_runs(seed=5, sigma=0.005).to_csv(tmp_path / "runs.csv", index=False)
+    status = main(["compare", str(tmp_path / "runs.csv"), "--laws", "chinchilla",
+                   "overtraining", "--holdout", "0.25", "--draws", "500", "--tune", "500",
+                   "--json"])
+    assert status == 0
+    result = json.loads(capsys.readouterr().out)
+    ranks = {row["name"]: row["rank"] for row in result["loo"]}
+    assert sorted(ranks) == ["chinchilla", "overtraining"]
+    # the simulated law has alpha != beta, which the tied-exponent law cannot follow
+    assert ranks["chinchilla"] == 0
+    for law in ("chinchilla", "overtraining"):
+        assert result["extrapolation"][law]["n_held_out"] == 10
+    assert result["extrapolation"]["chinchilla"]["median_abs_rel_error"] < 0.02
+
+
+def test_compare_command_refuses_one_law(capsys):
+    assert main(["compare", "epoch-chinchilla", "--laws", "chinchilla"]) == 2
+    assert "at least two different laws" in capsys.readouterr().err

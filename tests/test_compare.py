@@ -1,0 +1,116 @@
+"""Model comparison: PSIS-LOO prefers the law that made the data; held-out extrapolation."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale.compare import compare_laws, extrapolation_check
+from bayescale.laws import LAWS, law_inputs
+from tests.conftest import simulate_runs
+
+KAPLAN_TRUTH = {"log_N_c": np.log(8.8e13), "log_D_c": np.log(5.4e13), "alpha_N": 0.076,
+                "alpha_D": 0.095}
+SAMPLING = {"draws": 500, "tune": 500, "chains": 4}
+
+
+def simulate_kaplan_runs(seed=4, sigma=0.005):
+    rng = np.random.default_rng(seed)
+    N = np.repeat(np.logspace(7, 9.5, 8), 5)
+    D = N * np.tile([5.0, 10.0, 20.0, 40.0, 80.0], 8)
+    log_loss = LAWS["kaplan"].log_loss(law_inputs(np.log(N), np.log(D)), KAPLAN_TRUTH)
+    return pd.DataFrame({"N": N, "D": D,
+                         "loss": np.exp(log_loss + sigma * rng.standard_normal(N.size))})
+
+
+@pytest.fixture(scope="module")
+def kaplan_comparison():
+    comparison, pareto_warnings = compare_recording(simulate_kaplan_runs(),
+                                                    ["chinchilla", "kaplan"])
+    assert comparison.table.loc["kaplan", "bad_pareto_k"] == 0
+    assert comparison.table.loc["kaplan", "converged"]
+    assert all("under the chinchilla law" in text for text in pareto_warnings)
+    return comparison
+
+
+def compare_recording(runs, laws):
+    """Compare, returning the comparison and the Pareto-k warnings it gave (as text).
+
+    A wrong law may also fit badly enough not to converge (Chinchilla's E has nothing to fit in
+    Kaplan's runs); the table's ``converged`` column records that and the tests check it.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", bs.RunsWarning)
+        warnings.simplefilter("always", bs.ConvergenceWarning)
+        comparison = compare_laws(runs, laws, seed=2, **SAMPLING)
+    return comparison, [str(w.message) for w in caught if "Pareto k" in str(w.message)]
+
+
+def test_loo_prefers_chinchilla_on_chinchilla_runs():
+    comparison, pareto_warnings = compare_recording(simulate_runs(sigma=0.005),
+                                                    ["kaplan", "chinchilla"])
+    table = comparison.table
+    assert table.index[0] == "chinchilla"
+    assert table.loc["kaplan", "elpd_diff"] < -4 * table.loc["kaplan", "dse"]
+    assert table["converged"].all()
+    # the true law has no influential runs; a warning, if any, names the wrong law and its runs
+    assert table.loc["chinchilla", "bad_pareto_k"] == 0
+    assert len(pareto_warnings) == int(table.loc["kaplan", "bad_pareto_k"] > 0)
+    assert all("under the kaplan law" in text for text in pareto_warnings)
+
+
+def test_loo_prefers_kaplan_on_kaplan_runs(kaplan_comparison):
+    table = kaplan_comparison.table
+    assert table.index[0] == "kaplan"
+    assert table.loc["chinchilla", "elpd_diff"] < -2 * table.loc["chinchilla", "dse"]
+    assert kaplan_comparison.pareto_k.shape == (40, 2)
+
+
+def test_kaplan_fit_recovers_its_exponents(kaplan_comparison):
+    fit = kaplan_comparison.fits["kaplan"]
+    assert fit.converged, fit.diagnostics
+    post = fit.posterior
+    for name, value in (("alpha_N", 0.076), ("alpha_D", 0.095), ("N_c", 8.8e13),
+                        ("D_c", 5.4e13)):
+        lo, hi = np.quantile(post[name].values, [0.03, 0.97])
+        assert lo <= value <= hi, (name, lo, hi)
+    # its frontier follows the law's rule: N_opt grows as C^(alpha_D/(alpha_N+alpha_D))
+    frontier = bs.compute_optimal(fit, [1e21, 1e23])
+    slope = np.log(frontier["N_opt"].isel(flops=1) / frontier["N_opt"].isel(flops=0)) / np.log(
+        100)
+    ratio = post["alpha_D"] / (post["alpha_N"] + post["alpha_D"])
+    np.testing.assert_allclose(slope, ratio, rtol=1e-10)
+
+
+def test_compare_needs_two_laws():
+    with pytest.raises(bs.BayescaleError, match="at least two"):
+        compare_laws(simulate_runs(), ["chinchilla"])
+
+
+@pytest.mark.parametrize("method, options", [("bayes", SAMPLING),
+                                             ("huber-bootstrap", {"resamples": 100})])
+def test_extrapolation_check_scores_held_out_runs(method, options):
+    runs = simulate_runs(sigma=0.01)
+    score = extrapolation_check(runs, holdout=0.2, method=method, seed=1, **options)
+    summary = score.summary
+    assert summary["n_held_out"] == 8 and summary["n_fit"] == 32  # the largest-C 20% of 40
+    held = score.runs
+    assert held["C"].min() >= summary["threshold_flops"] > score.fit.runs.table["C"].max()
+    # the true law generated the data: predictions are close and intervals cover
+    assert summary["median_abs_rel_error"] < 0.02
+    assert summary["coverage90"] >= 0.75
+    assert np.isfinite(held["lpd"]).all()
+    assert (held["lo90"] <= held["lo50"]).all() and (held["hi50"] <= held["hi90"]).all()
+
+
+def test_extrapolation_threshold_and_errors():
+    runs = simulate_runs()
+    C = runs["N"] * runs["D"] * 6
+    with pytest.raises(bs.BayescaleError, match="compute range"):
+        extrapolation_check(runs, holdout_above=C.max() * 2)
+    with pytest.raises(bs.BayescaleError, match="fraction"):
+        extrapolation_check(runs, holdout=1.5)
+    with pytest.raises(bs.BayescaleError, match="leaves"):
+        extrapolation_check(runs, holdout_above=C.min() * 1.001)
