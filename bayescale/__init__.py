@@ -6,7 +6,8 @@ posterior: the compute-optimal model size and data at any budget, and the loss o
 
 import logging
 
-from bayescale import datasets
+from bayescale import conventions, datasets
+from bayescale.compare import compare_laws, extrapolation_check
 from bayescale.errors import (
     BayescaleError,
     ConvergenceWarning,
@@ -19,7 +20,7 @@ from bayescale.errors import (
 )
 from bayescale.fit import Fit, fit
 from bayescale.optimal import compute_optimal
-from bayescale.optimality import allocation_gap, optimality
+from bayescale.optimality import allocation_gap, optimality, rule_allocation
 from bayescale.posterior import NEW_SOURCE
 from bayescale.predict import predict
 from bayescale.runs import Runs, as_runs, combine_runs
@@ -47,14 +48,18 @@ __all__ = [
     "as_runs",
     "available_specs",
     "combine_runs",
+    "compare_laws",
     "compute_optimal",
+    "conventions",
     "datasets",
+    "extrapolation_check",
     "fit",
     "interval_table",
     "load_fit",
     "load_spec",
     "optimality",
     "predict",
+    "rule_allocation",
 ]
 
 _log = logging.getLogger("bayescale")

@@ -20,7 +20,7 @@ from bayescale.compare import PARETO_K_LIMIT, compare_laws, extrapolation_check
 from bayescale.errors import BayescaleError
 from bayescale.fit import METHODS, Fit, fit
 from bayescale.optimal import compute_optimal
-from bayescale.optimality import optimality
+from bayescale.optimality import KAPLAN_EXPONENT, optimality, rule_allocation
 from bayescale.posterior import NEW_SOURCE, resolve_source
 from bayescale.predict import predict
 from bayescale.sampling import DEFAULT_SAMPLER, SAMPLERS
@@ -116,6 +116,20 @@ def _parser() -> argparse.ArgumentParser:
     _query_options(p)
     p.set_defaults(run=_optimality)
 
+    p = commands.add_parser(
+        "rule", help="the loss a sizing rule N ~ C^a (Kaplan's a = 0.73 by default) costs "
+                     "against the posterior-optimal allocation")
+    p.add_argument("fit", help="a fit file written by 'bayescale fit'")
+    p.add_argument("--flops", type=float, nargs="+", required=True, help="budgets in FLOPs")
+    p.add_argument("--exponent", type=float, default=KAPLAN_EXPONENT,
+                   help="the rule's exponent a (default 0.73, Kaplan et al. 2020)")
+    p.add_argument("--anchor-flops", type=float, metavar="C",
+                   help="where the rule is anchored (default: the largest compute in the fit)")
+    p.add_argument("--anchor-params", type=float, metavar="N",
+                   help="the rule's N at --anchor-flops (default: the posterior median N_opt)")
+    _query_options(p)
+    p.set_defaults(run=_rule)
+
     p = commands.add_parser("summary", help="parameters, diagnostics and provenance of a fit")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
     p.add_argument("--prob", type=float, default=0.94, help="credible interval mass")
@@ -149,6 +163,9 @@ def _runs_arguments(p: argparse.ArgumentParser) -> None:
                         "queries default to your source")
     p.add_argument("--with-option", action="append", default=[], metavar="DATASET:KEY=VALUE",
                    help="a loader option of a --with data set, e.g. gadre2024:eval=openlm")
+    p.add_argument("--split-by", nargs="+", metavar="COLUMN",
+                   help="make these columns' values part of each run's source (e.g. a column "
+                        "saying how N was counted), so each value gets its own offsets")
 
 
 def _sampler_arguments(p: argparse.ArgumentParser) -> None:
@@ -162,7 +179,8 @@ def _sampler_arguments(p: argparse.ArgumentParser) -> None:
 
 def _sampler_options(args) -> dict:
     return dict(sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
-                seed=args.seed, target_accept=args.target_accept)
+                seed=args.seed, target_accept=args.target_accept,
+                split_sources_by=args.split_by)
 
 
 def _query_options(p: argparse.ArgumentParser) -> None:
@@ -298,6 +316,21 @@ def _optimality(args) -> int:
         result, args, "Distance from compute-optimal at each model's own FLOPs (C = 6ND); "
                       "tokens_per_param_ratio > 1 is over-trained; excess_loss is the loss "
                       "left on the table, in the fitted source's nats/token"))
+
+
+def _rule(args) -> int:
+    result = Fit.load(args.fit)
+    gap = rule_allocation(result, args.flops, anchor_flops=args.anchor_flops,
+                          anchor_params=args.anchor_params, exponent=args.exponent,
+                          source=_source(args), seed=args.seed)
+    shown = ["N_over_N_opt", "tokens_per_param_ratio", "loss", "loss_opt", "excess_loss"]
+    table = interval_table(gap[shown], prob=args.prob, kind="hdi" if args.hdi else "eti")
+    table.insert(0, "rule_D", gap["D"].to_numpy())
+    table.insert(0, "rule_N", gap["N"].to_numpy())
+    return _print_table(table, args, title=_query_title(
+        result, args, f"The rule N = {gap.attrs['anchor_params']:.4g} (C / "
+                      f"{gap.attrs['anchor_flops']:.4g})^{gap.attrs['exponent']:g} against the "
+                      "compute-optimal allocation; excess_loss is what the rule costs"))
 
 
 def _summary(args) -> int:

@@ -159,6 +159,9 @@ def extrapolation_check(runs, model: str = "chinchilla", *, holdout: float = 0.2
 
     """
     runs = as_runs(runs)
+    split = fit_options.pop("split_sources_by", None)
+    if split is not None:  # split before holding out, so held-out runs keep their sources
+        runs = runs.split_by(split)
     threshold = _threshold(runs.table["C"], holdout, holdout_above)
     held = runs.table["C"] >= threshold
     if held.all() or (~held).sum() < 5:

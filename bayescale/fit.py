@@ -233,6 +233,7 @@ def fit(
     method: str = "bayes",
     resamples: int = 4000,
     with_datasets: Sequence[str | Runs] = (),
+    split_sources_by: str | Sequence[str] | None = None,
     model: str | Path | ModelSpec = "chinchilla",
     priors: dict | None = None,
     likelihood: str | None = None,
@@ -264,6 +265,10 @@ def fit(
         ``bayescale.datasets.list()``) or runs loaded with options
         (``bayescale.datasets.load("gadre2024", eval="openlm")``). Each of their sources gets
         its own offsets; your runs keep theirs, and queries default to your source.
+    split_sources_by : str or sequence of str, optional
+        Columns of your runs whose values become part of the source (see
+        :meth:`bayescale.Runs.split_by`), e.g. a column saying how N or C was counted: each
+        convention then gets its own offsets instead of being mixed in one source.
     model : str, path or ModelSpec, default "chinchilla"
         A named model from ``models/``, a TOML file, or a specification.
     priors, likelihood, pooling : optional
@@ -309,6 +314,8 @@ def fit(
     settings = SamplerSettings(sampler=sampler, draws=draws, tune=tune, chains=chains,
                                seed=seed, target_accept=target_accept)
     runs = as_runs(runs, **runs_options)
+    if split_sources_by is not None:
+        runs = runs.split_by(split_sources_by)
     user_sources = runs.sources if with_datasets else []
     if with_datasets:
         runs = combine_runs(runs, *(

@@ -59,6 +59,64 @@ def optimality(fit, models: str | Sequence[str] | None = None, source: str | Non
         name=("model", chosen["name"].to_numpy()))
 
 
+KAPLAN_EXPONENT = 0.73  # Kaplan et al. 2020, Section 6: N_opt ~ C^0.73
+
+
+def rule_allocation(fit, flops, anchor_flops: float | None = None,
+                    anchor_params: float | None = None, exponent: float = KAPLAN_EXPONENT,
+                    source: str | None = None, seed: int = 0) -> xr.Dataset:
+    """Posterior of the loss a power-law sizing rule (Kaplan's by default) costs at budgets.
+
+    The rule sizes models as N = N_a (C / C_a)^exponent, anchored at (C_a, N_a); with
+    exponent 0.73 it is Kaplan et al.'s compute-efficient frontier, which agrees with the
+    posterior optimum where it is anchored and drifts from it as the budget moves away. Per
+    posterior draw, it compares the rule's allocation with the optimal one at each budget.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model (a law with a compute-optimal rule).
+    flops : float or sequence of float
+        Budgets in FLOPs.
+    anchor_flops : float, optional
+        Where the rule is anchored; default the largest compute among the fitted runs (the
+        rule is taken to agree with the data where the data end).
+    anchor_params : float, optional
+        N of the rule at ``anchor_flops``; default the posterior median of N_opt there.
+    exponent : float, default 0.73
+        The rule's exponent (0.73: Kaplan et al. 2020; 0.5: Chinchilla's).
+    source : str, optional
+        A fitted source, ``bayescale.NEW_SOURCE``, or None for the fit's default source.
+    seed : int, default 0
+        Seed for a new source's offsets.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`allocation_gap` with dimension ``flops``: ``N`` and ``D`` coords are the
+        rule's allocation; ``excess_loss`` is the loss the rule costs against the optimum
+        (nats/token, >= 0 for every draw), ``N_over_N_opt`` how oversized its models are.
+        Attributes record the anchor and the exponent.
+
+    """
+    budgets = np.atleast_1d(np.asarray(flops, dtype=float))
+    if not (np.all(np.isfinite(budgets)) and np.all(budgets > 0)):
+        raise ValueError(f"flops must be positive and finite, got {budgets}")
+    if not 0 < exponent < 1:
+        raise ValueError(f"exponent must lie between 0 and 1, not {exponent}")
+    if anchor_flops is None:
+        anchor_flops = float(fit.runs.table["C"].max())
+    if anchor_params is None:
+        anchor = frontier(law_parameters(fit, source=source, seed=seed),
+                          xr.DataArray([anchor_flops], dims="flops"))
+        anchor_params = float(anchor["N_opt"].median())
+    N = anchor_params * (budgets / anchor_flops) ** exponent
+    D = budgets / (FLOPS_PER_PARAM_TOKEN * N)
+    gap = allocation_gap(fit, N, D, labels=list(budgets), source=source, seed=seed)
+    return gap.rename(model="flops").assign_attrs(
+        anchor_flops=anchor_flops, anchor_params=anchor_params, exponent=exponent)
+
+
 def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, source: str | None = None,
                    seed: int = 0) -> xr.Dataset:
     """Posterior of how far runs of N parameters on D tokens were from compute-optimal.

@@ -113,6 +113,45 @@ class Runs:
                        notes=(*self.notes, f"selected {mask.sum()} of {mask.size} rows"),
                        conventions={k: v for k, v in self.conventions.items() if k in sources})
 
+    def split_by(self, columns: str | Sequence[str]) -> Runs:
+        """Make each value of ``columns`` part of the source, so that each gets its own offsets.
+
+        Use it to treat a counting convention (or an eval set, a tokenizer) as part of the
+        source: runs of ``"my-lab"`` whose column ``n_count`` says ``"without embeddings"``
+        become source ``"my-lab [n_count=without embeddings]"``, and the value is added to
+        that source's conventions.
+
+        Parameters
+        ----------
+        columns : str or sequence of str
+            Columns of the runs table.
+
+        Returns
+        -------
+        Runs
+            The runs with finer sources.
+
+        """
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        missing = [name for name in columns if name not in self.table]
+        if missing:
+            raise RunsError(f"cannot split sources by {missing}: not columns of the runs table "
+                            f"(its columns are {list(self.table.columns)})")
+        table = self.table.copy()
+        if table[columns].isna().any().any():
+            rows = table.index[table[columns].isna().any(axis=1)]
+            raise RunsError(f"columns {columns} have missing values at rows {_rows(rows)}: every "
+                            "run needs a value to be assigned a source")
+        labels = table[columns].astype(str).apply(
+            lambda row: ", ".join(f"{k}={v}" for k, v in row.items()), axis=1)
+        table["source"] = table["source"].astype(str) + " [" + labels + "]"
+        conventions = {}
+        for new, old, label in zip(table["source"], self.table["source"], labels, strict=True):
+            conventions[new] = dict(self.conventions.get(old, {})) | dict(
+                part.split("=", 1) for part in label.split(", "))
+        return replace(self, table=table, conventions=conventions,
+                       notes=(*self.notes, f"sources split by {', '.join(columns)}"))
+
     def with_note(self, note: str) -> Runs:
         """Return these runs with one more provenance note."""
         return replace(self, notes=(*self.notes, note))
