@@ -249,3 +249,150 @@ def _sampled(approach, model, points, excluded, settings) -> ExponentFit:
     return ExponentFit(approach=approach, tree=tree, points=points,
                        excluded=pd.concat(excluded) if excluded else pd.DataFrame(),
                        diagnostics=report)
+
+
+def isoflop_slices(runs, group: str = "run_name", n_budgets: int = 8,
+                   min_runs: int = 5) -> Runs:
+    """Cut IsoFLOP profiles out of training curves: each run's loss at fixed FLOP budgets.
+
+    Parameters
+    ----------
+    runs : Runs or anything :func:`bayescale.as_runs` takes
+        Checkpoint-level rows of several training runs.
+    group : str, default "run_name"
+        The column naming each checkpoint's run.
+    n_budgets : int, default 8
+        Budgets, log-spaced over the range that at least ``min_runs`` curves cover.
+    min_runs : int, default 5
+        Curves that must reach a budget (an IsoFLOP profile needs several sizes).
+
+    Returns
+    -------
+    Runs
+        One row per (run, budget) the run's curve covers: ``N``, ``D = C/(6N)``, the loss
+        interpolated in log C between the run's checkpoints, and ``budget``; ready for
+        :func:`isoflop_fit`. A note records that the profiles are slices of curves (a run's
+        loss part-way through one schedule, not the final loss of a run sized for that budget).
+
+    """
+    runs = as_runs(runs)
+    table = runs.table
+    if group not in table:
+        raise BayescaleError(f"no column '{group}' naming each checkpoint's run (columns "
+                             f"{list(table.columns)}): name it with group=")
+    curves = [g.sort_values("C") for _, g in table.groupby(group)]
+    if len(curves) < min_runs:
+        raise BayescaleError(f"IsoFLOP slices need at least {min_runs} training curves, "
+                             f"got {len(curves)}")
+    starts = np.sort([curve["C"].iloc[0] for curve in curves])
+    ends = np.sort([curve["C"].iloc[-1] for curve in curves])
+    budgets = np.geomspace(starts[min_runs - 1], ends[-min_runs], n_budgets)
+    rows = []
+    for curve in curves:
+        log_C = np.log(curve["C"].to_numpy())
+        N = curve["N"].iloc[0]
+        for value in budgets[(budgets >= curve["C"].iloc[0]) & (budgets <= curve["C"].iloc[-1])]:
+            loss = np.exp(np.interp(np.log(value), log_C, np.log(curve["loss"].to_numpy())))
+            rows.append({"N": N, "D": value / (6.0 * N), "loss": loss, "budget": value,
+                         group: curve[group].iloc[0], "source": curve["source"].iloc[0]})
+    sliced = as_runs(pd.DataFrame(rows), conventions=runs.conventions)
+    return sliced.with_note(f"IsoFLOP profiles sliced from {len(curves)} training curves at "
+                            f"{n_budgets} budgets (losses part-way through each run's schedule)")
+
+
+def compare_approaches(runs, *, budget: str | None = "budget", group: str | None = "run_name",
+                       flops: float | None = None, final_runs=None, seed: int = 0,
+                       draws: int = 1000,
+                       tune: int = 1000, chains: int = 4) -> tuple[pd.DataFrame, dict]:
+    """Chinchilla's Approaches 1, 2 and 3 side by side on one data set, with intervals.
+
+    Approach 1 runs when the rows are training curves (a ``group`` column naming each
+    checkpoint's run); Approach 2 on IsoFLOP runs (a ``budget`` column), or else on IsoFLOP
+    slices of the training curves (:func:`isoflop_slices`); Approach 3 fits the Chinchilla law
+    (:func:`bayescale.fit`), whose allocation exponent is beta / (alpha + beta), to the rows, or
+    for training curves to each run's final checkpoint (intermediate checkpoints are not the
+    loss of a run sized and scheduled for that many tokens).
+
+    Parameters
+    ----------
+    runs : Runs or anything :func:`bayescale.as_runs` takes
+        One source's runs.
+    budget, group : str or None
+        Column names (None: that kind of data is absent).
+    flops : float, optional
+        Budget at which to compare N_opt; default the largest compute among the runs.
+    final_runs : Runs or anything :func:`bayescale.as_runs` takes, optional
+        The runs Approach 3 fits, when they are not ``runs`` (e.g. the cool-down ends of the
+        same models, ``datasets.load("gemstones", table="cool_end")``).
+    seed, draws, tune, chains
+        Sampler settings of every approach (Approach 2 uses twice the draws, see
+        :func:`isoflop_fit`).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        A table, one row per approach run: what it used, the exponent ``a`` (median and 95%
+        interval), ``N_opt`` at ``flops`` (median and 95% interval) and ``converged``; rows of
+        approaches that could not run say why. And the fits, by approach.
+
+    """
+    runs = as_runs(runs)
+    _one_source(runs)
+    table = runs.table
+    flops = float(table["C"].max()) if flops is None else float(flops)
+    has_curves = group is not None and group in table
+    has_budgets = budget is not None and budget in table
+    fits, rows = {}, []
+    settings = {"seed": seed, "tune": tune, "chains": chains}
+    if has_curves:
+        fits["approach-1"] = envelope_fit(runs, group=group, draws=draws, **settings)
+    else:
+        rows.append({"approach": "1: training-curve envelope",
+                     "used": f"not run: no '{group}' column naming training curves"})
+    if has_budgets:
+        fits["approach-2"] = isoflop_fit(runs, budget=budget, draws=2 * draws, **settings)
+    elif has_curves:
+        fits["approach-2"] = isoflop_fit(isoflop_slices(runs, group=group), budget="budget",
+                                         draws=2 * draws, **settings)
+    else:
+        rows.append({"approach": "2: IsoFLOP parabolas",
+                     "used": f"not run: no '{budget}' column and no training curves"})
+    for name, result in fits.items():
+        rows.append(_approach_row(name, result.posterior["a"], result.N_opt(flops),
+                                  result.diagnostics["converged"], _used(name, result)))
+    from bayescale.fit import fit
+    from bayescale.optimal import compute_optimal
+
+    law_runs, used = runs, f"Chinchilla law fitted to {len(runs)} rows"
+    if final_runs is not None:
+        law_runs = as_runs(final_runs)
+        used = f"Chinchilla law fitted to {len(law_runs)} given final-loss rows"
+    elif has_curves:  # final losses, as Hoffmann et al. fitted (not every checkpoint)
+        last = table.groupby(group)["C"].transform("max") == table["C"]
+        law_runs = runs.select(last.to_numpy())
+        used = f"Chinchilla law fitted to the final checkpoint of {len(law_runs)} runs"
+    law = fit(law_runs, draws=draws, **settings)
+    fits["approach-3"] = law
+    post = law.posterior
+    rows.append(_approach_row("approach-3", post["beta"] / (post["alpha"] + post["beta"]),
+                              compute_optimal(law, flops)["N_opt"], law.converged, used))
+    order = {"1": 0, "2": 1, "3": 2}
+    result = pd.DataFrame(rows).sort_values("approach", key=lambda s: s.str[0].map(order))
+    return result.set_index("approach").assign(flops=flops), fits
+
+
+def _approach_row(name, a, N_opt, converged, used) -> dict:
+    titles = {"approach-1": "1: training-curve envelope", "approach-2": "2: IsoFLOP parabolas",
+              "approach-3": "3: parametric law"}
+    a_q = np.quantile(np.asarray(a).ravel(), [0.5, 0.025, 0.975])
+    n_q = np.quantile(np.asarray(N_opt).ravel(), [0.5, 0.025, 0.975])
+    return {"approach": titles[name], "used": used, "a": a_q[0], "a_lo": a_q[1],
+            "a_hi": a_q[2], "N_opt": n_q[0], "N_opt_lo": n_q[1], "N_opt_hi": n_q[2],
+            "converged": bool(converged)}
+
+
+def _used(name: str, result: ExponentFit) -> str:
+    if name == "approach-1":
+        return f"envelope of training curves at {len(result.points)} FLOP values"
+    budgets = result.posterior.sizes["budget"]
+    return f"{budgets} IsoFLOP budgets, {len(result.points)} runs near their minima"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayescale import datasets
+from bayescale.approaches import compare_approaches
 from bayescale.compare import PARETO_K_LIMIT, compare_laws, extrapolation_check
 from bayescale.errors import BayescaleError
 from bayescale.fit import METHODS, Fit, fit
@@ -86,6 +87,28 @@ def _parser() -> argparse.ArgumentParser:
     _sampler_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_compare)
+
+    p = commands.add_parser(
+        "approaches", help="Chinchilla's Approaches 1, 2 and 3 side by side on one data set: "
+                           "posteriors of the allocation exponent a in N_opt ~ C^a")
+    p.add_argument("runs", help="a runs file or registered data set (one source)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a data-set loader option, e.g. --option configurations=...")
+    p.add_argument("--budget", default="budget",
+                   help="column naming each IsoFLOP run's budget (Approach 2)")
+    p.add_argument("--group", default="run_name",
+                   help="column naming each checkpoint's training run (Approach 1)")
+    p.add_argument("--final", metavar="RUNS",
+                   help="runs file or data set of final losses for Approach 3 (default: the "
+                        "runs, or each training curve's last checkpoint)")
+    p.add_argument("--final-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a loader option of --final, e.g. table=cool_end")
+    p.add_argument("--flops", type=float, help="budget at which to compare N_opt (default: "
+                                               "the largest compute among the runs)")
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_approaches)
 
     p = commands.add_parser("optimal", help="posterior of the compute-optimal N, D, D/N, loss")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
@@ -274,6 +297,22 @@ def _load_with(names: list[str], items: list[str]) -> list:
         raise BayescaleError(f"--with {', '.join(unknown)}: not registered data set(s); the "
                              f"registered ones are {', '.join(datasets.available())}")
     return [datasets.load(name, **options[name]) for name in names]
+
+
+def _approaches(args) -> int:
+    empty = {"column": [], "source_col": None, "source": None}
+    runs = _load_runs(args.runs, args.option, dict(empty))
+    final = (_load_runs(args.final, args.final_option, dict(empty)) if args.final else None)
+    table, _ = compare_approaches(runs, budget=args.budget, group=args.group, flops=args.flops,
+                                  final_runs=final, seed=args.seed, draws=args.draws)
+    if args.json:
+        return _print_table(table, args)
+    flops = float(table["flops"].iloc[0])
+    print(f"Chinchilla's three approaches on {args.runs}: exponent a of N_opt ~ C^a and N_opt "
+          f"at {flops:.3g} FLOPs, median [95% interval]:")
+    shown = _readable(table.drop(columns=["flops"])).fillna("")
+    print(shown.replace("nan [nan, nan]", "-").to_string())
+    return 0
 
 
 def _optimal(args) -> int:

@@ -1,11 +1,14 @@
 """Chinchilla's Approaches 1 and 2 on published runs, against the published exponents."""
 
+import json
+
 import numpy as np
 import pytest
 
 import bayescale as bs
 from bayescale import datasets
-from bayescale.approaches import envelope_fit, envelope_points, isoflop_fit
+from bayescale.approaches import envelope_fit, envelope_points, isoflop_fit, isoflop_slices
+from bayescale.cli import main
 
 TUNED = "porian2024/rw-tuned-short-const-standard-val"
 
@@ -49,3 +52,26 @@ def test_approaches_need_one_source_and_their_columns():
         isoflop_fit(one)
     with pytest.raises(bs.BayescaleError, match=r"no column 'run_name'"):
         envelope_fit(one)
+
+
+def test_three_approaches_side_by_side_command(capsys):
+    # porian2024's tuned RefinedWeb IsoFLOP runs: Approach 2 and 3 run, Approach 1 needs curves
+    assert main(["approaches", "porian2024", "--option", f"configurations={TUNED}",
+                 "--json"]) == 0
+    rows = {row["approach"][0]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["1"]["used"].startswith("not run: no 'run_name' column")
+    assert rows["2"]["a_lo"] < 0.497 < rows["2"]["a_hi"] and rows["2"]["converged"]
+    assert rows["3"]["used"] == "Chinchilla law fitted to 121 rows" and rows["3"]["converged"]
+    assert rows["3"]["a_lo"] < rows["3"]["a"] < rows["3"]["a_hi"]
+    assert rows["2"]["flops"] == rows["3"]["flops"] == pytest.approx(2.56e19)  # largest C
+    # both approaches put N_opt at the largest budget within a factor 2 of each other
+    assert 0.5 < rows["3"]["N_opt"] / rows["2"]["N_opt"] < 2
+
+
+def test_isoflop_slices_cut_profiles_out_of_training_curves():
+    sliced = isoflop_slices(datasets.load("gemstones"), n_budgets=6)
+    table = sliced.table
+    assert table["budget"].nunique() == 6
+    assert (table.groupby("budget")["N"].nunique() >= 5).all()
+    np.testing.assert_allclose(6 * table["N"] * table["D"], table["budget"])
+    assert any("sliced from" in note for note in sliced.notes)
