@@ -3,8 +3,8 @@
 #   ./run.sh main    create .venv (Python >= 3.12), install bayescale, fit Epoch's 240 Chinchilla
 #                    runs and print the posterior compute-optimal frontier
 #   ./run.sh test    same set-up, then the test suite
-#   ./run.sh bench [epoch|pooling|baseline]   same set-up, then the benchmarks (tables printed, CSV in
-#                    benchmarks/results)
+#   ./run.sh bench [epoch|pooling|baseline [fit|extrapolation]]   same set-up, then the
+#                    benchmarks (tables printed, CSV in benchmarks/results)
 # Published data: read from $BAYESCALE_DATA_MIRROR, else from ../shared/data when it exists,
 # else downloaded from upstream (pinned commit, sha256-checked) into the user cache.
 set -euo pipefail
@@ -84,7 +84,7 @@ case "${1:-}" in
     esac
     ;;
   *)
-    echo "usage: ./run.sh main | test [pytest args] | bench [epoch | pooling | baseline]" >&2
+    echo "usage: ./run.sh main | test [pytest args] | bench [epoch | pooling | baseline | all]" >&2
     exit 2
     ;;
 esac
