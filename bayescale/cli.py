@@ -198,11 +198,14 @@ def _sampler_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target-accept", type=float, default=0.9)
+    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
+                   help="where a JAX sampler (numpyro, blackjax) runs; gpu falls back to the "
+                        "CPU with a message when JAX sees none")
 
 
 def _sampler_options(args) -> dict:
     return dict(sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
-                seed=args.seed, target_accept=args.target_accept,
+                seed=args.seed, target_accept=args.target_accept, device=args.device,
                 split_sources_by=args.split_by)
 
 

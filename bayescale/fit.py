@@ -244,6 +244,7 @@ def fit(
     chains: int = 4,
     seed: int = 0,
     target_accept: float = 0.9,
+    device: str = "auto",
     progressbar: bool = False,
     **runs_options: Any,
 ) -> Fit:
@@ -273,14 +274,19 @@ def fit(
         A named model from ``models/``, a TOML file, or a specification.
     priors, likelihood, pooling : optional
         Overrides of the model's priors, likelihood and pooling (see :func:`load_spec`).
-    sampler : {"nutpie", "pymc"}, default "nutpie"
-        The NUTS implementation.
+    sampler : {"nutpie", "pymc", "numpyro", "blackjax"}, default "nutpie"
+        The NUTS implementation (numpyro and blackjax: ``pip install 'bayescale[jax]'``).
     draws, tune, chains : int
         Posterior draws and tuning steps per chain, and the number of chains.
     seed : int, default 0
         Random seed; the same seed gives identical draws.
     target_accept : float, default 0.9
         NUTS target acceptance rate (raise it if there are divergences).
+    device : {"auto", "cpu", "gpu"}, default "auto"
+        Where a JAX sampler runs: ``"auto"`` uses a GPU when JAX sees one; ``"gpu"`` without
+        one falls back to the CPU with a message. The chains run vectorised on a GPU, so many
+        chains (``chains=64`` to ``1024``) cost little more than a few. The fit records the
+        device in ``fit.tree.attrs["device"]``.
     progressbar : bool, default False
         Show a progress bar while sampling.
     **runs_options
@@ -312,7 +318,7 @@ def fit(
                  resamples)
         return huber_bootstrap(runs, resamples=resamples, seed=seed, spec=spec)
     settings = SamplerSettings(sampler=sampler, draws=draws, tune=tune, chains=chains,
-                               seed=seed, target_accept=target_accept)
+                               seed=seed, target_accept=target_accept, device=device)
     runs = as_runs(runs, **runs_options)
     if split_sources_by is not None:
         runs = runs.split_by(split_sources_by)

@@ -2,13 +2,17 @@
 
 One checked string picks the sampler. ``"nutpie"`` (the default) is the fastest measured on the
 Epoch runs with the same posterior (see README, "Choosing the sampler"); ``"pymc"`` is PyMC's own
-NUTS, with a dense mass matrix adapted during tuning.
+NUTS, with a dense mass matrix adapted during tuning; ``"numpyro"`` and ``"blackjax"`` run NUTS
+in JAX (``pip install 'bayescale[jax]'``) and can sample on a GPU (``device="gpu"``), with the
+chains vectorised there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
+import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass
@@ -20,13 +24,19 @@ import xarray as xr
 
 from bayescale.errors import ConvergenceWarning, SamplerError
 
+log = logging.getLogger("bayescale")
+
 SAMPLERS = {
     # name: (packages it needs, pip extra that installs them, settings passed to pm.sample)
     "nutpie": (("nutpie",), None,
                {"nuts_sampler": "nutpie", "nuts": {"adaptation": "low_rank"}}),
     "pymc": ((), None, {"nuts_sampler": "pymc", "init": "jitter+adapt_full"}),
+    "numpyro": (("jax", "numpyro"), "jax", {"nuts_sampler": "numpyro"}),
+    "blackjax": (("jax", "blackjax"), "jax", {"nuts_sampler": "blackjax"}),
 }
+JAX_SAMPLERS = ("numpyro", "blackjax")
 DEFAULT_SAMPLER = "nutpie"
+DEVICES = ("auto", "cpu", "gpu")
 
 MAX_RHAT = 1.01
 MIN_ESS = 400
@@ -42,11 +52,17 @@ class SamplerSettings:
     chains: int = 4
     seed: int = 0
     target_accept: float = 0.9
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise SamplerError(f"unknown sampler '{self.sampler}': choose one of "
                                f"{sorted(SAMPLERS)}")
+        if self.device not in DEVICES:
+            raise SamplerError(f"device must be one of {DEVICES}, not '{self.device}'")
+        if self.device == "gpu" and self.sampler not in JAX_SAMPLERS:
+            raise SamplerError(f"device='gpu' needs a JAX sampler ({', '.join(JAX_SAMPLERS)}; "
+                               f"pip install 'bayescale[jax]'), not '{self.sampler}'")
         for name in ("draws", "tune", "chains"):
             if int(getattr(self, name)) < 1:
                 raise SamplerError(f"{name} must be a positive integer, not {getattr(self, name)}")
@@ -82,7 +98,12 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
         how = f"pip install 'bayescale[{extra}]'" if extra else f"pip install {' '.join(missing)}"
         raise ImportError(f"'{settings.sampler}' requires package(s): {', '.join(missing)} — "
                           f"{how}")
-    with model, warnings.catch_warnings():
+    options = copy.deepcopy(options)  # pm.sample writes into the dicts it is given
+    device = "cpu"
+    if settings.sampler in JAX_SAMPLERS:
+        device = jax_device(settings.device)
+        options["nuts"] = {"chain_method": chain_method(device, settings.chains)}
+    with model, warnings.catch_warnings(), _on(device, settings.sampler):
         # PyMC flags its dense mass-matrix adaptation as experimental on every call; it is the
         # setting measured to sample these posteriors best (README), so the flag is not news.
         warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental",
@@ -96,10 +117,66 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
             target_accept=settings.target_accept,
             progressbar=progressbar,
             compute_convergence_checks=False,
-            **copy.deepcopy(options),  # pm.sample writes into the dicts it is given
+            **options,
         )
         pm.compute_log_likelihood(tree, model=model, progressbar=False)
+    tree.attrs["device"] = device
     return tree
+
+
+def jax_device(requested: str = "auto") -> str:
+    """Return where JAX will sample: ``"gpu"`` if asked (or ``"auto"``) and one is visible.
+
+    Parameters
+    ----------
+    requested : {"auto", "cpu", "gpu"}
+        ``"gpu"`` with no GPU visible to JAX falls back to the CPU and says so.
+
+    Returns
+    -------
+    str
+        ``"gpu"`` or ``"cpu"``.
+
+    """
+    import jax
+    import pymc.sampling.jax  # noqa: F401  (sets one JAX host device per chain, before JAX starts)
+
+    if requested == "cpu":
+        return "cpu"
+    try:
+        has_gpu = bool(jax.devices("gpu"))
+    except RuntimeError:  # no GPU backend in this jax installation, or no device
+        has_gpu = False
+    if requested == "gpu" and not has_gpu:
+        log.warning("bayescale: device='gpu' asked for, but JAX sees no GPU (its devices: %s); "
+                    "sampling on the CPU instead. For GPU sampling install JAX with CUDA "
+                    "support (pip install 'jax[cuda12]') on a machine with an NVIDIA GPU",
+                    ", ".join(str(d) for d in jax.devices()))
+    return "gpu" if has_gpu else "cpu"
+
+
+def chain_method(device: str, chains: int) -> str:
+    """Return how JAX runs the chains: vectorised on a GPU, else one host device per chain.
+
+    On the CPU, chains beyond JAX's host devices (PyMC asks for 100) are vectorised instead.
+    """
+    import jax
+
+    if device == "gpu" or chains > jax.local_device_count("cpu"):
+        return "vectorized"
+    return "parallel"
+
+
+@contextlib.contextmanager
+def _on(device: str, sampler: str):
+    """Make JAX's default device the chosen one while a JAX sampler runs."""
+    if sampler not in JAX_SAMPLERS:
+        yield
+        return
+    import jax
+
+    with jax.default_device(jax.devices(device)[0]):
+        yield
 
 
 def convergence_report(tree: xr.DataTree) -> dict:

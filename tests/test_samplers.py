@@ -1,0 +1,62 @@
+"""JAX samplers (numpyro, blackjax) through the one sampler= option, devices, missing extras."""
+
+import importlib.util
+import logging
+
+import numpy as np
+import pytest
+
+import bayescale as bs
+from bayescale import sampling
+from tests.conftest import TRUTH, simulate_runs
+
+pytest.importorskip("jax", reason="the JAX samplers need: pip install 'bayescale[jax]'")
+
+
+@pytest.mark.parametrize("sampler", ["numpyro", "blackjax"])
+def test_jax_samplers_recover_the_law_like_nutpie(sampler, simulated_fit):
+    fit = bs.fit(simulate_runs(), sampler=sampler, draws=500, tune=500, seed=11)
+    assert fit.converged, fit.diagnostics
+    assert fit.sampler.sampler == sampler and fit.tree.attrs["device"] in ("cpu", "gpu")
+    for name, value in TRUTH.items():
+        draws = fit.posterior[name].values
+        lo, hi = np.quantile(draws, [0.03, 0.97])
+        assert lo <= value <= hi, (name, lo, hi)
+        # the same posterior as nutpie's, up to Monte Carlo error
+        reference = simulated_fit.posterior[name].values
+        assert abs(np.median(draws) - np.median(reference)) < 0.25 * reference.std()
+
+
+def test_gpu_without_a_gpu_falls_back_to_the_cpu_and_says_so(caplog):
+    import jax
+
+    try:
+        has_gpu = bool(jax.devices("gpu"))
+    except RuntimeError:
+        has_gpu = False
+    if has_gpu:
+        pytest.skip("a GPU is visible: the fallback path does not apply")
+    with caplog.at_level(logging.WARNING, logger="bayescale"):
+        assert sampling.jax_device("gpu") == "cpu"
+    assert "JAX sees no GPU" in caplog.text and "sampling on the CPU instead" in caplog.text
+    assert sampling.jax_device("auto") == "cpu" and sampling.jax_device("cpu") == "cpu"
+
+
+def test_chain_method_vectorises_on_gpu_and_beyond_host_devices():
+    assert sampling.chain_method("gpu", 4) == "vectorized"
+    assert sampling.chain_method("cpu", 100_000) == "vectorized"
+
+
+def test_gpu_needs_a_jax_sampler_and_devices_are_checked():
+    with pytest.raises(bs.SamplerError, match="device='gpu' needs a JAX sampler"):
+        bs.fit(simulate_runs(), sampler="nutpie", device="gpu")
+    with pytest.raises(bs.SamplerError, match="device must be one of"):
+        bs.fit(simulate_runs(), sampler="numpyro", device="tpu")
+
+
+def test_a_missing_jax_package_names_the_extra(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(sampling.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numpyro" else real(name, *a))
+    with pytest.raises(ImportError, match=r"pip install 'bayescale\[jax\]'"):
+        bs.fit(simulate_runs(), sampler="numpyro", draws=10, tune=10)
