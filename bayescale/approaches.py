@@ -173,29 +173,44 @@ def envelope_points(runs, group: str = "run_name", n_flops: int = 40) -> pd.Data
         Per FLOP value ``C``: the winning run's ``N`` and its interpolated ``loss``.
 
     """
-    runs = as_runs(runs)
-    table = runs.table
-    if group not in table:
-        raise BayescaleError(f"no column '{group}' naming each checkpoint's run (columns "
-                             f"{list(table.columns)}): name it with group=")
-    curves = [g.sort_values("C") for _, g in table.groupby(group)]
-    starts = np.sort([curve["C"].iloc[0] for curve in curves])
-    ends = np.sort([curve["C"].iloc[-1] for curve in curves])
-    if len(curves) < 2:
-        raise BayescaleError("the envelope needs the training curves of at least 2 runs")
-    grid = np.geomspace(starts[1], ends[-2], n_flops)  # covered by at least two runs
+    curves, covered = _training_curves(as_runs(runs), group, at_least=2,
+                                       purpose="the envelope")
+    grid = np.geomspace(*covered, n_flops)
     losses = np.full((len(curves), n_flops), np.inf)
     for i, curve in enumerate(curves):
-        log_C = np.log(curve["C"].to_numpy())
         inside = (grid >= curve["C"].iloc[0]) & (grid <= curve["C"].iloc[-1])
-        losses[i, inside] = np.exp(np.interp(np.log(grid[inside]), log_C,
-                                             np.log(curve["loss"].to_numpy())))
+        losses[i, inside] = _loss_at(curve, grid[inside])
     best = losses.argmin(axis=0)
     return pd.DataFrame({
         "C": grid, "N": [curves[i]["N"].iloc[0] for i in best],
         "loss": losses[best, np.arange(n_flops)],
         "run": [curves[i][group].iloc[0] for i in best],
     })
+
+
+def _training_curves(runs: Runs, group: str, at_least: int,
+                     purpose: str) -> tuple[list[pd.DataFrame], tuple[float, float]]:
+    """Split checkpoint rows into training curves (sorted by C).
+
+    Returns the curves and the FLOP range that at least ``at_least`` of them cover.
+    """
+    table = runs.table
+    if group not in table:
+        raise BayescaleError(f"no column '{group}' naming each checkpoint's run (columns "
+                             f"{list(table.columns)}): name it with group=")
+    curves = [g.sort_values("C") for _, g in table.groupby(group)]
+    if len(curves) < at_least:
+        raise BayescaleError(f"{purpose} needs the training curves of at least {at_least} "
+                             f"runs, got {len(curves)}")
+    starts = np.sort([curve["C"].iloc[0] for curve in curves])
+    ends = np.sort([curve["C"].iloc[-1] for curve in curves])
+    return curves, (starts[at_least - 1], ends[-at_least])
+
+
+def _loss_at(curve: pd.DataFrame, flops: np.ndarray) -> np.ndarray:
+    """Interpolate a training curve's loss at the given FLOPs (in log C and log loss)."""
+    return np.exp(np.interp(np.log(flops), np.log(curve["C"].to_numpy()),
+                            np.log(curve["loss"].to_numpy())))
 
 
 def envelope_fit(runs, group: str = "run_name", n_flops: int = 40, draws: int = 1000,
@@ -276,23 +291,14 @@ def isoflop_slices(runs, group: str = "run_name", n_budgets: int = 8,
 
     """
     runs = as_runs(runs)
-    table = runs.table
-    if group not in table:
-        raise BayescaleError(f"no column '{group}' naming each checkpoint's run (columns "
-                             f"{list(table.columns)}): name it with group=")
-    curves = [g.sort_values("C") for _, g in table.groupby(group)]
-    if len(curves) < min_runs:
-        raise BayescaleError(f"IsoFLOP slices need at least {min_runs} training curves, "
-                             f"got {len(curves)}")
-    starts = np.sort([curve["C"].iloc[0] for curve in curves])
-    ends = np.sort([curve["C"].iloc[-1] for curve in curves])
-    budgets = np.geomspace(starts[min_runs - 1], ends[-min_runs], n_budgets)
+    curves, covered = _training_curves(runs, group, at_least=min_runs,
+                                       purpose="IsoFLOP slices")
+    budgets = np.geomspace(*covered, n_budgets)
     rows = []
     for curve in curves:
-        log_C = np.log(curve["C"].to_numpy())
         N = curve["N"].iloc[0]
-        for value in budgets[(budgets >= curve["C"].iloc[0]) & (budgets <= curve["C"].iloc[-1])]:
-            loss = np.exp(np.interp(np.log(value), log_C, np.log(curve["loss"].to_numpy())))
+        inside = budgets[(budgets >= curve["C"].iloc[0]) & (budgets <= curve["C"].iloc[-1])]
+        for value, loss in zip(inside, _loss_at(curve, inside), strict=True):
             rows.append({"N": N, "D": value / (6.0 * N), "loss": loss, "budget": value,
                          group: curve[group].iloc[0], "source": curve["source"].iloc[0]})
     sliced = as_runs(pd.DataFrame(rows), conventions=runs.conventions)
