@@ -332,7 +332,9 @@ def fit(
     log.info("bayescale: fitting %s to %d runs from %d source(s) (N0 = %.3g, D0 = %.3g)",
              spec.name, len(runs), len(runs.sources), np.exp(reference["N"]),
              np.exp(reference["D"]))
-    tree = sample(build_model(runs, spec), settings, progressbar=progressbar)
+    # Fits that differ only in their runs share a structure, and so one compiled model.
+    structure = f"{spec.to_json()}|sources={len(runs.sources)}"
+    tree = sample(build_model(runs, spec), settings, progressbar=progressbar, structure=structure)
 
     report = convergence_report(tree)
     tree["runs"] = xr.DataTree(table_to_dataset(runs.table))

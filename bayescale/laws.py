@@ -43,7 +43,8 @@ def chinchilla_log_loss(log_N, log_D, log_E, log_A, log_B, alpha, beta, xp=np):
     alpha, beta : array_like
         Exponents of N and D.
     xp : module, default numpy
-        Array module providing ``logaddexp`` (``numpy``, ``pytensor.tensor``, ``jax.numpy``).
+        Array module providing ``logaddexp`` (``numpy``, ``pytensor.tensor``, ``jax.numpy``),
+        or a namespace with its own ``log_sum_exp`` (the model's, which PyTensor fuses).
 
     Returns
     -------
@@ -51,7 +52,10 @@ def chinchilla_log_loss(log_N, log_D, log_E, log_A, log_B, alpha, beta, xp=np):
         log L, broadcast over the inputs.
 
     """
-    return xp.logaddexp(xp.logaddexp(log_E, log_A - alpha * log_N), log_B - beta * log_D)
+    terms = (log_E, log_A - alpha * log_N, log_B - beta * log_D)
+    if hasattr(xp, "log_sum_exp"):
+        return xp.log_sum_exp(*terms)
+    return xp.logaddexp(xp.logaddexp(terms[0], terms[1]), terms[2])
 
 
 def chinchilla_optimal_log_params(log_flops, log_A, log_B, alpha, beta):

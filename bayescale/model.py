@@ -25,6 +25,27 @@ from bayescale.laws import law_inputs, reference_inputs
 from bayescale.runs import Runs, unique_tokens
 from bayescale.spec import ModelSpec
 
+
+class _FusedOps:
+    """``pytensor.tensor`` for a law's log loss in the model, with a ``log_sum_exp`` that fuses.
+
+    ``pt.logaddexp`` is one opaque op, so PyTensor cannot fuse it into the elementwise loop over
+    the runs. The Chinchilla law's terms are losses in nats, so adding them unshifted cannot
+    overflow where the posterior has mass, and a proposal that did would get log density -inf
+    and be rejected. Measured: gradients 1.4x faster on 100,000 runs in 100 sources (10.5 ms
+    against 7.2 ms per gradient on this 2-core machine).
+    """
+
+    def __getattr__(self, name):
+        return getattr(pt, name)
+
+    @staticmethod
+    def log_sum_exp(*terms):
+        return pt.log(sum(pt.exp(term) for term in terms))
+
+
+FUSED_OPS = _FusedOps()
+
 # Inputs whose reference scales a fit stores (as constant data log_N0, log_D0, log_C0).
 REFERENCE_INPUTS = ("N", "D", "C")
 
@@ -154,9 +175,10 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
 
         per_source = {name: _parameter(spec, name, len(sources)) for name in law.parameters}
         mu = law.log_loss(x, {law.key(name): value[index] for name, value in per_source.items()},
-                          xp=pt)
+                          xp=FUSED_OPS)
         sigma = _prior(spec.priors["sigma"], "sigma", dims="source")
-        observed = np.log(table["loss"].to_numpy())
+        # Data too, so that a compiled model can be reused with other runs of the same shape.
+        observed = pm.Data("log_loss_observed", np.log(table["loss"].to_numpy()), dims="run")
         if spec.likelihood == "student_t":
             nu = _prior(spec.priors["nu"], "nu")
             pm.StudentT("log_loss", nu=nu, mu=mu, sigma=sigma[index], observed=observed,

@@ -57,7 +57,7 @@ def test_approaches_need_one_source_and_their_columns():
 def test_three_approaches_side_by_side_command(capsys):
     # porian2024's tuned RefinedWeb IsoFLOP runs: Approach 2 and 3 run, Approach 1 needs curves
     assert main(["approaches", "porian2024", "--option", f"configurations={TUNED}",
-                 "--json"]) == 0
+                 "--draws", "2000", "--json"]) == 0
     rows = {row["approach"][0]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["1"]["used"].startswith("not run: no 'run_name' column")
     assert rows["2"]["a_lo"] < 0.497 < rows["2"]["a_hi"] and rows["2"]["converged"]

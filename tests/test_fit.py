@@ -1,10 +1,14 @@
 """Real sampling: recovery of a known law, Epoch's published fit, seeds, save and load."""
 
+import logging
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
 
 import bayescale as bs
+from bayescale import sampling
 from bayescale.laws import chinchilla_optimal_log_params
 from tests.conftest import TRUTH, simulate_runs
 
@@ -110,3 +114,25 @@ def test_normal_likelihood_option():
     result = bs.fit(simulate_runs(), likelihood="normal", draws=500, tune=500, seed=2)
     assert "nu" not in result.posterior
     assert inside(result.posterior["alpha"], TRUTH["alpha"], prob=0.99)
+
+
+def test_a_fit_of_the_same_structure_reuses_the_compiled_model_with_its_own_runs(
+        two_source_runs, caplog):
+    renamed = two_source_runs.assign(source=two_source_runs["source"] + "-renamed")
+    subset = renamed.groupby("source").head(25)
+    options = {"draws": 300, "tune": 300, "seed": 4}
+    sampling.clear_compiled()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        first = bs.fit(two_source_runs, **options)
+        with caplog.at_level(logging.INFO, logger="bayescale"):
+            reused = bs.fit(subset, **options)
+        sampling.clear_compiled()
+        fresh = bs.fit(subset, **options)
+    assert "reusing the compiled model" in caplog.text
+    # the reused model samples exactly what a freshly compiled one does, with the new runs'
+    # data, reference scales (in the raw A and B) and source names
+    xr.testing.assert_equal(reused.posterior, fresh.posterior)
+    assert reused.sources == ["lab-a-renamed", "lab-b-renamed"]
+    assert reused.tree["observed_data"]["log_loss"].size == 50
+    assert not np.array_equal(reused.posterior["A"].values, first.posterior["A"].values)
