@@ -3,8 +3,9 @@
 #   ./run.sh main    create .venv (Python >= 3.12), install bayescale, fit Epoch's 240 Chinchilla
 #                    runs and print the posterior compute-optimal frontier
 #   ./run.sh test    same set-up, then the test suite
-#   ./run.sh bench [epoch|pooling|baseline [fit|extrapolation]]   same set-up, then the
-#                    benchmarks (tables printed, CSV in benchmarks/results)
+#   ./run.sh bench [suite|epoch|pooling|baseline [fit|extrapolation]|all]   same set-up, then
+#                    the benchmarks (tables printed, CSV in benchmarks/results); default: suite,
+#                    every data set x sampler, the scaling sweep and the baseline in one run
 # Published data: read from $BAYESCALE_DATA_MIRROR, else from ../shared/data when it exists,
 # else downloaded from upstream (pinned commit, sha256-checked) into the user cache.
 set -euo pipefail
@@ -70,21 +71,23 @@ case "${1:-}" in
   bench)
     setup
     shift
-    which=${1:-all}
+    which=${1:-suite}
     [ $# -gt 0 ] && shift
     case "$which" in
+      suite) .venv/bin/python benchmarks/suite.py "$@" ;;
       epoch) .venv/bin/python benchmarks/epoch_fit.py "$@" ;;
       pooling) .venv/bin/python benchmarks/pooling_gadre.py "$@" ;;
       baseline) .venv/bin/python benchmarks/baseline_vs_bayes.py "$@" ;;
-      all) .venv/bin/python benchmarks/epoch_fit.py
+      all) .venv/bin/python benchmarks/suite.py
+           .venv/bin/python benchmarks/epoch_fit.py
            .venv/bin/python benchmarks/pooling_gadre.py
            .venv/bin/python benchmarks/baseline_vs_bayes.py ;;
-      *) echo "usage: ./run.sh bench [epoch | pooling | baseline | all] [options]" >&2
+      *) echo "usage: ./run.sh bench [suite | epoch | pooling | baseline | all] [options]" >&2
          exit 2 ;;
     esac
     ;;
   *)
-    echo "usage: ./run.sh main | test [pytest args] | bench [epoch | pooling | baseline | all]" >&2
+    echo "usage: ./run.sh main | test [pytest args] | bench [suite | epoch | pooling | baseline | all]" >&2
     exit 2
     ;;
 esac

@@ -1,0 +1,256 @@
+"""Benchmark suite: every bundled data set with every sampler, a scaling sweep, and the baseline.
+
+Usage: ``./run.sh bench suite`` (or ``python benchmarks/suite.py [--quick] [--only ...]``).
+
+Each measurement runs in its own Python process with an empty PyTensor compile cache, so that
+"cold" is a first fit as a new user meets it; "warm" is a second fit of the same data in that
+process (for nutpie it reuses the compiled model, see :mod:`bayescale.sampling`). Every fit is
+end to end: checks, model, compile, sampling, log likelihood, convergence report.
+
+Sections (the ``section`` column of the CSV):
+
+``backends``
+    Each data set in :data:`DATA_SETS` with each sampler: cold and warm wall time, leapfrog
+    steps per draw, min bulk ESS, bulk ESS per second (warm), divergences, max R-hat, peak RSS.
+``scaling``
+    Synthetic checkpoint-level runs (:func:`bayescale.simulate.simulate_runs`) at 1k-100k rows
+    in 10-1000 sources, fitted with nutpie after a tiny fit of the same structure has paid the
+    compile: wall time, ESS, and the cost of one log-density gradient (to show it grows
+    linearly in rows). A point that runs past ``--timeout`` is
+    recorded as timed out, not dropped.
+``baseline``
+    The Huber-bootstrap baseline (4000 resamples) on Epoch's runs, and its wall time over the
+    warm nutpie fit's, measured in this run.
+
+Prints the tables and writes them to ``benchmarks/results/suite.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).parent / "results"
+SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
+# (data set, model): datablations' repeated-data runs need the data-constrained law.
+DATA_SETS = (("epoch-chinchilla", "chinchilla"), ("gadre2024", "chinchilla"),
+             ("porian2024", "chinchilla"), ("gemstones", "chinchilla"),
+             ("datablations", "data_constrained"))
+SCALING = ((1_000, 10), (10_000, 10), (10_000, 100), (10_000, 1_000), (100_000, 10),
+           (100_000, 100), (100_000, 1_000))
+
+
+# ---------------------------------------------------------------- worker (one measurement)
+
+def _peak_rss_gib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def _fit_stats(fit, wall: float) -> dict:
+    diagnostics = fit.diagnostics
+    return {
+        "wall_s": wall,
+        "leapfrog_per_draw": float(fit.tree["sample_stats"]["n_steps"].mean()),
+        "min_bulk_ess": diagnostics["min_ess_bulk"],
+        "min_bulk_ess_variable": diagnostics["min_ess_bulk_variable"],
+        "ess_per_s": diagnostics["min_ess_bulk"] / wall,
+        "divergences": diagnostics["divergences"],
+        "max_rhat": diagnostics["max_rhat"],
+    }
+
+
+def _timed_fit(runs, **options):
+    import warnings
+
+    import bayescale as bs
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():  # convergence is measured and reported, not warned about
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        warnings.simplefilter("ignore", bs.RunsWarning)
+        fit = bs.fit(runs, **options)
+    return fit, time.perf_counter() - start
+
+
+def _gradient_ms(runs, model_name: str) -> float:
+    """Milliseconds per gradient of the model's log density (PyTensor's compiled function)."""
+    from bayescale.model import build_model
+    from bayescale.runs import as_runs
+    from bayescale.spec import load_spec
+
+    model = build_model(as_runs(runs), load_spec(model_name))
+    gradient = model.compile_dlogp()
+    point = model.initial_point()
+    gradient(point)
+    start, calls = time.perf_counter(), 0
+    while time.perf_counter() - start < 2.0:
+        gradient(point)
+        calls += 1
+    return 1e3 * (time.perf_counter() - start) / calls
+
+
+def work(task: dict) -> dict:
+    """Run one measurement in this process and return its row."""
+    import logging
+
+    from bayescale import datasets
+
+    logging.getLogger("bayescale").setLevel(logging.WARNING)
+    options = {"draws": task["draws"], "tune": task["tune"], "chains": 4, "seed": 0}
+    if task["section"] == "backends":
+        runs = datasets.load(task["data"])
+        options |= {"sampler": task["sampler"], "model": task["model"]}
+        _, cold = _timed_fit(runs, **options)
+        fit, warm = _timed_fit(runs, **options | {"seed": 1})
+        return {"cold_s": cold} | _fit_stats(fit, warm) | {"peak_rss_gib": _peak_rss_gib()}
+    if task["section"] == "scaling":
+        from bayescale.simulate import simulate_runs
+
+        runs = simulate_runs(task["runs"], task["sources"], seed=0)
+        gradient = _gradient_ms(runs, "chinchilla")
+        print("PARTIAL " + json.dumps({"gradient_ms": gradient}), flush=True)  # kept on timeout
+        # A tiny fit of the same structure pays the compile; the measured fit reuses it.
+        _timed_fit(simulate_runs(3 * task["sources"], task["sources"], seed=1),
+                   **options | {"draws": 10, "tune": 10})
+        fit, wall = _timed_fit(runs, **options)
+        return {"gradient_ms": gradient} | _fit_stats(fit, wall) | {
+            "peak_rss_gib": _peak_rss_gib()}
+    if task["section"] == "baseline":
+        runs = datasets.load("epoch-chinchilla")
+        _, wall = _timed_fit(runs, method="huber-bootstrap", resamples=task["resamples"], seed=0)
+        return {"wall_s": wall, "peak_rss_gib": _peak_rss_gib()}
+    raise ValueError(f"unknown section {task['section']}")
+
+
+# ---------------------------------------------------------------- driver
+
+def run_task(task: dict, timeout: float) -> dict:
+    """Run ``task`` in a fresh process with an empty compile cache; record a timeout or error."""
+    env = os.environ | {"PYTENSOR_FLAGS": "base_compiledir="
+                        + tempfile.mkdtemp(prefix="bayescale-bench-")}
+    start = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(task)],
+                              capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as stopped:
+        output = stopped.stdout.decode() if isinstance(stopped.stdout, bytes) else (
+            stopped.stdout or "")
+        partial = [json.loads(line[len("PARTIAL "):]) for line in output.splitlines()
+                   if line.startswith("PARTIAL ")]
+        return task | {"status": f"timed out after {timeout:.0f} s"} | (
+            partial[-1] if partial else {})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        error = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return task | {"status": f"failed: {error}", "process_s": time.perf_counter() - start}
+    return task | {"status": "ok"} | json.loads(lines[-1][len("RESULT "):])
+
+
+def tasks(args) -> list[dict]:
+    draws = 300 if args.quick else 1000
+    chosen = []
+    if "backends" in args.only:
+        for data, model in DATA_SETS:
+            if data not in args.data:
+                continue
+            for sampler in args.samplers:
+                chosen.append({"section": "backends", "data": data, "model": model,
+                               "sampler": sampler, "draws": draws, "tune": draws})
+    if "baseline" in args.only:
+        chosen.append({"section": "baseline", "data": "epoch-chinchilla",
+                       "model": "chinchilla", "sampler": "huber-bootstrap",
+                       "resamples": 400 if args.quick else 4000, "draws": 0, "tune": 0})
+    if "scaling" in args.only:
+        points = SCALING[:2] if args.quick else SCALING
+        if args.points:
+            points = [tuple(int(v) for v in point.split("x")) for point in args.points]
+        for n_runs, sources in points:
+            chosen.append({"section": "scaling", "data": f"simulated {n_runs} x {sources}",
+                           "model": "chinchilla", "sampler": "nutpie", "runs": n_runs,
+                           "sources": sources, "draws": args.scaling_draws,
+                           "tune": args.scaling_draws})
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true",
+                        help="Epoch only, 300 draws, 400 resamples, two scaling points")
+    parser.add_argument("--only", nargs="+", default=["backends", "baseline", "scaling"],
+                        choices=["backends", "baseline", "scaling"])
+    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
+    parser.add_argument("--data", nargs="+", default=[name for name, _ in DATA_SETS],
+                        choices=[name for name, _ in DATA_SETS],
+                        help="data sets of the backends section (--quick: Epoch only)")
+    parser.add_argument("--points", nargs="+", default=None, metavar="RUNSxSOURCES",
+                        help="scaling points, e.g. 1000x10 100000x100 (default: all of "
+                        "1k-100k runs x 10-1000 sources)")
+    parser.add_argument("--scaling-draws", type=int, default=500,
+                        help="draws (and tuning steps) per chain in the scaling sweep")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds before one measurement is recorded as timed out")
+    args = parser.parse_args()
+    if args.quick:
+        args.data = ["epoch-chinchilla"]
+    if args.worker:
+        print("RESULT " + json.dumps(work(json.loads(args.worker))), flush=True)
+        return
+
+    rows = []
+    for task in tasks(args):
+        row = run_task(task, args.timeout)
+        rows.append(row)
+        print(f"  {task['section']}: {task['data']} / {task['sampler']}: {row['status']}"
+              + (f", {row['wall_s']:.1f} s" if "wall_s" in row else ""), flush=True)
+    table = pd.DataFrame(rows)
+    RESULTS.mkdir(exist_ok=True)
+    table.to_csv(RESULTS / "suite.csv", index=False)
+    report(table)
+    print(f"\nwritten to {RESULTS / 'suite.csv'}")
+
+
+def report(table: pd.DataFrame) -> None:
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python "
+               f"{platform.python_version()}, {platform.system()}")
+    print(f"\nbayescale benchmark suite; machine: {machine}")
+    fmt = {"float_format": lambda v: f"{v:.4g}", "index": False}
+    columns = {
+        "backends": ["data", "sampler", "draws", "cold_s", "wall_s", "leapfrog_per_draw",
+                     "min_bulk_ess", "ess_per_s", "divergences", "max_rhat", "peak_rss_gib",
+                     "status"],
+        "scaling": ["runs", "sources", "draws", "gradient_ms", "wall_s", "leapfrog_per_draw",
+                    "min_bulk_ess", "min_bulk_ess_variable", "ess_per_s", "divergences",
+                    "max_rhat", "peak_rss_gib", "status"],
+        "baseline": ["data", "resamples", "wall_s", "peak_rss_gib", "status"],
+    }
+    titles = {"backends": "Data sets x samplers, 4 chains (wall_s: warm fit)",
+              "scaling": "Scaling sweep, nutpie, 4 chains (compile paid by a warm-up fit)",
+              "baseline": "Huber-bootstrap baseline on Epoch"}
+    for section, names in columns.items():
+        part = table[table["section"] == section]
+        if part.empty:
+            continue
+        print(f"\n{titles[section]}:")
+        print(part.reindex(columns=names).to_string(**fmt))
+    bayes = table[(table["section"] == "backends") & (table["data"] == "epoch-chinchilla")
+                  & (table["sampler"] == "nutpie")]
+    baseline = table[table["section"] == "baseline"]
+    if not bayes.empty and not baseline.empty and "wall_s" in baseline:
+        ratio = float(baseline["wall_s"].iloc[0]) / float(bayes["wall_s"].iloc[0])
+        print(f"\nEpoch: baseline wall time / warm nutpie fit = {ratio:.1f} (same run)")
+
+
+if __name__ == "__main__":
+    main()
