@@ -183,3 +183,18 @@ def test_combine_runs_keeps_every_row_named_and_refuses_shared_sources():
     with pytest.raises(RunsError, match=r"source 'mine' appears in runs #0 and #1: give your "
                                         r"runs their own source name"):
         bs.combine_runs(mine, mine)
+
+
+def test_simulated_runs_follow_the_law_with_per_source_offsets():
+    from bayescale.simulate import EPOCH_LIKE, simulate_runs
+
+    table = simulate_runs(1003, 10, sigma=0.0, seed=2)
+    assert len(table) == 1003 and table["source"].nunique() == 10
+    assert table.groupby("source")["N"].nunique().min() == 10  # ten sizes in every source
+    law = table["E"] + table["A"] / table["N"] ** EPOCH_LIKE["alpha"] \
+        + table["B"] / table["D"] ** EPOCH_LIKE["beta"]
+    np.testing.assert_allclose(table["loss"], law)
+    assert table.groupby("source")["E"].nunique().eq(1).all() and table["E"].nunique() == 10
+    assert len(bs.as_runs(table[["source", "N", "D", "loss"]])) == 1003
+    with pytest.raises(bs.BayescaleError, match="at least 3 runs per source"):
+        simulate_runs(20, 10)
