@@ -34,9 +34,9 @@ from bayescale.errors import ConvergenceWarning, SamplerError
 log = logging.getLogger("bayescale")
 
 SAMPLERS = {
-    # name: (packages it needs, pip extra that installs them, settings passed to pm.sample)
-    "nutpie": (("nutpie",), None,
-               {"nuts_sampler": "nutpie", "nuts": {"adaptation": "low_rank"}}),
+    # name: (packages it needs, pip extra that installs them, settings passed to pm.sample,
+    # or for nutpie to nutpie.sample)
+    "nutpie": (("nutpie",), None, {"adaptation": "low_rank"}),
     "pymc": ((), None, {"nuts_sampler": "pymc", "init": "jitter+adapt_full"}),
     "numpyro": (("jax", "numpyro"), "jax", {"nuts_sampler": "numpyro"}),
     "blackjax": (("jax", "blackjax"), "jax", {"nuts_sampler": "blackjax"}),
@@ -108,18 +108,25 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
         With groups posterior, sample_stats, observed_data, constant_data and log_likelihood.
 
     """
-    packages, extra, options = SAMPLERS[settings.sampler]
+    packages, extra, _ = SAMPLERS[settings.sampler]
     missing = [name for name in packages if importlib.util.find_spec(name) is None]
     if missing:
         how = f"pip install 'bayescale[{extra}]'" if extra else f"pip install {' '.join(missing)}"
         raise ImportError(f"'{settings.sampler}' requires package(s): {', '.join(missing)} — "
                           f"{how}")
     if settings.sampler == "nutpie":
-        tree = _sample_nutpie(model, settings, progressbar, structure)
-        pm.compute_log_likelihood(tree, model=model, progressbar=False)
-        tree.attrs["device"] = "cpu"
-        return tree
-    options = copy.deepcopy(options)  # pm.sample writes into the dicts it is given
+        tree, device = _sample_nutpie(model, settings, progressbar, structure), "cpu"
+    else:
+        tree, device = _sample_pymc(model, settings, progressbar)
+    pm.compute_log_likelihood(tree, model=model, progressbar=False)
+    tree.attrs["device"] = device
+    return tree
+
+
+def _sample_pymc(model: pm.Model, settings: SamplerSettings,
+                 progressbar: bool) -> tuple[xr.DataTree, str]:
+    """Sample with ``pm.sample`` (PyMC's NUTS or a JAX sampler); return the tree and device."""
+    options = copy.deepcopy(SAMPLERS[settings.sampler][2])  # pm.sample writes into its dicts
     device = "cpu"
     if settings.sampler in JAX_SAMPLERS:
         device = jax_device(settings.device)
@@ -140,9 +147,7 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
             compute_convergence_checks=False,
             **options,
         )
-        pm.compute_log_likelihood(tree, model=model, progressbar=False)
-    tree.attrs["device"] = device
-    return tree
+    return tree, device
 
 
 def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool,
@@ -167,12 +172,11 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
         compiled = compiled.with_data(**{var.name: var.get_value() for var in model.data_vars
                                          if var.name in used})
         log.info("bayescale: reusing the compiled model of the same structure (no compile)")
-    _, _, options = SAMPLERS["nutpie"]
     start = time.perf_counter()
     tree = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune,
                          chains=settings.chains, cores=min(settings.chains, os.cpu_count() or 1),
                          seed=settings.seed, target_accept=settings.target_accept,
-                         progress_bar=progressbar, **options["nuts"])
+                         progress_bar=progressbar, **SAMPLERS["nutpie"][2])
     patch_nutpie_idata(tree, model, sampling_time=time.perf_counter() - start)
     # The compiled model carries the coordinates of the fit it was compiled for.
     for group in ("posterior", "sample_stats"):
