@@ -6,7 +6,7 @@ posterior: the compute-optimal model size and data at any budget, and the loss o
 
 import logging
 
-from bayescale import conventions, datasets
+from bayescale import conventions, datasets, decide, forecast
 from bayescale.compare import compare_laws, extrapolation_check
 from bayescale.errors import (
     BayescaleError,
@@ -52,8 +52,10 @@ __all__ = [
     "compute_optimal",
     "conventions",
     "datasets",
+    "decide",
     "extrapolation_check",
     "fit",
+    "forecast",
     "interval_table",
     "load_fit",
     "load_spec",

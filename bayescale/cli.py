@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayescale import datasets
+from bayescale import datasets, decide
 from bayescale.approaches import compare_approaches
 from bayescale.compare import PARETO_K_LIMIT, compare_laws, extrapolation_check
 from bayescale.errors import BayescaleError
 from bayescale.fit import METHODS, Fit, fit
+from bayescale.forecast import forecast_table, forecast_year
 from bayescale.optimal import compute_optimal
 from bayescale.optimality import KAPLAN_EXPONENT, optimality, rule_allocation
 from bayescale.posterior import NEW_SOURCE, resolve_source
@@ -152,6 +153,47 @@ def _parser() -> argparse.ArgumentParser:
                    help="the rule's N at --anchor-flops (default: the posterior median N_opt)")
     _query_options(p)
     p.set_defaults(run=_rule)
+
+    p = commands.add_parser(
+        "plan", help="the (N, D) to train at a FLOP budget: expected-loss and risk-averse "
+                     "optima, plan comparisons, inference-aware sizing, the next run to make")
+    p.add_argument("fit", help="a fit file written by 'bayescale fit'")
+    p.add_argument("--flops", type=float, required=True, help="training budget in FLOPs")
+    p.add_argument("--risk", type=float, default=0.9,
+                   help="quantile of the loss the risk-averse plan minimises (default 0.9)")
+    p.add_argument("--params", type=float, metavar="N", help="also show a plan of fixed size N")
+    p.add_argument("--max-tokens", type=float, metavar="D", help="at most D training tokens")
+    p.add_argument("--unique-tokens", type=float, metavar="U",
+                   help="unique tokens available; repeats valued by the data-constrained law")
+    p.add_argument("--compare", nargs=2, metavar="N:D",
+                   help="two plans to compare draw by draw, e.g. 70e9:1.4e12 35e9:2.8e12")
+    p.add_argument("--target-loss", type=float,
+                   help="with --inference-tokens: the cheapest plan reaching this loss")
+    p.add_argument("--inference-tokens", type=float, metavar="T",
+                   help="lifetime inference tokens (cost 2N per token, Sardana et al. 2024)")
+    p.add_argument("--next-run", nargs="+", metavar="N:D",
+                   help="candidate small runs: how much each would shrink the uncertainty of "
+                        "N_opt at --flops")
+    _query_options(p)
+    p.set_defaults(run=_plan)
+
+    p = commands.add_parser(
+        "forecast", help="compute needed for a target loss (or N_opt), and the year it is "
+                         "reached under a compute-growth assumption")
+    p.add_argument("fit", help="a fit file written by 'bayescale fit'")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-loss", type=float, help="loss to reach, nats/token")
+    target.add_argument("--target-params", type=float, help="compute-optimal N to reach")
+    p.add_argument("--start-year", type=float, default=2024.0,
+                   help="year of --start-flops (default 2024)")
+    p.add_argument("--start-flops", type=float, default=5e25,
+                   help="largest training budget in the start year (default 5e25 FLOPs)")
+    p.add_argument("--growth", type=float, default=4.0,
+                   help="median yearly growth factor of that budget (default 4)")
+    p.add_argument("--growth-sd", type=float, default=0.25,
+                   help="sd of the log of the yearly growth factor (default 0.25)")
+    _query_options(p)
+    p.set_defaults(run=_forecast)
 
     p = commands.add_parser("summary", help="parameters, diagnostics and provenance of a fit")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
@@ -375,6 +417,98 @@ def _rule(args) -> int:
                       "compute-optimal allocation; excess_loss is what the rule costs"))
 
 
+def _plan(args) -> int:
+    result = Fit.load(args.fit)
+    query = dict(source=_source(args), seed=args.seed)
+    constraints = dict(max_tokens=args.max_tokens, unique_tokens=args.unique_tokens)
+    plans = {"expected loss": decide.optimal_plan(result, args.flops, **constraints, **query),
+             f"risk-averse (q={args.risk:g})": decide.optimal_plan(
+                 result, args.flops, risk=args.risk, **constraints, **query)}
+    if args.params is not None:
+        plans[f"fixed N={args.params:.4g}"] = decide.optimal_plan(
+            result, args.flops, N=args.params, **constraints, **query)
+    rows = []
+    for name, plan in plans.items():
+        regret = decide.regret(result, float(plan.N), float(plan.D),
+                               unique_tokens=args.unique_tokens, **query)
+        rows.append({"plan": name, "N": float(plan.N), "D": float(plan.D),
+                     "tokens_per_param": float(plan.tokens_per_param),
+                     "expected_loss": float(plan.expected_loss),
+                     f"loss_q{args.risk:g}": float(plan.loss.quantile(args.risk)),
+                     "expected_regret": float(regret.mean())})
+    sections = {"plans": (_query_title(result, args, f"Plans at {args.flops:.4g} FLOPs (C = 6ND): "
+                                           "losses in nats/token; expected_regret is the loss "
+                                           "given up against each draw's own optimum",
+                             interval=False), pd.DataFrame(rows).set_index("plan"))}
+    if args.compare:
+        a, b = (_plan_pair(text) for text in args.compare)
+        comparison = decide.compare_plans(result, a, b, unique_tokens=args.unique_tokens,
+                                          **query)
+        low, high = comparison.difference_interval.values
+        sections["comparison"] = (
+            f"Plan A ({args.compare[0]}) against plan B ({args.compare[1]}), draw by draw "
+            "(difference = loss A - loss B):",
+            pd.DataFrame([{"prob_a_better": float(comparison.prob_a_better),
+                           "expected_difference": float(comparison.expected_difference),
+                           "difference_q0.05": low, "difference_q0.95": high}]))
+    if (args.target_loss is None) != (args.inference_tokens is None):
+        raise ValueError("give --target-loss and --inference-tokens together")
+    if args.target_loss is not None:
+        plan = decide.inference_aware_plan(result, args.target_loss, args.inference_tokens,
+                                           **query)
+        sections["inference_aware"] = (
+            f"Cheapest plan reaching a median loss of {args.target_loss:g} with "
+            f"{args.inference_tokens:.4g} inference tokens (training 6ND + inference 2NT):",
+            pd.DataFrame([{name: float(plan[name]) for name in (
+                "N", "D", "tokens_per_param", "training_flops", "inference_flops",
+                "total_flops")}]))
+    if args.next_run:
+        value = decide.value_of_next_run(result, [_plan_pair(t) for t in args.next_run],
+                                          args.flops, **query)
+        table = value.to_dataframe().sort_values("expected_sd_log10_N_opt")
+        sections["next_run"] = (
+            f"Value of one more run: expected sd of log10 N_opt at {args.flops:.4g} FLOPs "
+            f"after it (today {value.attrs['current_sd_log10_N_opt']:.4g}), best first:", table)
+    return _print_sections(sections, args)
+
+
+def _plan_pair(text: str) -> tuple[float, float]:
+    try:
+        N, D = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise ValueError(f"a plan is N:D, e.g. 70e9:1.4e12, not '{text}'") from None
+    return N, D
+
+
+def _forecast(args) -> int:
+    result = Fit.load(args.fit)
+    outcome = forecast_year(result, start_year=args.start_year, start_flops=args.start_flops,
+                            growth=args.growth, growth_sd=args.growth_sd,
+                            target_loss=args.target_loss, target_params=args.target_params,
+                            source=_source(args), seed=args.seed)
+    table = forecast_table(outcome)
+    title = _query_title(
+        result, args, f"When is {outcome.attrs['target']} reached? Compute of the "
+                      f"compute-optimal run that reaches it, and the year, with the largest "
+                      f"budget {args.start_flops:.3g} FLOPs in {args.start_year:g} growing "
+                      f"{args.growth:g}x a year (sd of log {args.growth_sd:g}); quantiles over "
+                      "the posterior", interval=False)
+    return _print_sections({"forecast": (title, table.T)}, args)
+
+
+def _print_sections(sections: dict, args) -> int:
+    if args.json:
+        print(json.dumps({key: _records(table) for key, (_, table) in sections.items()},
+                         indent=2))
+        return 0
+    for number, (title, table) in enumerate(sections.values()):
+        if number:
+            print()
+        print(title)
+        print(_readable(table).to_string())
+    return 0
+
+
 def _summary(args) -> int:
     return _print_summary(Fit.load(args.fit), args.prob, args.json)
 
@@ -476,7 +610,8 @@ def _readable(table: pd.DataFrame) -> pd.DataFrame:
                 f"{m:.4g} [{lo:.4g}, {hi:.4g}]" for m, lo, hi in
                 zip(table[name], table[f"{name}_lo"], table[f"{name}_hi"], strict=True)]
         elif pd.api.types.is_float_dtype(table[name]):
-            shown[name] = [f"{value:.4g}" for value in table[name]]
+            style = ".1f" if name == "year" else ".4g"  # calendar years to a tenth
+            shown[name] = [f"{value:{style}}" for value in table[name]]
         else:
             shown[name] = table[name]
     index = table.index
@@ -499,7 +634,7 @@ def _source(args) -> str | None:
     return NEW_SOURCE if args.new_source else args.source
 
 
-def _query_title(result: Fit, args, kind: str) -> str:
+def _query_title(result: Fit, args, kind: str, interval: bool = True) -> str:
     source = resolve_source(result, _source(args))
     if source == NEW_SOURCE and len(result.sources) > 1:
         who = "a new source (integrating over the spread between sources)"
@@ -509,9 +644,11 @@ def _query_title(result: Fit, args, kind: str) -> str:
         who = f"source '{source}' (your runs in this joint fit)"
     else:
         who = f"source '{result.sources[0]}' (the fit's only source)"
-    interval = "highest-density" if args.hdi else "equal-tailed"
     if result.method != "bayes":
         kind = f"{kind} [{result.method} baseline: bootstrap distribution, not a posterior]"
+    if not interval:
+        return f"{kind}; for {who}:"
+    interval = "highest-density" if args.hdi else "equal-tailed"
     return f"{kind}, median [{args.prob:.0%} {interval} interval], for {who}:"
 
 

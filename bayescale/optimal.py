@@ -70,7 +70,7 @@ def frontier(params: xr.Dataset, budgets: xr.DataArray, unique_tokens=None) -> x
     log_U = None if unique_tokens is None else float(np.log(unique_tokens))
     if law.optimal_log_params is None:
         loss = np.exp(law_log_loss(params, {"C": log_C}))
-        return xr.Dataset({"loss_opt": loss}).transpose("chain", "draw", *budgets.dims)
+        return xr.Dataset({"loss_opt": loss}).transpose("chain", "draw", ...)
     log_N = law.optimal_log_params(log_C, params, log_U=log_U)
     log_D = log_C - LOG_FLOPS_PER_PARAM_TOKEN - log_N
     log_loss = law_log_loss(params, law_inputs(log_N, log_D, log_U=log_U, log_C=log_C))
@@ -79,4 +79,4 @@ def frontier(params: xr.Dataset, budgets: xr.DataArray, unique_tokens=None) -> x
         "D_opt": np.exp(log_D),
         "tokens_per_param": np.exp(log_D - log_N),
         "loss_opt": np.exp(log_loss),
-    }).transpose("chain", "draw", *budgets.dims)
+    }).transpose("chain", "draw", ...)

@@ -59,6 +59,43 @@ def test_summary_json(fitted, capsys):
     assert {row["name"] for row in data["parameters"]} >= {"E", "alpha", "beta"}
 
 
+def test_plan_command_agrees_with_the_library(fitted, capsys):
+    from bayescale import decide, load_fit
+
+    args = ["plan", str(fitted), "--flops", "1e23", "--params", "1e10", "--compare",
+            "2e10:8.3e11", "1e10:1.67e12", "--target-loss", "2.0", "--inference-tokens", "1e12",
+            "--next-run", "1e8:2e9", "3e9:6e10", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"plans", "comparison", "inference_aware", "next_run"}
+    plans = {row["plan"]: row for row in out["plans"]}
+    best = decide.optimal_plan(load_fit(fitted), 1e23)
+    assert plans["expected loss"]["N"] == pytest.approx(float(best.N))
+    assert plans["fixed N=1e+10"]["D"] == pytest.approx(1e23 / 6e10)
+    assert plans["expected loss"]["expected_regret"] < plans["fixed N=1e+10"]["expected_regret"]
+    assert 0 <= out["comparison"][0]["prob_a_better"] <= 1
+    assert out["inference_aware"][0]["inference_flops"] == pytest.approx(
+        2 * 1e12 * out["inference_aware"][0]["N"])
+    assert len(out["next_run"]) == 2
+    assert main(["plan", str(fitted), "--flops", "1e23"]) == 0
+    text = capsys.readouterr().out
+    assert "risk-averse (q=0.9)" in text and "expected_regret" in text
+    assert main(["plan", str(fitted), "--flops", "1e23", "--compare", "7e10", "1"]) == 2
+    assert "a plan is N:D, e.g. 70e9:1.4e12, not '7e10'" in capsys.readouterr().err
+    assert main(["plan", str(fitted), "--flops", "1e23", "--unique-tokens", "1e11"]) == 2
+    assert "--model data_constrained" in capsys.readouterr().err
+
+
+def test_forecast_command_table(fitted, capsys):
+    assert main(["forecast", str(fitted), "--target-loss", "2.0", "--start-year", "2024",
+                 "--start-flops", "1e24", "--growth", "4", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["forecast"]}
+    assert rows["q0.05"]["year"] <= rows["q0.5"]["year"] <= rows["q0.95"]["year"]
+    assert rows["p_never"]["year"] == 0
+    assert main(["forecast", str(fitted), "--target-params", "1e12"]) == 0
+    assert "When is N_opt = 1e+12 reached?" in capsys.readouterr().out
+
+
 def test_models_and_datasets_listings(capsys):
     assert main(["models"]) == 0
     assert "chinchilla" in capsys.readouterr().out
