@@ -4,12 +4,15 @@ import os
 import warnings
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 
 import bayescale as bs
 from bayescale import datasets
+
+matplotlib.use("Agg")  # plots render to files; no display in CI
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

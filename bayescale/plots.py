@@ -1,0 +1,463 @@
+"""Plots of a fit and of the decisions it serves (matplotlib; ArviZ where it has the plot).
+
+Every function takes the fit first, accepts ``axes=`` (one Axes, or a pair where it draws two
+panels; the ArviZ grids make their own figure), and returns ``(fig, axes)``. Bands are
+equal-tailed posterior intervals of the law's loss (not of a single run's noisy loss) unless
+said otherwise. Log axes carry their units (parameters, tokens, FLOPs, nats/token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import arviz as az
+import matplotlib.pyplot as plt
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayescale import datasets
+from bayescale.decide import optimal_plan, plan_loss
+from bayescale.errors import BayescaleError
+from bayescale.laws import FLOPS_PER_PARAM_TOKEN
+from bayescale.model import build_model
+from bayescale.optimal import frontier
+from bayescale.posterior import law_parameters, resolve_source
+
+LOSS_LABEL = "loss (nats/token)"
+LABELS = {"N": "parameters N", "D": "training tokens D", "C": "training compute C (FLOPs)"}
+BANDS = (0.5, 0.9)  # central intervals drawn as nested bands
+
+
+def _axes(axes, count: int, width: float = 5.0):
+    """Return (fig, axes) from the user's axes, or a new figure of ``count`` panels."""
+    if axes is None:
+        fig, made = plt.subplots(1, count, figsize=(width * count, 4.0), squeeze=False,
+                                 layout="constrained")
+        made = made[0]
+        return fig, (made[0] if count == 1 else made)
+    flat = np.atleast_1d(axes).ravel()
+    if flat.size != count:
+        raise BayescaleError(f"this plot draws {count} panel(s): pass {count} Axes, not "
+                             f"{flat.size}")
+    return flat[0].figure, (flat[0] if count == 1 else flat)
+
+
+def _band(ax, x, draws: xr.DataArray, dim: str, color, label: str | None = None):
+    """Draw the median and nested central bands of ``draws`` (chain, draw, dim) against x."""
+    for mass, alpha in zip(BANDS, (0.35, 0.2), strict=True):
+        low, high = (draws.quantile(q, dim=("chain", "draw")).transpose(dim).values
+                     for q in ((1 - mass) / 2, (1 + mass) / 2))
+        ax.fill_between(x, low, high, color=color, alpha=alpha, linewidth=0)
+    ax.plot(x, draws.median(("chain", "draw")).transpose(dim).values, color=color, label=label)
+
+
+def _source_runs(fit, source):
+    chosen = resolve_source(fit, source)
+    table = fit.runs.table
+    if chosen in fit.sources:
+        return chosen, table[table["source"] == chosen]
+    return chosen, table
+
+
+def plot_runs(fit, *, source: str | None = None, axes=None, curves: int = 3, seed: int = 0):
+    """Plot the runs on L-N and L-D with the posterior-median law and its bands.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model of a law of N and D.
+    source : str, optional
+        The source whose runs and law are drawn (default: the fit's default source).
+    axes : sequence of two matplotlib Axes, optional
+        Where to draw the L-N and L-D panels.
+    curves : int, default 3
+        Law curves per panel: at the runs' lowest, middle and highest tokens per parameter
+        (L-N panel) and model sizes (L-D panel).
+    seed : int, default 0
+        Seed for a new source's offsets.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, numpy.ndarray of Axes)
+
+    """
+    fig, (ax_n, ax_d) = _axes(axes, 2)
+    chosen, runs = _source_runs(fit, source)
+    params = law_parameters(fit, source=chosen, seed=seed)
+    ratio = runs["D"] / runs["N"]
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, curves))
+    points = ax_n.scatter(runs["N"], runs["loss"], c=np.log10(ratio), cmap="viridis", s=12,
+                          zorder=3)
+    fig.colorbar(points, ax=ax_n, label="log10 tokens per parameter")
+    ax_d.scatter(runs["D"], runs["loss"], c=np.log10(runs["N"]), cmap="viridis", s=12, zorder=3)
+    grid_n = np.geomspace(runs["N"].min(), runs["N"].max(), 60)
+    grid_d = np.geomspace(runs["D"].min(), runs["D"].max(), 60)
+    for colour, r in zip(colours, np.quantile(ratio, np.linspace(0, 1, curves)), strict=True):
+        n = xr.DataArray(grid_n, dims="x")
+        _band(ax_n, grid_n, plan_loss(params, n, n * r), "x", colour, f"D/N = {r:.3g}")
+    for colour, size in zip(colours, np.quantile(runs["N"], np.linspace(0, 1, curves)),
+                            strict=True):
+        d = xr.DataArray(grid_d, dims="x")
+        _band(ax_d, grid_d, plan_loss(params, size, d), "x", colour, f"N = {size:.3g}")
+    for ax, name in ((ax_n, "N"), (ax_d, "D")):
+        ax.set(xscale="log", yscale="log", xlabel=LABELS[name], ylabel=LOSS_LABEL)
+        ax.legend(fontsize="small")
+    ax_n.set_title(f"runs of '{chosen}' and the fitted law (bands 50%, 90%)",
+                   fontsize="medium")
+    return fig, np.array([ax_n, ax_d])
+
+
+def plot_isoflop(fit, flops: Sequence[float], *, source: str | None = None, axes=None,
+                 span: float = 30.0, seed: int = 0):
+    """Plot IsoFLOP curves: loss against N at fixed compute, with bands and N_opt's interval.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model of a law of N and D.
+    flops : sequence of float
+        Budgets (one curve each).
+    source : str, optional
+        The source whose law is drawn.
+    axes : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+    span : float, default 30
+        Each curve spans N_opt / span to N_opt * span.
+    seed : int, default 0
+        Seed for a new source's offsets.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, matplotlib.axes.Axes)
+
+    """
+    fig, ax = _axes(axes, 1)
+    params = law_parameters(fit, source=source, seed=seed)
+    budgets = xr.DataArray(np.sort(np.asarray(flops, dtype=float)), dims="flops")
+    best = frontier(params, budgets)
+    if "N_opt" not in best:
+        raise BayescaleError(f"the '{params.attrs['law']}' law has no N: IsoFLOP curves need a "
+                             "law of N and D")
+    colours = plt.get_cmap("plasma")(np.linspace(0.1, 0.8, budgets.size))
+    for i, colour in enumerate(colours):
+        C = float(budgets[i])
+        n_opt = best["N_opt"].isel(flops=i)
+        centre = float(n_opt.median())
+        grid = np.geomspace(centre / span, centre * span, 80)
+        n = xr.DataArray(grid, dims="x")
+        loss = plan_loss(params, n, C / FLOPS_PER_PARAM_TOKEN / n)
+        _band(ax, grid, loss, "x", colour, f"C = {C:.2g}")
+        low, high = n_opt.quantile([0.05, 0.95]).values
+        at = float(best["loss_opt"].isel(flops=i).median())
+        ax.errorbar(centre, at, xerr=[[centre - low], [high - centre]], fmt="o", color=colour,
+                    capsize=3, zorder=4)
+    ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel=LOSS_LABEL,
+           title="IsoFLOP curves (bands 50%, 90%)\ndots: N_opt with its 90% interval")
+    ax.legend(fontsize="small")
+    return fig, ax
+
+
+def plot_frontier(fit, flops: Sequence[float] | None = None, *, source: str | None = None,
+                  famous: bool = True, axes=None, seed: int = 0):
+    """Plot the compute-optimal frontier N_opt(C) and D_opt(C), with famous models overlaid.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model of a law of N and D.
+    flops : sequence of float, optional
+        Budgets spanned (default: from the runs' smallest compute to 1e26 FLOPs).
+    source : str, optional
+        The source whose law is drawn.
+    famous : bool, default True
+        Overlay famous models' (C, N) and (C, D) (:func:`bayescale.datasets.famous_models`).
+    axes : sequence of two matplotlib Axes, optional
+        Where to draw the two panels (default: a new figure).
+    seed : int, default 0
+        Seed for a new source's offsets.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, numpy.ndarray of Axes)
+
+    """
+    fig, (ax_n, ax_d) = _axes(axes, 2)
+    params = law_parameters(fit, source=source, seed=seed)
+    if flops is None:
+        flops = (fit.runs.table["C"].min(), 1e26)
+    grid = np.geomspace(min(flops), max(flops), 60)
+    best = frontier(params, xr.DataArray(grid, dims="flops"))
+    if "N_opt" not in best:
+        raise BayescaleError(f"the '{params.attrs['law']}' law has no N_opt to draw")
+    _band(ax_n, grid, best["N_opt"], "flops", "C0", "N_opt")
+    _band(ax_d, grid, best["D_opt"], "flops", "C1", "D_opt")
+    if famous:
+        models = datasets.famous_models()
+        for ax, name in ((ax_n, "N"), (ax_d, "D")):
+            ax.scatter(models["C"], models[name], color="k", s=14, zorder=4,
+                       label="famous models")
+            for key, row in models.iterrows():
+                ax.annotate(key, (row["C"], row[name]), fontsize=6, xytext=(3, 2),
+                            textcoords="offset points")
+    for ax, name in ((ax_n, "N"), (ax_d, "D")):
+        ax.set(xscale="log", yscale="log", xlabel=LABELS["C"], ylabel=LABELS[name])
+        ax.legend(fontsize="small")
+    ax_n.set_title("compute-optimal frontier, C = 6ND (bands 50%, 90%)", fontsize="medium")
+    return fig, np.array([ax_n, ax_d])
+
+
+def plot_extrapolation(fit, flops: Sequence[float] | None = None, *, source: str | None = None,
+                       axes=None, seed: int = 0):
+    """Plot a fan chart of the frontier loss L_opt(C), with the runs and their compute range.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    flops : sequence of float, optional
+        Budgets spanned (default: the runs' smallest compute to 1e27 FLOPs).
+    source : str, optional
+        The source whose law and runs are drawn.
+    axes : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+    seed : int, default 0
+        Seed for a new source's offsets.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, matplotlib.axes.Axes)
+
+    """
+    fig, ax = _axes(axes, 1)
+    chosen, runs = _source_runs(fit, source)
+    params = law_parameters(fit, source=chosen, seed=seed)
+    if flops is None:
+        flops = (runs["C"].min(), 1e27)
+    grid = np.geomspace(min(flops), max(flops), 80)
+    loss = frontier(params, xr.DataArray(grid, dims="flops"))["loss_opt"]
+    for mass, alpha in ((0.95, 0.15), (0.8, 0.25), (0.5, 0.35)):
+        low, high = (loss.quantile(q, dim=("chain", "draw")).values
+                     for q in ((1 - mass) / 2, (1 + mass) / 2))
+        ax.fill_between(grid, low, high, color="C0", alpha=alpha, linewidth=0,
+                        label=f"{mass:.0%} interval")
+    ax.plot(grid, loss.median(("chain", "draw")).values, color="C0", label="median L_opt(C)")
+    ax.scatter(runs["C"], runs["loss"], s=8, color="0.3", zorder=3, label="runs")
+    ax.axvspan(runs["C"].min(), runs["C"].max(), color="0.9", zorder=0, label="fitted range")
+    ax.set(xscale="log", yscale="log", xlabel=LABELS["C"], ylabel=LOSS_LABEL,
+           title="extrapolation of the compute-optimal loss")
+    ax.legend(fontsize="small")
+    return fig, ax
+
+
+def predictive(fit, kind: str = "posterior", draws: int = 500, seed: int = 0) -> xr.DataTree:
+    """Return prior or posterior predictive draws of the runs' log loss, with the observations.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted (Bayesian) model.
+    kind : {"posterior", "prior"}, default "posterior"
+        Predictive draws from the posterior, or from the prior alone.
+    draws : int, default 500
+        Prior draws (the posterior predictive uses every posterior draw).
+    seed : int, default 0
+        Random seed.
+
+    Returns
+    -------
+    xarray.DataTree
+        With ``posterior_predictive`` (or ``prior_predictive``) and ``observed_data`` groups.
+
+    """
+    if kind not in ("posterior", "prior"):
+        raise BayescaleError(f"kind must be 'posterior' or 'prior', not '{kind}'")
+    if fit.method != "bayes":
+        raise BayescaleError(f"predictive checks need a Bayesian fit, not the {fit.method} "
+                             "baseline")
+    model = build_model(fit.runs, fit.spec)
+    with model:
+        if kind == "prior":
+            return pm.sample_prior_predictive(draws=draws, random_seed=seed)
+        tree = xr.DataTree.from_dict({"posterior": fit.posterior})
+        return pm.sample_posterior_predictive(tree, random_seed=seed, progressbar=False,
+                                              var_names=["log_loss"])
+
+
+def plot_predictive_check(fit, kind: str = "posterior", *, draws: int = 500,
+                          num_samples: int = 50, seed: int = 0):
+    """Plot a prior or posterior predictive check of the runs' log loss (ArviZ plot_ppc_dist).
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted (Bayesian) model.
+    kind : {"posterior", "prior"}, default "posterior"
+        Check the posterior predictive, or the prior predictive.
+    draws : int, default 500
+        Prior draws (prior check only).
+    num_samples : int, default 50
+        Predictive draws shown.
+    seed : int, default 0
+        Random seed.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, numpy.ndarray of Axes)
+
+    """
+    tree = predictive(fit, kind=kind, draws=draws, seed=seed)
+    group = f"{kind}_predictive"
+    collection = az.plot_ppc_dist(tree, group=group, var_names=["log_loss"],
+                                  num_samples=num_samples, backend="matplotlib",
+                                  visuals={"remove_axis": False, "observed_dist": {}})
+    fig = collection.viz["figure"].item()
+    fig.set_size_inches(7.0, 4.5)
+    axes = np.atleast_1d(collection.viz["plot"]["log_loss"].values).ravel()
+    for ax in axes:
+        ax.set_xlabel("log loss (log nats/token)")
+        ax.set_ylabel("density")
+        ax.set_title(f"{kind} predictive check: {num_samples} predictive draws (blue)\n"
+                     "against the observed runs (black)")
+    return fig, axes
+
+
+def plot_pair(fit, *, source: str | None = None, seed: int = 0):
+    """Plot the law's parameters pairwise (ArviZ plot_pair), in raw units, for one source.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    source : str, optional
+        The source whose parameters are drawn.
+    seed : int, default 0
+        Seed for a new source's offsets.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, numpy.ndarray of Axes)
+
+    """
+    params = law_parameters(fit, source=source, seed=seed)
+    shown = xr.Dataset({name.replace("log_", "ln "): params[name] for name in params.data_vars
+                        if name not in ("sigma", "nu")})
+    collection = az.plot_pair(shown, backend="matplotlib")
+    return collection.viz["figure"].item(), collection.viz["plot"].values
+
+
+def plot_decision(fit, plans: Mapping[str, object] | None = None, flops: float | None = None,
+                  *, risk: float = 0.9, source: str | None = None, axes=None, seed: int = 0):
+    """Plot the posterior loss distributions of plans, with their medians and risk quantiles.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    plans : mapping of name to (N, D), optional
+        The plans to compare (default: the expected-loss and the risk-averse optimum at
+        ``flops``).
+    flops : float, optional
+        Budget for the default plans.
+    risk : float, default 0.9
+        Quantile marked on each distribution (and used by the default risk-averse plan).
+    source : str, optional
+        The source whose law is used.
+    axes : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+    seed : int, default 0
+        Seed for a new source's offsets.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, matplotlib.axes.Axes)
+
+    """
+    fig, ax = _axes(axes, 1)
+    params = law_parameters(fit, source=source, seed=seed)
+    if plans is None:
+        if flops is None:
+            raise BayescaleError("give plans={name: (N, D)} or a budget flops=... for the "
+                                 "expected-loss and risk-averse optima")
+        plans = {"expected-loss optimum": optimal_plan(params, flops),
+                 f"risk-averse (q={risk:g})": optimal_plan(params, flops, risk=risk)}
+    for i, (name, plan) in enumerate(plans.items()):
+        N, D = (float(plan["N"]), float(plan["D"])) if not isinstance(plan, tuple) else plan
+        loss = plan_loss(params, N, D).values.ravel()
+        colour = f"C{i}"
+        ax.hist(loss, bins=60, density=True, histtype="step", color=colour,
+                label=f"{name}: N={N:.3g}, D={D:.3g}")
+        ax.axvline(np.median(loss), color=colour, linestyle="-", linewidth=1)
+        ax.axvline(np.quantile(loss, risk), color=colour, linestyle=":", linewidth=1)
+    ax.set(xlabel=LOSS_LABEL, ylabel="posterior density",
+           title=f"loss of each plan (solid: median, dotted: {risk:.0%} quantile)")
+    ax.legend(fontsize="small")
+    return fig, ax
+
+
+def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,
+                  growth_sd: float = 0.0, target_loss: float | None = None, years: float = 10.0,
+                  source: str | None = None, axes=None, seed: int = 0):
+    """Plot a fan chart of the frontier loss by year under a compute-growth assumption.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    start_year, start_flops, growth, growth_sd : float
+        The largest budget in ``start_year`` and its yearly growth (see
+        :func:`bayescale.forecast.forecast_year`).
+    target_loss : float, optional
+        Draws a line at the target, and the 90% interval of the year it is reached.
+    years : float, default 10
+        Years ahead to draw.
+    source : str, optional
+        The source whose law is used.
+    axes : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+    seed : int, default 0
+        Seed for growth draws and a new source's offsets.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, matplotlib.axes.Axes)
+
+    """
+    from bayescale.forecast import forecast_year
+
+    fig, ax = _axes(axes, 1)
+    params = law_parameters(fit, source=source, seed=seed)
+    rng = np.random.default_rng(seed)
+    first = params[next(iter(params.data_vars))]
+    log_growth = first.copy(data=np.log(growth) + growth_sd * rng.standard_normal(first.shape))
+    offsets = np.linspace(0.0, years, 60)
+    budgets = start_flops * np.exp(log_growth * xr.DataArray(offsets, dims="year"))
+    loss = frontier(params, budgets)["loss_opt"]
+    calendar = start_year + offsets
+    for mass, alpha in ((0.9, 0.2), (0.5, 0.35)):
+        low, high = (loss.quantile(q, dim=("chain", "draw")).transpose("year").values
+                     for q in ((1 - mass) / 2, (1 + mass) / 2))
+        ax.fill_between(calendar, low, high, color="C0", alpha=alpha, linewidth=0,
+                        label=f"{mass:.0%} interval")
+    ax.plot(calendar, loss.median(("chain", "draw")).transpose("year").values, color="C0",
+            label="median frontier loss")
+    if target_loss is not None:
+        when = forecast_year(params, start_year=start_year, start_flops=start_flops,
+                             growth=growth, growth_sd=growth_sd, target_loss=target_loss,
+                             seed=seed)["year"].values.ravel()
+        ax.axhline(target_loss, color="C3", linestyle="--", label=f"target {target_loss:g}")
+        low, high = np.quantile(when, [0.05, 0.95], method="inverted_cdf")
+        ax.axvspan(max(low, calendar[0]), min(high, calendar[-1]), color="C3", alpha=0.1,
+                   label="90% interval of the year reached")
+    ax.set(yscale="log", xlabel="year", ylabel=LOSS_LABEL,
+           title=f"frontier loss, largest budget {start_flops:.2g} FLOPs in {start_year:g}\n"
+                 f"growing x{growth:g} a year (sd of log {growth_sd:g})")
+    ax.legend(fontsize="small")
+    return fig, ax
+
+
+PLOTS = {
+    "runs": plot_runs, "isoflop": plot_isoflop, "frontier": plot_frontier,
+    "extrapolation": plot_extrapolation, "ppc": plot_predictive_check, "pair": plot_pair,
+    "decision": plot_decision, "forecast": plot_forecast,
+}

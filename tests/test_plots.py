@@ -1,0 +1,112 @@
+"""Every plot renders to PNG without warnings and holds the artists it promises."""
+
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.collections import PathCollection, PolyCollection
+
+from bayescale import BayescaleError, datasets, plots
+from bayescale.cli import main
+
+
+def render(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=50)
+    plt.close(fig)
+    data = buffer.getvalue()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+    return data
+
+
+def count(ax, kind) -> int:
+    return sum(isinstance(child, kind) for child in ax.get_children())
+
+
+def test_runs_plot_has_points_law_and_bands_on_log_axes(epoch_fit):
+    fig, axes = plots.plot_runs(epoch_fit)
+    n_runs = len(epoch_fit.runs.table)
+    for ax, unit in zip(axes, ("parameters N", "training tokens D"), strict=True):
+        assert ax.get_xscale() == ax.get_yscale() == "log"
+        assert ax.get_xlabel() == unit and ax.get_ylabel() == "loss (nats/token)"
+        scatter = [c for c in ax.collections if isinstance(c, PathCollection)]
+        assert len(scatter) == 1 and len(scatter[0].get_offsets()) == n_runs
+        assert len(ax.get_lines()) == 3 and count(ax, PolyCollection) == 6
+    render(fig)
+
+
+def test_isoflop_plot_draws_one_curve_and_optimum_per_budget(epoch_fit):
+    fig, ax = plots.plot_isoflop(epoch_fit, [1e19, 1e21, 1e23])
+    assert count(ax, PolyCollection) == 6  # two bands per budget
+    assert len(ax.get_legend().get_texts()) == 3
+    assert len(ax.containers) == 3  # one N_opt interval (errorbar) per budget
+    render(fig)
+
+
+def test_frontier_plot_overlays_famous_models(epoch_fit):
+    fig, axes = plots.plot_frontier(epoch_fit, [1e20, 1e26])
+    famous = len(datasets.famous_models())
+    for ax in axes:
+        points = [c for c in ax.collections if isinstance(c, PathCollection)]
+        assert [len(p.get_offsets()) for p in points] == [famous]
+        assert ax.get_xlabel() == "training compute C (FLOPs)"
+    render(fig)
+
+
+def test_extrapolation_fan_marks_the_fitted_range(epoch_fit):
+    fig, ax = plots.plot_extrapolation(epoch_fit)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:3] == ["95% interval", "80% interval", "50% interval"]
+    assert "fitted range" in labels and "runs" in labels
+    render(fig)
+
+
+@pytest.mark.parametrize("kind", ["posterior", "prior"])
+def test_predictive_checks_draw_predictions_and_observations(simulated_fit, kind):
+    fig, axes = plots.plot_predictive_check(simulated_fit, kind, draws=100, num_samples=20)
+    assert len(axes) == 1 and len(axes[0].get_lines()) == 21  # 20 predictive + observed
+    render(fig)
+
+
+def test_pair_plot_is_a_grid_of_the_law_parameters(simulated_fit):
+    fig, axes = plots.plot_pair(simulated_fit)
+    assert axes.shape == (5, 5)
+    assert {axes[i, 0].get_ylabel() for i in range(5)} == {"ln E", "ln A", "ln B", "alpha",
+                                                           "beta"}
+    render(fig)
+
+
+def test_decision_plot_shows_each_plan_and_accepts_axes(epoch_fit):
+    fig, ax = plt.subplots()
+    plans = {"A": (70e9, 1.4e12), "B": (35e9, 2.8e12), "GPT-3": (175e9, 300e9)}
+    returned_fig, returned_ax = plots.plot_decision(epoch_fit, plans, axes=ax)
+    assert returned_fig is fig and returned_ax is ax
+    assert len(ax.patches) == 3 and len(ax.get_lines()) == 6  # median and quantile per plan
+    render(fig)
+    with pytest.raises(BayescaleError, match="give plans"):
+        plots.plot_decision(epoch_fit)
+
+
+def test_forecast_fan_marks_the_target(epoch_fit):
+    fig, ax = plots.plot_forecast(epoch_fit, start_year=2024, start_flops=5e24, growth=4.0,
+                                  growth_sd=0.3, target_loss=1.9)
+    assert any(np.allclose(line.get_ydata(), 1.9) for line in ax.get_lines())
+    assert ax.get_xlabel() == "year" and ax.get_yscale() == "log"
+    render(fig)
+
+
+def test_wrong_number_of_axes_is_refused(epoch_fit):
+    fig, ax = plt.subplots()
+    with pytest.raises(BayescaleError, match="draws 2 panel"):
+        plots.plot_runs(epoch_fit, axes=ax)
+    plt.close(fig)
+
+
+def test_plot_command_writes_an_image(epoch_fit, tmp_path, capsys):
+    path = epoch_fit.save(tmp_path / "fit.nc")
+    out = tmp_path / "frontier.png"
+    assert main(["plot", str(path), "frontier", "-o", str(out), "--dpi", "40"]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["plot", str(path), "decision", "-o", str(out)]) == 2
+    assert "needs --flops" in capsys.readouterr().err
