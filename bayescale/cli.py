@@ -513,6 +513,9 @@ def _forecast(args) -> int:
                       f"budget {args.start_flops:.3g} FLOPs in {args.start_year:g} growing "
                       f"{args.growth:g}x a year (sd of log {args.growth_sd:g}); quantiles over "
                       "the posterior", interval=False)
+    if table.loc["year"].iloc[0] < args.start_year:
+        title += (f" (a year before {args.start_year:g} means the {args.start_year:g} budget "
+                  "already reaches the target)")
     return _print_sections({"forecast": (title, table.T)}, args)
 
 

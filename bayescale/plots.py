@@ -449,9 +449,9 @@ def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,
         low, high = np.quantile(when, [0.05, 0.95], method="inverted_cdf")
         ax.axvspan(max(low, calendar[0]), min(high, calendar[-1]), color="C3", alpha=0.1,
                    label="90% interval of the year reached")
-    ax.set(yscale="log", xlabel="year", ylabel=LOSS_LABEL,
-           title=f"frontier loss, largest budget {start_flops:.2g} FLOPs in {start_year:g}\n"
-                 f"growing x{growth:g} a year (sd of log {growth_sd:g})")
+    ax.set(yscale="log", xlabel="year", ylabel=LOSS_LABEL)
+    ax.set_title(f"frontier loss, largest budget {start_flops:.2g} FLOPs in {start_year:g}\n"
+                 f"growing x{growth:g} a year (sd of log {growth_sd:g})", fontsize="medium")
     ax.legend(fontsize="small")
     return fig, ax
 
