@@ -19,6 +19,7 @@ import copy
 import importlib.util
 import logging
 import os
+import sys
 import time
 import warnings
 from collections import OrderedDict
@@ -131,6 +132,10 @@ def _sample_pymc(model: pm.Model, settings: SamplerSettings,
     if settings.sampler in JAX_SAMPLERS:
         device = jax_device(settings.device)
         options["nuts"] = {"chain_method": chain_method(device, settings.chains)}
+    elif "jax" in sys.modules:
+        # JAX runs threads once loaded; forking PyMC's chain processes after that can deadlock
+        # (Python warns), so start them fresh instead.
+        options["mp_ctx"] = "forkserver"
     with model, warnings.catch_warnings(), _on(device, settings.sampler):
         # PyMC flags its dense mass-matrix adaptation as experimental on every call; it is the
         # setting measured to sample these posteriors best (README), so the flag is not news.
