@@ -40,7 +40,7 @@ setup() {
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "run.sh: installing bayescale and its dependencies into .venv" >&2
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[test,jax]"
+    .venv/bin/python -m pip install --quiet -e ".[test,jax,dask]"
     touch "$stamp"
   fi
   if [ -z "${BAYESCALE_DATA_MIRROR:-}" ] && [ -d ../shared/data ]; then

@@ -215,6 +215,48 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_plot)
 
+    p = commands.add_parser(
+        "sensitivity", help="how far N_opt at a budget moves under narrower and wider priors")
+    p.add_argument("fit", help="a fit file written by 'bayescale fit'")
+    p.add_argument("--flops", type=float, default=1e24, help="target budget (default 1e24)")
+    p.add_argument("--factors", type=float, nargs="+", default=[0.5, 2.0],
+                   help="multipliers of every prior scale (default 0.5 2)")
+    _sweep_arguments(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_sensitivity)
+
+    p = commands.add_parser("validate", help="calibration: simulation-based calibration (sbc) "
+                                             "or held-out scoring on published data (heldout)")
+    checks = p.add_subparsers(dest="check", required=True)
+    q = checks.add_parser("sbc", help="simulation-based calibration of a model on a design")
+    q.add_argument("--model", default="chinchilla", help="named model or .toml file")
+    q.add_argument("--sims", type=int, default=200, help="simulated data sets (default 200)")
+    q.add_argument("--design", default="epoch-chinchilla",
+                   help="registered data set whose (N, D) the simulations use")
+    q.add_argument("--flops", type=float, default=1e24, help="budget of the N_opt ranks")
+    q.add_argument("--draws", type=int, default=500)
+    q.add_argument("--tune", type=int, default=500)
+    q.add_argument("--chains", type=int, default=2)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--bins", type=int, default=10, help="rank bins of the uniformity test")
+    q.add_argument("--plot", help="write the rank histograms to this image file")
+    q.add_argument("-o", "--output", help="save the ranks (.nc)")
+    _sweep_arguments(q)
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(run=_validate_sbc)
+    q = checks.add_parser("heldout", help="fit the smaller runs of each data set, score the "
+                                          "largest: Bayes against the Huber bootstrap")
+    q.add_argument("--datasets", nargs="+", help="data sets (default: all with >= 2 decades "
+                                                 "of compute)")
+    q.add_argument("--holdout", type=float, default=0.2, help="share held out (default 0.2)")
+    q.add_argument("--draws", type=int, default=1000)
+    q.add_argument("--tune", type=int, default=1000)
+    q.add_argument("--resamples", type=int, default=500, help="baseline bootstrap resamples")
+    q.add_argument("--no-baseline", action="store_true", help="score the Bayesian fits only")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(run=_validate_heldout)
+
     p = commands.add_parser("summary", help="parameters, diagnostics and provenance of a fit")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
     p.add_argument("--prob", type=float, default=0.94, help="credible interval mass")
@@ -571,6 +613,70 @@ def _plot(args) -> int:
     fig.savefig(args.output, dpi=args.dpi)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _sweep_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dask", action="store_true",
+                   help="run the fits on a local Dask cluster (pip install 'bayescale[dask]')")
+    p.add_argument("--workers", type=int, default=2, help="local Dask workers (default 2)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the fits on an existing Dask scheduler, e.g. tcp://host:8786")
+
+
+def _runner(args):
+    if not (args.dask or args.scheduler):
+        return None
+    from functools import partial
+
+    from bayescale.sweep import dask_map
+
+    return partial(dask_map, scheduler=args.scheduler, workers=args.workers)
+
+
+def _sensitivity(args) -> int:
+    from bayescale.sensitivity import prior_sensitivity
+
+    result = Fit.load(args.fit)
+    table = prior_sensitivity(result, args.flops, factors=args.factors, run=_runner(args))
+    title = (f"N_opt at {args.flops:.4g} FLOPs under every prior scale multiplied (5%, median, "
+             f"95%); median_shift is relative to the fit, width_ratio compares the 90% "
+             f"intervals; source '{result.default_source}':")
+    return _print_table(table, args, title=title)
+
+
+def _validate_sbc(args) -> int:
+    from bayescale import validate
+
+    result = validate.sbc(args.model, args.sims, design=args.design, flops=args.flops,
+                          draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                          run=_runner(args))
+    if args.output:
+        result.to_netcdf(args.output)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        fig, _ = validate.plot_ranks(result, bins=args.bins)
+        fig.savefig(args.plot, dpi=120)
+    table = validate.uniformity(result, bins=args.bins)
+    failed = int((result["error"] != "").sum())
+    title = (f"SBC of '{args.model}' on the (N, D) of {args.design}: {args.sims} simulations "
+             f"({failed} failed; {int(result['converged'].sum())} met the convergence bar), "
+             f"ranks among {result.attrs['n_ranks']} draws; chi-square test of uniform ranks in "
+             f"{args.bins} bins (passed: p > 0.01):")
+    return _print_table(table, args, title=title)
+
+
+def _validate_heldout(args) -> int:
+    from bayescale import validate
+
+    table = validate.heldout_calibration(args.datasets, holdout=args.holdout, draws=args.draws,
+                                         tune=args.tune, resamples=args.resamples,
+                                         seed=args.seed, baseline=not args.no_baseline)
+    title = (f"Held-out calibration: fit the runs below the top {args.holdout:.0%} of compute, "
+             "score the rest (coverage of 50/80/90/95% predictive intervals, mean log "
+             "predictive density, median |relative error|):")
+    return _print_table(table, args, title=title)
 
 
 def _summary(args) -> int:

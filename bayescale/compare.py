@@ -107,6 +107,10 @@ def compare_laws(runs, laws: Sequence[str] = ("chinchilla", "kaplan"), **fit_opt
     return LawComparison(table=table, fits=fits, pareto_k=pareto_k)
 
 
+# Central predictive intervals whose coverage of held-out runs is scored.
+INTERVALS = (0.5, 0.8, 0.9, 0.95)
+
+
 @dataclass(frozen=True)
 class ExtrapolationScore:
     """How well a fit to the smaller runs predicts the largest-compute ones.
@@ -115,11 +119,12 @@ class ExtrapolationScore:
     ----------
     runs : pandas.DataFrame
         One row per held-out run: its ``N``, ``D``, ``C``, ``source``, ``loss``, the predictive
-        ``median``, the 50% and 90% interval bounds (``lo50``, ``hi50``, ``lo90``, ``hi90``),
+        ``median``, the bounds of the 50%, 80%, 90% and 95% intervals (``lo50``, ``hi50``, ...),
         ``lpd`` (log predictive density of its log loss) and ``rel_error`` (median / loss - 1).
     summary : dict
         ``n_fit``, ``n_held_out``, ``threshold_flops`` (held out: C >= this), ``lpd_mean``,
-        ``coverage50``, ``coverage90``, ``median_abs_rel_error``, ``converged``.
+        ``coverage50``, ``coverage80``, ``coverage90``, ``coverage95``,
+        ``median_abs_rel_error``, ``converged``.
     fit : Fit
         The fit to the kept runs.
 
@@ -175,15 +180,17 @@ def extrapolation_check(runs, model: str = "chinchilla", *, holdout: float = 0.2
         "n_fit": int((~held).sum()), "n_held_out": int(held.sum()),
         "threshold_flops": float(threshold),
         "lpd_mean": float(scored["lpd"].mean()),
-        "coverage50": float(scored["in50"].mean()),
-        "coverage90": float(scored["in90"].mean()),
+        **{f"coverage{round(100 * level)}": float(scored[f"in{round(100 * level)}"].mean())
+           for level in INTERVALS},
         "median_abs_rel_error": float(scored["rel_error"].abs().median()),
         "converged": fitted.converged,
     }
     log.info("bayescale: extrapolation check (%s, %s): %d held-out runs, median |error| "
              "%.2f%%, 90%% coverage %.0f%%", model, method, summary["n_held_out"],
              100 * summary["median_abs_rel_error"], 100 * summary["coverage90"])
-    return ExtrapolationScore(runs=scored.drop(columns=["in50", "in90"]), summary=summary,
+    return ExtrapolationScore(runs=scored.drop(columns=[f"in{round(100 * level)}"
+                                                        for level in INTERVALS]),
+                              summary=summary,
                               fit=fitted)
 
 
@@ -207,16 +214,20 @@ def _score(fitted: Fit, held: pd.DataFrame, seed: int) -> pd.DataFrame:
         U = unique_tokens(group)
         draws = predict(fitted, group["N"], group["D"], source=chosen, noise=True, seed=seed,
                         U=U)
-        quantiles = draws.quantile([0.05, 0.25, 0.5, 0.75, 0.95], dim=("chain", "draw"))
+        probs = [p for level in INTERVALS for p in ((1 - level) / 2, (1 + level) / 2)]
+        quantiles = draws.quantile([0.5, *probs], dim=("chain", "draw"))
         lpd = _log_predictive_density(fitted, group, chosen, seed)
         for i, (row, run) in enumerate(group.iterrows()):
             q = quantiles.isel(run=i).values
-            rows.append({"row": row, "N": run["N"], "D": run["D"], "C": run["C"],
-                         "source": source, "loss": run["loss"], "median": q[2],
-                         "lo50": q[1], "hi50": q[3], "lo90": q[0], "hi90": q[4],
-                         "lpd": lpd[i], "rel_error": q[2] / run["loss"] - 1,
-                         "in50": q[1] <= run["loss"] <= q[3],
-                         "in90": q[0] <= run["loss"] <= q[4]})
+            scores = {"row": row, "N": run["N"], "D": run["D"], "C": run["C"],
+                      "source": source, "loss": run["loss"], "median": q[0],
+                      "lpd": lpd[i], "rel_error": q[0] / run["loss"] - 1}
+            for k, level in enumerate(INTERVALS):
+                low, high = q[1 + 2 * k], q[2 + 2 * k]
+                name = f"{round(100 * level)}"
+                scores |= {f"lo{name}": low, f"hi{name}": high,
+                           f"in{name}": low <= run["loss"] <= high}
+            rows.append(scores)
     return pd.DataFrame(rows).set_index("row")
 
 

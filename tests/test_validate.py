@@ -1,0 +1,124 @@
+"""SBC, held-out calibration, Dask sweeps and prior sensitivity: real fits, small sizes."""
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import bayescale as bs
+from bayescale import sensitivity, sweep, validate
+from bayescale.cli import main
+from tests.conftest import simulate_runs
+
+
+@pytest.fixture(scope="module")
+def small_sbc():
+    # A small SBC runs in CI; `bayescale validate sbc --sims 200` is the full check (README).
+    return validate.sbc(n_sims=30, draws=300, tune=300, chains=2, seed=1)
+
+
+def test_small_sbc_ranks_are_uniform(small_sbc):
+    assert list(small_sbc["quantity"].values) == ["E", "A", "B", "alpha", "beta", "N_opt"]
+    assert (small_sbc.error.values == "").all()
+    ranks = small_sbc["rank"].values
+    assert ranks.min() >= 0 and ranks.max() <= small_sbc.attrs["n_ranks"]
+    table = validate.uniformity(small_sbc, bins=5)
+    assert (table["n"] == 30).all()
+    assert (table["p_value"] > 0.001).all(), table
+    assert table["mean_rank"].between(0.3, 0.7).all(), table
+
+
+def test_uniformity_flags_biased_ranks():
+    n_ranks = 99
+    biased = xr.Dataset({"rank": (("sim", "quantity"), np.zeros((200, 1)))},
+                        coords={"quantity": ["alpha"]}, attrs={"n_ranks": n_ranks})
+    table = validate.uniformity(biased)
+    assert not table.loc["alpha", "passed"] and table.loc["alpha", "p_value"] < 1e-10
+    uniform = biased.copy(data={"rank": np.tile(np.arange(100), 2)[:, None].astype(float)})
+    assert validate.uniformity(uniform).loc["alpha", "p_value"] == pytest.approx(1.0)
+
+
+def test_sbc_rank_counts_draws_below_the_truth():
+    rng = np.random.default_rng(0)
+    draws = np.arange(1000.0)
+    assert validate.sbc_rank(-1.0, draws, 99, rng) == 0
+    assert validate.sbc_rank(2000.0, draws, 99, rng) == 99
+    assert 45 <= validate.sbc_rank(500.0, draws, 99, rng) <= 55
+
+
+def test_rank_plot_renders(small_sbc):
+    fig, axes = validate.plot_ranks(small_sbc, bins=5)
+    assert len(axes) == 6 and all(len(ax.containers[0]) == 5 for ax in axes)  # 5 bars
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_heldout_table_scores_bayes_and_baseline_side_by_side():
+    table = validate.heldout_calibration(["epoch-chinchilla"], draws=300, tune=300,
+                                         resamples=50)
+    assert list(table.index.get_level_values("method")) == [
+        "bayes (chinchilla)", "huber-bootstrap (per source)"]
+    assert (table["n_held_out"] == 48).all()
+    for level in (50, 80, 90, 95):
+        assert table[f"coverage{level}"].between(0, 1).all()
+    assert (table["coverage50"] <= table["coverage95"]).all()
+    assert (table["median_abs_rel_error"] < 0.05).all()
+
+
+def test_dask_sweep_keeps_every_fit_when_one_fails(offline_mirror):
+    runs = simulate_runs(seed=2)
+    tasks = {"normal": {"runs": runs, "draws": 200, "tune": 200, "likelihood": "normal"},
+             "student-t": {"runs": runs, "draws": 200, "tune": 200},
+             "no-loss-column": {"runs": runs.drop(columns=["loss"]), "draws": 200}}
+    with warnings.catch_warnings():
+        # distributed's local cluster may warn about its own set-up; not about the results
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", ResourceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        result = sweep.run_fits(tasks, flops=1e23,
+                                run=lambda f, items: sweep.dask_map(f, items, workers=2))
+    assert list(result["fit"].values) == list(tasks)
+    assert "no column 'loss'" in str(result["error"].sel(fit="no-loss-column").values)
+    assert np.isnan(result["alpha"].sel(fit="no-loss-column")).all()
+    for name in ("normal", "student-t"):
+        assert str(result["error"].sel(fit=name).values) == ""
+        low, median, high = result["alpha"].sel(fit=name).values
+        assert low < 0.34 < high and low < median < high
+
+
+def test_prior_sensitivity_on_well_pinned_runs(simulated_fit):
+    table = sensitivity.prior_sensitivity(simulated_fit, 1e23)
+    assert list(table.index) == ["as fitted", "prior scales x0.5", "prior scales x2"]
+    assert (table["error"] == "").all()
+    # 40 runs over 2.5 decades of N pin the law: halving or doubling the priors moves the
+    # median N_opt by a few percent at most.
+    assert table["median_shift"].abs().max() < 0.15
+    narrow, wide = table.loc["prior scales x0.5"], table.loc["prior scales x2"]
+    assert narrow["width_ratio"] <= wide["width_ratio"] * 1.2
+
+
+def test_scaled_spec_scales_every_sigma_and_keeps_the_rest():
+    spec = bs.load_spec("chinchilla")
+    wide = sensitivity.scaled_spec(spec, 2.0)
+    assert wide.priors["alpha"]["sigma"] == 2 * spec.priors["alpha"]["sigma"]
+    assert wide.priors["alpha"]["mu"] == spec.priors["alpha"]["mu"]
+    assert wide.priors["nu"] == spec.priors["nu"]
+    assert wide.pooling["scales"]["E"]["sigma"] == 2 * spec.pooling["scales"]["E"]["sigma"]
+    with pytest.raises(bs.BayescaleError, match="must be positive"):
+        sensitivity.scaled_spec(spec, 0)
+
+
+def test_sensitivity_and_validate_commands(simulated_fit, tmp_path, capsys):
+    path = simulated_fit.save(tmp_path / "fit.nc")
+    assert main(["sensitivity", str(path), "--flops", "1e23", "--json"]) == 0
+    import json
+
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["prior"] for row in rows] == ["as fitted", "prior scales x0.5", "prior scales x2"]
+    plot = tmp_path / "ranks.png"
+    assert main(["validate", "sbc", "--sims", "4", "--draws", "200", "--tune", "200",
+                 "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "p_value" in out and "N_opt" in out
+    assert plot.read_bytes()[:4] == b"\x89PNG"
