@@ -756,6 +756,9 @@ def _print_summary(result: Fit, prob: float, as_json: bool) -> int:
     for note in provenance["runs_notes"]:
         print(f"  runs: {note}")
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in provenance["versions"].items()))
+    settings = result.sampler if isinstance(result.sampler, dict) else result.sampler.to_dict()
+    print("Sampler: " + ", ".join(f"{k} {v}" for k, v in settings.items())
+          + f"; ran on {result.tree.attrs.get('device', 'cpu')}")
     return 0
 
 

@@ -15,6 +15,7 @@ Every file is checked against its pinned sha256 before it is read; a mismatch is
 from __future__ import annotations
 
 import builtins
+import hashlib
 import inspect
 import os
 import tomllib
@@ -160,7 +161,13 @@ def load(name: str, **options: Any) -> Runs:
     if unknown:
         raise DatasetError(f"data set '{name}' has no option(s) {unknown}; its options are "
                            f"{accepted or 'none'} (see help(bayescale.loaders.{card['loader']}))")
-    return loader(fetch(name), card, **options)
+    pinned = [entry["sha256"] for entry in card["files"]]
+    files = (", ".join(f"{entry['path']} sha256 {entry['sha256'][:16]}..."
+                       for entry in card["files"]) if len(pinned) <= 3 else
+             f"{len(pinned)} files, sha256 of their pinned sha256s "
+             f"{hashlib.sha256(''.join(pinned).encode()).hexdigest()[:16]}...")
+    return loader(fetch(name), card, **options).with_note(
+        f"data set {name}: {card['repo']} at commit {card['commit'][:12]} ({files})")
 
 
 def loader_options(name: str) -> builtins.list[str]:

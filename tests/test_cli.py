@@ -27,6 +27,7 @@ def test_fit_prints_parameters_and_diagnostics(fitted, capsys):
     assert "Parameters (median and 94% equal-tailed interval)" in out
     assert "Diagnostics: converged" in out
     assert "alpha" in out and "Versions: bayescale" in out
+    assert "Sampler: sampler nutpie" in out and "seed 9" in out
 
 
 def test_optimal_table_and_json(fitted, capsys):

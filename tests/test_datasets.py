@@ -182,3 +182,11 @@ def test_every_data_set_refuses_a_corrupted_file(name, tmp_path, offline_mirror)
             datasets.load(name)
     finally:
         datasets.set_mirror(offline_mirror)
+
+
+def test_loaded_data_sets_record_their_upstream_in_the_notes(offline_mirror):
+    runs = datasets.load("epoch-chinchilla")
+    note = runs.notes[-1]
+    card = datasets.info("epoch-chinchilla")
+    assert note.startswith("data set epoch-chinchilla: epoch-research/analyzing-chinchilla")
+    assert card["commit"][:12] in note and card["files"][0]["sha256"][:16] in note

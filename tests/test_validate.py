@@ -122,3 +122,26 @@ def test_sensitivity_and_validate_commands(simulated_fit, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "p_value" in out and "N_opt" in out
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_extreme_but_valid_inputs_sample_without_overflow():
+    # N from 1e3 to 1e13 (ten decades) with D = 20 N: losses from 96 nats down to within 2% of
+    # E; nothing may overflow in the model, the likelihood or the queries.
+    N = np.geomspace(1e3, 1e13, 30)
+    D = 20 * N
+    truth = {"E": 1.8, "A": 450.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
+    loss = truth["E"] + truth["A"] / N ** truth["alpha"] + truth["B"] / D ** truth["beta"]
+    rng = np.random.default_rng(0)
+    loss = loss * np.exp(0.002 * rng.standard_normal(N.size))
+    assert loss.min() / truth["E"] - 1 < 0.02 and loss.max() > 50
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)  # checked below, explicitly
+        fitted = bs.fit({"N": N, "D": D, "loss": loss}, draws=300, tune=500, seed=2)
+    for name, values in fitted.posterior.items():
+        assert np.isfinite(values.values).all(), name
+    assert np.isfinite(fitted.tree["log_likelihood"]["log_loss"].values).all()
+    assert fitted.diagnostics["divergences"] <= 5, fitted.diagnostics
+    frontier = bs.compute_optimal(fitted, [1e10, 1e30])
+    for name in ("N_opt", "D_opt", "loss_opt"):
+        assert np.isfinite(frontier[name].values).all()
+    assert float(fitted.posterior["E"].median()) == pytest.approx(1.8, rel=0.01)
