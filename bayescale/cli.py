@@ -253,6 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--tune", type=int, default=1000)
     q.add_argument("--resamples", type=int, default=500, help="baseline bootstrap resamples")
     q.add_argument("--no-baseline", action="store_true", help="score the Bayesian fits only")
+    q.add_argument("-o", "--output", help="also write the table as CSV")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(run=_validate_heldout)
@@ -673,6 +674,8 @@ def _validate_heldout(args) -> int:
     table = validate.heldout_calibration(args.datasets, holdout=args.holdout, draws=args.draws,
                                          tune=args.tune, resamples=args.resamples,
                                          seed=args.seed, baseline=not args.no_baseline)
+    if args.output:
+        table.to_csv(args.output)
     title = (f"Held-out calibration: fit the runs below the top {args.holdout:.0%} of compute, "
              "score the rest (coverage of 50/80/90/95% predictive intervals, mean log "
              "predictive density, median |relative error|):")
@@ -790,7 +793,8 @@ def _readable(table: pd.DataFrame) -> pd.DataFrame:
     index = table.index
     if isinstance(index, pd.MultiIndex):
         index = pd.MultiIndex.from_tuples(
-            [tuple(f"{v:.4g}" for v in row) for row in index], names=index.names)
+            [tuple(f"{v:.4g}" if isinstance(v, float) else v for v in row) for row in index],
+            names=index.names)
     elif index.dtype.kind == "f":
         index = pd.Index([f"{value:.4g}" for value in index], name=index.name)
     return pd.DataFrame(shown).set_index(index)

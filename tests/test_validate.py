@@ -122,6 +122,11 @@ def test_sensitivity_and_validate_commands(simulated_fit, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "p_value" in out and "N_opt" in out
     assert plot.read_bytes()[:4] == b"\x89PNG"
+    table = tmp_path / "heldout.csv"
+    assert main(["validate", "heldout", "--datasets", "epoch-chinchilla", "--draws", "200",
+                 "--tune", "200", "--no-baseline", "-o", str(table)]) == 0
+    assert "bayes (chinchilla)" in capsys.readouterr().out
+    assert "coverage90" in table.read_text()
 
 
 def test_extreme_but_valid_inputs_sample_without_overflow():
