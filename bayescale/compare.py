@@ -81,6 +81,9 @@ def compare_laws(runs, laws: Sequence[str] = ("chinchilla", "kaplan"), **fit_opt
     """
     if len(laws) < 2 or len(set(laws)) != len(laws):
         raise BayescaleError(f"compare needs at least two different laws, got {list(laws)}")
+    if fit_options.get("log_likelihood") is False:
+        raise BayescaleError("compare_laws ranks laws by PSIS-LOO, which needs the pointwise "
+                             "log likelihood: drop log_likelihood=False")
     runs = as_runs(runs)
     fits, results, pareto = {}, {}, {}
     for name in laws:

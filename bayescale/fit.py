@@ -246,6 +246,7 @@ def fit(
     target_accept: float = 0.9,
     device: str = "auto",
     progressbar: bool = False,
+    log_likelihood: bool = True,
     **runs_options: Any,
 ) -> Fit:
     """Fit a scaling law to training runs and return its posterior.
@@ -289,6 +290,10 @@ def fit(
         device in ``fit.tree.attrs["device"]``.
     progressbar : bool, default False
         Show a progress bar while sampling.
+    log_likelihood : bool, default True
+        Store each run's pointwise log likelihood (needed for LOO, ``compare_laws``). Its size
+        is chains x draws x runs doubles (3.2 GB at 100,000 runs and 4 x 1000 draws): leave it
+        out for very large tables.
     **runs_options
         Passed to :func:`bayescale.as_runs` (``columns``, ``source_col``, ``source``,
         ``exclude``, ``exclude_reason``).
@@ -334,7 +339,8 @@ def fit(
              np.exp(reference["D"]))
     # Fits that differ only in their runs share a structure, and so one compiled model.
     structure = f"{spec.to_json()}|sources={len(runs.sources)}"
-    tree = sample(build_model(runs, spec), settings, progressbar=progressbar, structure=structure)
+    tree = sample(build_model(runs, spec), settings, progressbar=progressbar, structure=structure,
+                  log_likelihood=log_likelihood)
 
     report = convergence_report(tree)
     tree["runs"] = xr.DataTree(table_to_dataset(runs.table))

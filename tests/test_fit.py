@@ -136,3 +136,16 @@ def test_a_fit_of_the_same_structure_reuses_the_compiled_model_with_its_own_runs
     assert reused.sources == ["lab-a-renamed", "lab-b-renamed"]
     assert reused.tree["observed_data"]["log_loss"].size == 50
     assert not np.array_equal(reused.posterior["A"].values, first.posterior["A"].values)
+
+
+def test_leaving_out_the_log_likelihood_keeps_the_draws(tmp_path):
+    runs = simulate_runs(seed=6)
+    with pytest.warns(bs.ConvergenceWarning):  # few draws, to keep this fast
+        full = bs.fit(runs, draws=100, tune=300, chains=2, seed=8)
+        lean = bs.fit(runs, draws=100, tune=300, chains=2, seed=8, log_likelihood=False)
+    assert "log_likelihood" in full.tree.children and "log_likelihood" not in lean.tree.children
+    xr.testing.assert_equal(full.posterior, lean.posterior)
+    loaded = bs.load_fit(lean.save(tmp_path / "lean.nc"))
+    xr.testing.assert_equal(loaded.posterior, lean.posterior)
+    with pytest.raises(bs.BayescaleError, match="needs the pointwise log likelihood"):
+        bs.compare_laws(runs, log_likelihood=False)
