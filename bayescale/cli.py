@@ -25,7 +25,7 @@ from bayescale.optimal import compute_optimal
 from bayescale.optimality import KAPLAN_EXPONENT, optimality, rule_allocation
 from bayescale.posterior import NEW_SOURCE, resolve_source
 from bayescale.predict import predict
-from bayescale.sampling import DEFAULT_SAMPLER, SAMPLERS
+from bayescale.sampling import DEFAULT_SAMPLER, INITS, SAMPLERS
 from bayescale.spec import available_specs, load_spec
 from bayescale.summary import interval_table
 
@@ -309,12 +309,16 @@ def _sampler_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
                    help="where a JAX sampler (numpyro, blackjax) runs; gpu falls back to the "
                         "CPU with a message when JAX sees none")
+    p.add_argument("--init", choices=list(INITS), default="adapt",
+                   help="laplace: start the chains from the Laplace approximation, with its "
+                        "covariance as a dense mass matrix (samplers pymc, numpyro); much "
+                        "faster on many sources")
 
 
 def _sampler_options(args) -> dict:
     return dict(sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
                 seed=args.seed, target_accept=args.target_accept, device=args.device,
-                split_sources_by=args.split_by)
+                init=args.init, split_sources_by=args.split_by)
 
 
 def _query_options(p: argparse.ArgumentParser) -> None:

@@ -45,6 +45,11 @@ SAMPLERS = {
 JAX_SAMPLERS = ("numpyro", "blackjax")
 DEFAULT_SAMPLER = "nutpie"
 DEVICES = ("auto", "cpu", "gpu")
+# How chains start: "adapt", the sampler's own initialisation and mass-matrix adaptation; or
+# "laplace", from the Laplace approximation with its covariance as a fixed dense mass matrix
+# (bayescale.laplace), for the samplers that take one.
+INITS = ("adapt", "laplace")
+LAPLACE_SAMPLERS = ("pymc", "numpyro")
 
 MAX_RHAT = 1.01
 MIN_ESS = 400
@@ -65,6 +70,7 @@ class SamplerSettings:
     seed: int = 0
     target_accept: float = 0.9
     device: str = "auto"
+    init: str = "adapt"
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -75,6 +81,13 @@ class SamplerSettings:
         if self.device == "gpu" and self.sampler not in JAX_SAMPLERS:
             raise SamplerError(f"device='gpu' needs a JAX sampler ({', '.join(JAX_SAMPLERS)}; "
                                f"pip install 'bayescale[jax]'), not '{self.sampler}'")
+        if self.init not in INITS:
+            raise SamplerError(f"init must be one of {INITS}, not '{self.init}'")
+        if self.init == "laplace" and self.sampler not in LAPLACE_SAMPLERS:
+            raise SamplerError(
+                f"init='laplace' sets a dense mass matrix, which only the "
+                f"{' and '.join(LAPLACE_SAMPLERS)} samplers take, not '{self.sampler}': use "
+                "sampler='pymc' (sampler='numpyro' on a GPU), or init='adapt'")
         for name in ("draws", "tune", "chains"):
             if int(getattr(self, name)) < 1:
                 raise SamplerError(f"{name} must be a positive integer, not {getattr(self, name)}")
@@ -134,12 +147,16 @@ def _sample_pymc(model: pm.Model, settings: SamplerSettings,
     """Sample with ``pm.sample`` (PyMC's NUTS or a JAX sampler); return the tree and device."""
     options = copy.deepcopy(SAMPLERS[settings.sampler][2])  # pm.sample writes into its dicts
     device = "cpu"
+    if settings.init == "laplace":
+        options |= _laplace_options(model, settings)
+    if "step" not in options:  # a given step has its target acceptance already
+        options["target_accept"] = settings.target_accept
     if settings.sampler in JAX_SAMPLERS:
         device = jax_device(settings.device)
-        options["nuts"] = {"chain_method": chain_method(device, settings.chains)}
-    elif "jax" in sys.modules:
-        # JAX runs threads once loaded; forking PyMC's chain processes after that can deadlock
-        # (Python warns), so start them fresh instead.
+        options.setdefault("nuts", {})["chain_method"] = chain_method(device, settings.chains)
+    elif _jax_started():
+        # JAX runs threads once its backend has started; forking PyMC's chain processes after
+        # that can deadlock (Python warns), so start them fresh instead.
         options["mp_ctx"] = "forkserver"
     with model, warnings.catch_warnings(), _on(device, settings.sampler):
         # PyMC flags its dense mass-matrix adaptation as experimental on every call; it is the
@@ -152,12 +169,36 @@ def _sample_pymc(model: pm.Model, settings: SamplerSettings,
             chains=settings.chains,
             cores=min(settings.chains, os.cpu_count() or 1),
             random_seed=settings.seed,
-            target_accept=settings.target_accept,
             progressbar=progressbar,
             compute_convergence_checks=False,
             **options,
         )
     return tree, device
+
+
+def _jax_started() -> bool:
+    """Whether JAX has started a backend in this process (importing it starts none)."""
+    return bool(getattr(sys.modules.get("jax._src.xla_bridge"), "_backends", None))
+
+
+def _laplace_options(model: pm.Model, settings: SamplerSettings) -> dict:
+    """Return ``pm.sample`` options that start from the Laplace approximation (see INITS)."""
+    from bayescale.laplace import laplace
+
+    approximation = laplace(model)
+    log.info("bayescale: Laplace approximation in %.1f s (%d gradients); chains start from it "
+             "with its covariance as the mass matrix", approximation.seconds,
+             approximation.evaluations)
+    start = approximation.initial_points(settings.chains, settings.seed)
+    if settings.sampler == "pymc":
+        from pymc.step_methods.hmc.quadpotential import QuadPotentialFull
+
+        step = pm.NUTS(potential=QuadPotentialFull(approximation.covariance),
+                       target_accept=settings.target_accept, model=model)
+        return {"step": step, "initvals": start, "init": "adapt_diag"}
+    return {"initvals": start, "nuts": {
+        "inverse_mass_matrix": approximation.covariance, "dense_mass": True,
+        "adapt_mass_matrix": False, "jitter": False}}
 
 
 def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool,

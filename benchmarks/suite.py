@@ -14,10 +14,11 @@ Sections (the ``section`` column of the CSV):
     steps per draw, min bulk ESS, bulk ESS per second (warm), divergences, max R-hat, peak RSS.
 ``scaling``
     Synthetic checkpoint-level runs (:func:`bayescale.simulate.simulate_runs`) at 1k-100k rows
-    in 10-1000 sources, fitted with nutpie after a tiny fit of the same structure has paid the
-    compile: wall time, ESS, and the cost of one log-density gradient (to show it grows
-    linearly in rows). A point that runs past ``--timeout`` is
-    recorded as timed out, not dropped.
+    in 10-1000 sources, fitted with each of ``--scaling-methods``: nutpie after a tiny fit of
+    the same structure has paid the compile, and numpyro (or PyMC) started from the Laplace
+    approximation (``init="laplace"``, its optimisation and Hessian in the wall time): wall
+    time, ESS, and the cost of one log-density gradient (to show it grows linearly in rows).
+    A point that runs past ``--timeout`` is recorded as timed out, not dropped.
 ``baseline``
     The Huber-bootstrap baseline (4000 resamples) on Epoch's runs, and its wall time over the
     warm nutpie fit's, measured in this run.
@@ -28,6 +29,7 @@ Prints the tables and writes them to ``benchmarks/results/suite.csv``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -45,6 +47,12 @@ SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
 DATA_SETS = (("epoch-chinchilla", "chinchilla"), ("gadre2024", "chinchilla"),
              ("porian2024", "chinchilla"), ("gemstones", "chinchilla"),
              ("datablations", "data_constrained"))
+# How the scaling sweep samples: nutpie with its own adaptation, and numpyro started from the
+# Laplace approximation with its covariance as a dense mass matrix (tuning: step size only).
+SCALING_METHODS = {"nutpie": {"sampler": "nutpie"},
+                   "numpyro-laplace": {"sampler": "numpyro", "init": "laplace"},
+                   "pymc-laplace": {"sampler": "pymc", "init": "laplace"}}
+LAPLACE_TUNE = 200
 SCALING = ((1_000, 10), (10_000, 10), (10_000, 100), (10_000, 1_000), (100_000, 10),
            (100_000, 100), (100_000, 1_000))
 
@@ -120,9 +128,11 @@ def work(task: dict) -> dict:
         runs = simulate_runs(task["runs"], task["sources"], seed=0)
         gradient = _gradient_ms(runs, "chinchilla")
         print("PARTIAL " + json.dumps({"gradient_ms": gradient}), flush=True)  # kept on timeout
-        # A tiny fit of the same structure pays the compile; the measured fit reuses it.
-        _timed_fit(simulate_runs(3 * task["sources"], task["sources"], seed=1),
-                   **options | {"draws": 10, "tune": 10})
+        options |= SCALING_METHODS[task["sampler"]] | {"log_likelihood": False}
+        if task["sampler"] == "nutpie":
+            # A tiny fit of the same structure pays the compile; the measured fit reuses it.
+            _timed_fit(simulate_runs(3 * task["sources"], task["sources"], seed=1),
+                       **options | {"draws": 10, "tune": 10})
         fit, wall = _timed_fit(runs, **options)
         return {"gradient_ms": gradient} | _fit_stats(fit, wall) | {
             "peak_rss_gib": _peak_rss_gib()}
@@ -175,11 +185,11 @@ def tasks(args) -> list[dict]:
         points = SCALING[:2] if args.quick else SCALING
         if args.points:
             points = [tuple(int(v) for v in point.split("x")) for point in args.points]
-        for n_runs, sources in points:
+        for (n_runs, sources), method in itertools.product(points, args.scaling_methods):
+            tune = LAPLACE_TUNE if "laplace" in method else args.scaling_draws
             chosen.append({"section": "scaling", "data": f"simulated {n_runs} x {sources}",
-                           "model": "chinchilla", "sampler": "nutpie", "runs": n_runs,
-                           "sources": sources, "draws": args.scaling_draws,
-                           "tune": args.scaling_draws})
+                           "model": "chinchilla", "sampler": method, "runs": n_runs,
+                           "sources": sources, "draws": args.scaling_draws, "tune": tune})
     return chosen
 
 
@@ -197,8 +207,12 @@ def main() -> None:
     parser.add_argument("--points", nargs="+", default=None, metavar="RUNSxSOURCES",
                         help="scaling points, e.g. 1000x10 100000x100 (default: all of "
                         "1k-100k runs x 10-1000 sources)")
-    parser.add_argument("--scaling-draws", type=int, default=500,
-                        help="draws (and tuning steps) per chain in the scaling sweep")
+    parser.add_argument("--scaling-draws", type=int, default=300,
+                        help="draws per chain in the scaling sweep (tuning steps: as many for "
+                        f"nutpie, {LAPLACE_TUNE} from a Laplace start)")
+    parser.add_argument("--scaling-methods", nargs="+", default=["nutpie", "numpyro-laplace"],
+                        choices=list(SCALING_METHODS),
+                        help="how the scaling sweep samples (default: nutpie, numpyro-laplace)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds before one measurement is recorded as timed out")
     args = parser.parse_args()
@@ -230,13 +244,14 @@ def report(table: pd.DataFrame) -> None:
         "backends": ["data", "sampler", "draws", "cold_s", "wall_s", "leapfrog_per_draw",
                      "min_bulk_ess", "ess_per_s", "divergences", "max_rhat", "peak_rss_gib",
                      "status"],
-        "scaling": ["runs", "sources", "draws", "gradient_ms", "wall_s", "leapfrog_per_draw",
-                    "min_bulk_ess", "min_bulk_ess_variable", "ess_per_s", "divergences",
-                    "max_rhat", "peak_rss_gib", "status"],
+        "scaling": ["runs", "sources", "sampler", "draws", "tune", "gradient_ms", "wall_s",
+                    "leapfrog_per_draw", "min_bulk_ess", "min_bulk_ess_variable", "ess_per_s",
+                    "divergences", "max_rhat", "peak_rss_gib", "status"],
         "baseline": ["data", "resamples", "wall_s", "peak_rss_gib", "status"],
     }
     titles = {"backends": "Data sets x samplers, 4 chains (wall_s: warm fit)",
-              "scaling": "Scaling sweep, nutpie, 4 chains (compile paid by a warm-up fit)",
+              "scaling": "Scaling sweep, 4 chains (wall_s end to end; nutpie's compile paid by a "
+                         "warm-up fit, the Laplace start's optimisation and Hessian included)",
               "baseline": "Huber-bootstrap baseline on Epoch"}
     for section, names in columns.items():
         part = table[table["section"] == section]

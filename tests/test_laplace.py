@@ -1,0 +1,54 @@
+"""The Laplace start (init="laplace"): exact on a Gaussian posterior, same posterior as nutpie."""
+
+import numpy as np
+import pymc as pm
+import pytest
+
+import bayescale as bs
+from bayescale.laplace import laplace
+from tests.conftest import TRUTH, simulate_runs
+
+
+def test_laplace_is_exact_for_a_gaussian_posterior():
+    # Normal prior, normal likelihood with known sd: the posterior is normal in closed form.
+    y = np.array([0.3, 1.9, 1.2, -0.4, 2.6])
+    prior_sd, noise_sd = 10.0, 0.5
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, prior_sd)
+        pm.Normal("y", mu, noise_sd, observed=y)
+    precision = 1 / prior_sd**2 + y.size / noise_sd**2
+    approximation = laplace(model)
+    assert approximation.mode[0] == pytest.approx(y.sum() / noise_sd**2 / precision, abs=1e-6)
+    assert approximation.covariance[0, 0] == pytest.approx(1 / precision, rel=1e-5)
+    assert approximation.evaluations > 0
+    starts = approximation.initial_points(chains=3, seed=1)
+    assert len(starts) == 3 and len({float(start["mu"]) for start in starts}) == 3
+
+
+def test_laplace_refuses_a_posterior_without_curvature():
+    with pm.Model() as model:
+        pm.Normal("x", 0.0, 1.0)
+        pm.Flat("free")  # improper and flat: no mode, no curvature
+    with pytest.raises(bs.SamplerError, match=r"not concave at its mode.*free"):
+        laplace(model)
+
+
+def test_laplace_start_gives_nutpies_posterior_and_is_recorded(simulated_fit):
+    fit = bs.fit(simulate_runs(), sampler="pymc", init="laplace", draws=500, tune=200, seed=11)
+    assert fit.converged, fit.diagnostics
+    assert fit.sampler.init == "laplace"
+    assert fit.diagnostics["divergences"] == 0
+    for name, value in TRUTH.items():
+        draws = fit.posterior[name].values
+        lo, hi = np.quantile(draws, [0.005, 0.995])
+        assert lo <= value <= hi, (name, lo, hi)
+        reference = simulated_fit.posterior[name].values
+        assert abs(np.median(draws) - np.median(reference)) < 0.25 * reference.std()
+        assert draws.std() == pytest.approx(reference.std(), rel=0.2)
+
+
+def test_laplace_start_needs_a_sampler_that_takes_a_mass_matrix():
+    with pytest.raises(bs.SamplerError, match=r"init='laplace'.*sampler='pymc'"):
+        bs.fit(simulate_runs(), sampler="nutpie", init="laplace")
+    with pytest.raises(bs.SamplerError, match="init must be one of"):
+        bs.fit(simulate_runs(), init="advi")
