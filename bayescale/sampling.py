@@ -185,7 +185,8 @@ def _laplace_options(model: pm.Model, settings: SamplerSettings) -> dict:
     """Return ``pm.sample`` options that start from the Laplace approximation (see INITS)."""
     from bayescale.laplace import laplace
 
-    approximation = laplace(model)
+    approximation = laplace(model, backend="jax" if settings.sampler in JAX_SAMPLERS
+                            else "pytensor")
     log.info("bayescale: Laplace approximation in %.1f s (%d gradients); chains start from it "
              "with its covariance as the mass matrix", approximation.seconds,
              approximation.evaluations)

@@ -121,6 +121,9 @@ def test_models_and_datasets_listings(capsys):
          "bayescale: error: fit file '{tmp}/none.nc' does not exist"),
         (["fit", "{tmp}/bad.csv", "-o", "{tmp}/x.nc", "--model", "nope"],
          "bayescale: error: unknown model 'nope'"),
+        (["fit", "epoch-chinchilla", "-o", "{tmp}/x.nc", "--init", "laplace"],
+         "bayescale: error: init='laplace' sets a dense mass matrix, which only the pymc and "
+         "numpyro samplers take, not 'nutpie'"),
     ],
 )
 def test_bad_input_exits_nonzero_with_one_line(args, message, tmp_path, capsys):

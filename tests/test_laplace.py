@@ -52,3 +52,16 @@ def test_laplace_start_needs_a_sampler_that_takes_a_mass_matrix():
         bs.fit(simulate_runs(), sampler="nutpie", init="laplace")
     with pytest.raises(bs.SamplerError, match="init must be one of"):
         bs.fit(simulate_runs(), init="advi")
+
+
+def test_jax_and_pytensor_laplace_agree():
+    pytest.importorskip("jax", reason="the JAX backend needs: pip install 'bayescale[jax]'")
+    from bayescale.model import build_model
+    from bayescale.runs import as_runs
+    from bayescale.spec import load_spec
+
+    model = build_model(as_runs(simulate_runs()), load_spec("chinchilla"))
+    by_pytensor, by_jax = laplace(model), laplace(model, backend="jax")
+    np.testing.assert_allclose(by_jax.mode, by_pytensor.mode, atol=1e-4)
+    np.testing.assert_allclose(by_jax.covariance, by_pytensor.covariance,
+                               rtol=1e-3, atol=1e-3 * np.abs(by_pytensor.covariance).max())
