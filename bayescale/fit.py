@@ -362,7 +362,7 @@ def fit(
         "diagnostics": json.dumps(report),
         "provenance": json.dumps(provenance(runs, user_sources)),
     })
-    warn_if_unconverged(report)
+    warn_if_unconverged(report, n_sources=len(runs.sources), init=settings.init)
     return Fit(tree)
 
 

@@ -341,8 +341,24 @@ def convergence_report(tree: xr.DataTree) -> dict:
     }
 
 
-def warn_if_unconverged(report: dict) -> None:
-    """Issue a :class:`ConvergenceWarning` saying what fell short and what to try."""
+# From this many sources on, a fit that mixes badly is advised to start from the Laplace
+# approximation (measured: 10k runs in 100 sources, README "Speed").
+MANY_SOURCES = 10
+
+
+def warn_if_unconverged(report: dict, n_sources: int = 1, init: str = "adapt") -> None:
+    """Issue a :class:`ConvergenceWarning` saying what fell short and what to try.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`convergence_report`.
+    n_sources : int, default 1
+        Sources in the fit; with many, a Laplace start is advised too.
+    init : str, default "adapt"
+        How the chains started.
+
+    """
     if report["converged"]:
         return
     advice = []
@@ -351,6 +367,9 @@ def warn_if_unconverged(report: dict) -> None:
     if report["max_rhat"] > MAX_RHAT or report["min_ess_bulk"] < MIN_ESS \
             or report["min_ess_tail"] < MIN_ESS:
         advice.append("run more draws and tuning steps (e.g. draws=2000, tune=2000)")
+        if n_sources >= MANY_SOURCES and init == "adapt":
+            advice.append(f"with {n_sources} sources, start from the Laplace approximation "
+                          "(sampler='numpyro' or 'pymc', init='laplace')")
     warnings.warn(
         "bayescale: the sampler did NOT converge: " + "; ".join(report["problems"])
         + ". Try to " + ", or ".join(advice)

@@ -65,3 +65,16 @@ def test_jax_and_pytensor_laplace_agree():
     np.testing.assert_allclose(by_jax.mode, by_pytensor.mode, atol=1e-4)
     np.testing.assert_allclose(by_jax.covariance, by_pytensor.covariance,
                                rtol=1e-3, atol=1e-3 * np.abs(by_pytensor.covariance).max())
+
+
+def test_an_unconverged_fit_of_many_sources_is_advised_a_laplace_start():
+    from bayescale.sampling import warn_if_unconverged
+
+    report = {"converged": False, "divergences": 0, "max_rhat": 1.04, "min_ess_bulk": 140,
+              "min_ess_tail": 500, "problems": ["bulk ESS 140 for alpha (< 400)"]}
+    with pytest.warns(bs.ConvergenceWarning, match=r"with 100 sources, start from the Laplace"):
+        warn_if_unconverged(report, n_sources=100)
+    for options in ({"n_sources": 2}, {"n_sources": 100, "init": "laplace"}):
+        with pytest.warns(bs.ConvergenceWarning) as caught:
+            warn_if_unconverged(report, **options)
+        assert "Laplace" not in str(caught[0].message)
