@@ -99,7 +99,7 @@ def laplace(model: pm.Model, backend: str = "pytensor") -> Laplace:
     raveled = DictToArrayBijection.map({var.name: initial[var.name]
                                         for var in model.value_vars})
     if backend == "jax":
-        function = _jax_logp_dlogp(model, raveled.point_map_info)
+        function = _jax_logp_dlogp(model, initial)
     elif backend == "pytensor":
         function = model.logp_dlogp_function(ravel_inputs=True)
         function.set_extra_values({})
@@ -133,7 +133,7 @@ def laplace(model: pm.Model, backend: str = "pytensor") -> Laplace:
     hessian = (hessian + hessian.T) / 2
     eigenvalues, vectors = np.linalg.eigh(hessian)
     if eigenvalues.min() <= 0:
-        names = _names_of_direction(model, raveled.point_map_info, vectors[:, 0])
+        names = _names_of_direction(raveled.point_map_info, vectors[:, 0])
         raise SamplerError(
             "init='laplace': the log density is not concave at its mode (smallest curvature "
             f"{eigenvalues.min():.3g}, mostly along {names}), so a Gaussian cannot stand in for "
@@ -143,25 +143,19 @@ def laplace(model: pm.Model, backend: str = "pytensor") -> Laplace:
                    time.perf_counter() - start)
 
 
-def _jax_logp_dlogp(model: pm.Model, point_map_info: tuple):
-    """Return a function of the raveled point giving the log density and its gradient (JAX)."""
+def _jax_logp_dlogp(model: pm.Model, point: dict[str, np.ndarray]):
+    """Return a function of the raveled ``point`` giving the log density and its gradient (JAX)."""
     import jax
+    from jax.flatten_util import ravel_pytree
     from pymc.sampling.jax import get_jaxified_graph
 
     jax.config.update("jax_enable_x64", True)
     graph = get_jaxified_graph(inputs=model.value_vars, outputs=[model.logp()])
-
-    def logp(parts):
-        return graph(*parts)[0]
-
-    shapes = [(shape, int(np.prod(shape))) for _, shape, _, _ in point_map_info]
+    # Ravels value variables in model.value_vars order, as DictToArrayBijection does.
+    _, unravel = ravel_pytree([point[var.name] for var in model.value_vars])
 
     def flat_logp(x):
-        parts, offset = [], 0
-        for shape, size in shapes:
-            parts.append(x[offset:offset + size].reshape(shape))
-            offset += size
-        return logp(parts)
+        return graph(*unravel(x))[0]
 
     value_and_grad = jax.jit(jax.value_and_grad(flat_logp))
 
@@ -191,12 +185,9 @@ def _stalled(result) -> bool:
     return np.linalg.norm(result.jac, np.inf) < 1e-2
 
 
-def _names_of_direction(model, point_map_info, vector) -> str:
-    """Name the value variables that carry most of ``vector``."""
-    names, offset, weight = [], 0, {}
-    for name, shape, _, _ in point_map_info:
-        size = int(np.prod(shape))
-        weight[name] = float(np.sum(vector[offset:offset + size] ** 2))
-        offset += size
-        names.append(name)
+def _names_of_direction(point_map_info, vector) -> str:
+    """Name the two value variables that carry most of ``vector``."""
+    sizes = [int(np.prod(shape)) for _, shape, _, _ in point_map_info]
+    parts = np.split(vector ** 2, np.cumsum(sizes)[:-1])
+    weight = {info[0]: float(part.sum()) for info, part in zip(point_map_info, parts, strict=True)}
     return ", ".join(sorted(weight, key=weight.get, reverse=True)[:2])

@@ -48,6 +48,19 @@ def simulate_runs(seed=7, sigma=0.01, truth=TRUTH, source=None):
     return table
 
 
+def assert_recovers_truth_like(fit, reference):
+    """Each parameter's 99% interval holds TRUTH, and its median is ``reference``'s.
+
+    The medians agree within a quarter of the reference's posterior sd (Monte Carlo error).
+    """
+    for name, value in TRUTH.items():
+        draws = fit.posterior[name].values
+        lo, hi = np.quantile(draws, [0.005, 0.995])
+        assert lo <= value <= hi, (name, lo, hi)
+        expected = reference.posterior[name].values
+        assert abs(np.median(draws) - np.median(expected)) < 0.25 * expected.std(), name
+
+
 @pytest.fixture(scope="session")
 def simulated_fit(offline_mirror):
     return bs.fit(simulate_runs(), draws=500, tune=500, seed=11)
