@@ -78,7 +78,6 @@ def scaling_runs(n_runs: int, n_sources: int, seed: int = 0):
     return simulate_runs(n_runs, n_sources, sizes=sizes, seed=seed)
 
 
-
 def _peak_rss_gib() -> float:
     import resource
 
