@@ -9,7 +9,9 @@ chains vectorised there.
 Compiling the model costs more than sampling it on small data (Epoch's 240 runs: 2.6 s against
 0.6 s, warm PyTensor cache). So nutpie's compiled models are kept in this process, keyed by the
 model's structure (law, priors, likelihood, pooling, number of sources), and a later fit of the
-same structure swaps its runs into the compiled model instead of compiling again.
+same structure swaps its runs into the compiled model instead of compiling again. The JAX
+samplers compile with the runs built in; JAX's on-disk compile cache (:func:`use_jax_compile_cache`)
+serves a refit of the same runs, in this process or a later one.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ LAPLACE_SAMPLERS = ("pymc", "numpyro")
 
 MAX_RHAT = 1.01
 MIN_ESS = 400
+
+# JAX's on-disk cache of compiled programs: where (this variable, else the user cache folder;
+# "off" turns it off), and how large it may grow before the oldest entries go.
+JAX_CACHE_ENV = "BAYESCALE_JAX_CACHE"
+JAX_CACHE_MAX_BYTES = 2**30
 
 # nutpie models compiled in this process, by structure key (see sample); oldest dropped first.
 _COMPILED: OrderedDict[str, object] = OrderedDict()
@@ -147,6 +154,8 @@ def _sample_pymc(model: pm.Model, settings: SamplerSettings,
     """Sample with ``pm.sample`` (PyMC's NUTS or a JAX sampler); return the tree and device."""
     options = copy.deepcopy(SAMPLERS[settings.sampler][2])  # pm.sample writes into its dicts
     device = "cpu"
+    if settings.sampler in JAX_SAMPLERS:
+        use_jax_compile_cache()
     if settings.init == "laplace":
         options |= _laplace_options(model, settings)
     if "step" not in options:  # a given step has its target acceptance already
@@ -240,6 +249,37 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
                                                 progressbar=False)
         tree[group] = xr.DataTree(dataset)
     return tree
+
+
+def use_jax_compile_cache() -> str | None:
+    """Keep JAX's compiled programs on disk, so that a later fit of the same model skips compiling.
+
+    JAX compiles the sampler with the runs built in, so the cache serves a fit of the same runs
+    and model again: another seed, the next process, a sensitivity refit (README, "Speed").
+    A folder set through JAX's own ``JAX_COMPILATION_CACHE_DIR`` is left as it is; else the
+    cache is ``$BAYESCALE_JAX_CACHE`` or ``jax`` in the user cache folder, at most
+    :data:`JAX_CACHE_MAX_BYTES` (oldest entries removed first); ``BAYESCALE_JAX_CACHE=off``
+    turns it off.
+
+    Returns
+    -------
+    str or None
+        The cache folder in use, or None when it is off.
+
+    """
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
+        return jax.config.jax_compilation_cache_dir
+    setting = os.environ.get(JAX_CACHE_ENV, "")
+    if setting.lower() == "off":
+        return None
+    import pooch
+
+    folder = setting or os.path.join(pooch.os_cache("bayescale"), "jax")
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_MAX_BYTES)
+    return str(folder)
 
 
 def clear_compiled() -> None:

@@ -2,9 +2,10 @@
 
 Usage: ``./run.sh bench suite`` (or ``python benchmarks/suite.py [--quick] [--only ...]``).
 
-Each measurement runs in its own Python process with an empty PyTensor compile cache, so that
-"cold" is a first fit as a new user meets it; "warm" is a second fit of the same data in that
-process (for nutpie it reuses the compiled model, see :mod:`bayescale.sampling`). Every fit is
+Each measurement runs in its own Python process with empty PyTensor and JAX compile caches, so
+that "cold" is a first fit as a new user meets it; "warm" is a second fit of the same data in
+that process (nutpie reuses the compiled model, the JAX samplers load theirs from JAX's compile
+cache; see :mod:`bayescale.sampling`). Every fit is
 end to end: checks, model, compile, sampling, log likelihood, convergence report.
 
 Sections (the ``section`` column of the CSV):
@@ -163,9 +164,13 @@ def work(task: dict) -> dict:
 # ---------------------------------------------------------------- driver
 
 def run_task(task: dict, timeout: float) -> dict:
-    """Run ``task`` in a fresh process with an empty compile cache; record a timeout or error."""
+    """Run ``task`` in a fresh process with empty compile caches; record a timeout or error."""
+    jax_cache = ("off" if os.environ.get("BAYESCALE_JAX_CACHE", "").lower() == "off"
+                 else tempfile.mkdtemp(prefix="bayescale-bench-jax-"))  # off: measure without
     env = os.environ | {"PYTENSOR_FLAGS": "base_compiledir="
-                        + tempfile.mkdtemp(prefix="bayescale-bench-")}
+                        + tempfile.mkdtemp(prefix="bayescale-bench-"),
+                        "BAYESCALE_JAX_CACHE": jax_cache}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
     start = time.perf_counter()
     try:
         done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(task)],

@@ -32,6 +32,21 @@ def offline_mirror():
     datasets.set_mirror(None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def jax_compile_cache(tmp_path_factory):
+    """Keep the JAX samplers' compile cache in a temporary folder, not the user's cache."""
+    from bayescale.sampling import JAX_CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("jax-cache")
+    previous = os.environ.get(JAX_CACHE_ENV)
+    os.environ[JAX_CACHE_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(JAX_CACHE_ENV)
+    else:
+        os.environ[JAX_CACHE_ENV] = previous
+
+
 def law(N, D, p=TRUTH):
     return p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
 

@@ -2,7 +2,9 @@
 
 import importlib.util
 import logging
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 import bayescale as bs
@@ -56,6 +58,53 @@ def test_many_vectorised_chains_sample_the_same_posterior(simulated_fit, monkeyp
     assert fit.posterior.sizes["chain"] == 64 and fit.posterior.sizes["draw"] == 400
     assert fit.converged, fit.diagnostics
     assert_recovers_truth_like(fit, simulated_fit)
+
+
+@pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+def test_a_refit_of_the_same_runs_loads_the_compiled_sampler_from_disk():
+    import jax
+    import jax.monitoring
+
+    folder = sampling.use_jax_compile_cache()
+    assert folder is not None and jax.config.jax_compilation_cache_dir == folder
+    # Cache every compile, however fast this machine compiles (JAX's default: 1 s or more).
+    min_seconds = jax.config.jax_persistent_cache_min_compile_time_secs
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    hits = []
+
+    def listener(event, **_):
+        if event == "/jax/compilation_cache/cache_hits":
+            hits.append(event)
+
+    jax.monitoring.register_event_listener(listener)
+    try:
+        # 50 draws: too few to converge (it warns), enough to compile and run the sampler.
+        runs = simulate_runs(seed=3)
+        first = bs.fit(runs, sampler="numpyro", draws=50, tune=50, seed=4, log_likelihood=False)
+        assert list(Path(folder).glob("*-cache")), "nothing was written to the compile cache"
+        stored = len(hits)
+        again = bs.fit(runs, sampler="numpyro", draws=50, tune=50, seed=4, log_likelihood=False)
+    finally:
+        jax.monitoring.unregister_event_listener(listener)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", min_seconds)
+    assert len(hits) > stored  # the sampler came from the cache, not a compile
+    assert np.array_equal(first.posterior["alpha"].values, again.posterior["alpha"].values)
+
+
+def test_the_jax_compile_cache_can_be_turned_off_or_set_through_jax(monkeypatch, tmp_path):
+    import jax
+
+    previous = jax.config.jax_compilation_cache_dir
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        monkeypatch.setenv(sampling.JAX_CACHE_ENV, "off")
+        assert sampling.use_jax_compile_cache() is None
+        assert jax.config.jax_compilation_cache_dir is None
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path))  # the user's own choice
+        monkeypatch.setenv(sampling.JAX_CACHE_ENV, str(tmp_path / "ours"))
+        assert sampling.use_jax_compile_cache() == str(tmp_path)
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)
 
 
 def test_gpu_needs_a_jax_sampler_and_devices_are_checked():
