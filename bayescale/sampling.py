@@ -24,7 +24,7 @@ import os
 import sys
 import time
 import warnings
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass
 
 import arviz as az
@@ -314,7 +314,8 @@ def jax_device(requested: str = "auto") -> str:
         log.warning("bayescale: device='gpu' asked for, but JAX sees no GPU (its devices: %s); "
                     "sampling on the CPU instead. For GPU sampling install JAX with CUDA "
                     "support (pip install 'jax[cuda12]') on a machine with an NVIDIA GPU",
-                    ", ".join(str(d) for d in jax.devices()))
+                    ", ".join(f"{kind} ({count})" for kind, count in
+                              Counter(device.platform for device in jax.devices()).items()))
     return "gpu" if has_gpu else "cpu"
 
 

@@ -25,6 +25,12 @@ Sections (the ``section`` column of the CSV):
 ``baseline``
     The Huber-bootstrap baseline (4000 resamples) on Epoch's runs, and its wall time over the
     warm nutpie fit's, measured in this run.
+``gpu`` (only when asked: ``--only gpu``, on a machine where JAX sees a GPU)
+    numpyro with ``device="gpu"`` (chains vectorised on the GPU), :data:`GPU_POINTS`: Epoch's
+    runs with 4, 64 and 1024 chains, and 100,000 simulated runs in 100 sources from the
+    Laplace start with 4 and 64 chains; cold and warm wall time, leapfrog steps per draw, ESS,
+    divergences, R-hat, peak RSS, and where the fit ran. Without a GPU each row is recorded as
+    failed with "no GPU visible to JAX", never measured on the CPU in its place.
 
 Prints the tables and writes them to ``benchmarks/results/suite.csv``.
 """
@@ -61,6 +67,13 @@ LAPLACE_TUNE = 200
 SCALING_SIZES = 10
 SCALING = ((1_000, 10), (10_000, 10), (10_000, 100), (10_000, 1_000), (100_000, 10),
            (100_000, 100), (100_000, 1_000))
+# The GPU section: (data, chains, draws per chain, tuning steps, init). Many chains still need
+# a few hundred draws each (README, "Choosing the sampler").
+GPU_POINTS = (("epoch-chinchilla", 4, 1000, 1000, "adapt"),
+              ("epoch-chinchilla", 64, 400, 300, "adapt"),
+              ("epoch-chinchilla", 1024, 400, 300, "adapt"),
+              ("simulated 100000 x 100", 4, 300, LAPLACE_TUNE, "laplace"),
+              ("simulated 100000 x 100", 64, 300, LAPLACE_TUNE, "laplace"))
 
 
 # ---------------------------------------------------------------- worker (one measurement)
@@ -154,6 +167,24 @@ def work(task: dict) -> dict:
         fit, wall = _timed_fit(runs, **options)
         return {"gradient_ms": gradient} | _fit_stats(fit, wall) | {
             "peak_rss_gib": _peak_rss_gib()}
+    if task["section"] == "gpu":
+        import jax
+
+        from bayescale.sampling import jax_device
+
+        if jax_device("auto") != "gpu":
+            kinds = sorted({device.platform for device in jax.devices()})
+            raise RuntimeError(f"no GPU visible to JAX (its devices: {', '.join(kinds)})")
+        if task["data"].startswith("simulated"):
+            runs = scaling_runs(*(int(v) for v in task["data"].split()[1::2]))
+        else:
+            runs = datasets.load(task["data"])
+        options |= {"sampler": "numpyro", "device": "gpu", "chains": task["chains"],
+                    "init": task["init"], "log_likelihood": False}
+        _, cold = _timed_fit(runs, **options)
+        fit, warm = _timed_fit(runs, **options | {"seed": 1})
+        return {"cold_s": cold} | _fit_stats(fit, warm) | {
+            "device": fit.tree.attrs["device"], "peak_rss_gib": _peak_rss_gib()}
     if task["section"] == "baseline":
         runs = datasets.load("epoch-chinchilla")
         _, wall = _timed_fit(runs, method="huber-bootstrap", resamples=task["resamples"], seed=0)
@@ -212,6 +243,11 @@ def tasks(args) -> list[dict]:
             chosen.append({"section": "scaling", "data": f"simulated {n_runs} x {sources}",
                            "model": "chinchilla", "sampler": method, "runs": n_runs,
                            "sources": sources, "draws": args.scaling_draws, "tune": tune})
+    if "gpu" in args.only:
+        for data, chains, draws, tune, init in GPU_POINTS:
+            chosen.append({"section": "gpu", "data": data, "model": "chinchilla",
+                           "sampler": f"numpyro ({init})", "chains": chains, "init": init,
+                           "draws": draws, "tune": tune})
     return chosen
 
 
@@ -221,7 +257,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="Epoch only, 300 draws, 400 resamples, two scaling points")
     parser.add_argument("--only", nargs="+", default=["backends", "baseline", "scaling"],
-                        choices=["backends", "baseline", "scaling"])
+                        choices=["backends", "baseline", "scaling", "gpu"],
+                        help="sections to run (default: all but gpu)")
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     parser.add_argument("--data", nargs="+", default=[name for name, _ in DATA_SETS],
                         choices=[name for name, _ in DATA_SETS],
@@ -270,11 +307,15 @@ def report(table: pd.DataFrame) -> None:
                     "leapfrog_per_draw", "min_bulk_ess", "min_bulk_ess_variable", "ess_per_s",
                     "divergences", "max_rhat", "peak_rss_gib", "status"],
         "baseline": ["data", "resamples", "wall_s", "peak_rss_gib", "status"],
+        "gpu": ["data", "sampler", "chains", "draws", "tune", "cold_s", "wall_s",
+                "leapfrog_per_draw", "min_bulk_ess", "ess_per_s", "divergences", "max_rhat",
+                "device", "peak_rss_gib", "status"],
     }
     titles = {"backends": "Data sets x samplers, 4 chains (wall_s: warm fit)",
               "scaling": "Scaling sweep, 4 chains (wall_s end to end; nutpie's compile paid by a "
                          "warm-up fit, the Laplace start's optimisation and Hessian included)",
-              "baseline": "Huber-bootstrap baseline on Epoch"}
+              "baseline": "Huber-bootstrap baseline on Epoch",
+              "gpu": "numpyro on the GPU, chains vectorised (wall_s: warm fit)"}
     for section, names in columns.items():
         part = table[table["section"] == section]
         if part.empty:
