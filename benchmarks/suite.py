@@ -5,8 +5,8 @@ Usage: ``./run.sh bench suite`` (or ``python benchmarks/suite.py [--quick] [--on
 Each measurement runs in its own Python process with empty PyTensor and JAX compile caches, so
 that "cold" is a first fit as a new user meets it; "warm" is a second fit of the same data in
 that process (nutpie reuses the compiled model, the JAX samplers load theirs from JAX's compile
-cache; see :mod:`bayescale.sampling`). Every fit is
-end to end: checks, model, compile, sampling, log likelihood, convergence report.
+cache; see :mod:`bayescale.sampling`). Every fit is end to end: checks, model, compile,
+sampling, log likelihood, convergence report.
 
 Sections (the ``section`` column of the CSV):
 
