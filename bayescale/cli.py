@@ -759,7 +759,7 @@ def _print_summary(result: Fit, prob: float, as_json: bool) -> int:
         print(table.to_string(float_format=lambda value: f"{value:.4g}"))
         print(f"\nDiagnostics: {verdict}; max R-hat {diagnostics['max_rhat']:.4f}, "
               f"min bulk ESS {diagnostics['min_ess_bulk']:.0f}, min tail ESS "
-              f"{diagnostics['min_ess_tail']:.0f}, {diagnostics['divergences']} divergences")
+              f"{diagnostics['min_ess_tail']:.0f}, divergences {diagnostics['divergences']}")
     for problem in diagnostics["problems"]:
         print(f"  problem: {problem}")
     provenance = result.provenance

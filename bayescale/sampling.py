@@ -371,7 +371,7 @@ def convergence_report(tree: xr.DataTree) -> dict:
     if not tail[0] >= MIN_ESS:
         problems.append(f"tail ESS {tail[0]:.0f} for {tail[1]} (< {MIN_ESS})")
     if divergences:
-        problems.append(f"{divergences} divergent transitions")
+        problems.append(f"{divergences} divergent transition{'' if divergences == 1 else 's'}")
     return {
         "max_rhat": rhat[0], "max_rhat_variable": rhat[1],
         "min_ess_bulk": bulk[0], "min_ess_bulk_variable": bulk[1],
