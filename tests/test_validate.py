@@ -64,6 +64,11 @@ def test_heldout_table_scores_bayes_and_baseline_side_by_side():
         assert table[f"coverage{level}"].between(0, 1).all()
     assert (table["coverage50"] <= table["coverage95"]).all()
     assert (table["median_abs_rel_error"] < 0.05).all()
+    # A coverage outside 80-98% is named in the note (Epoch's largest runs: under-covered).
+    for (_, method), row in table.iterrows():
+        inside = 0.80 <= row["coverage90"] <= 0.98
+        assert ("too narrow" in row["note"]) == (row["coverage90"] < 0.80), method
+        assert inside or "the 90% intervals cover" in row["note"], method
 
 
 def test_dask_sweep_keeps_every_fit_when_one_fails(offline_mirror):
