@@ -71,6 +71,20 @@ def test_heldout_table_scores_bayes_and_baseline_side_by_side():
         assert inside or "the 90% intervals cover" in row["note"], method
 
 
+def test_a_held_out_fit_that_did_not_converge_is_refitted_longer_and_says_so():
+    runs = bs.as_runs(simulate_runs())
+    threshold = float(np.quantile(runs.table["C"], 0.8))
+    # 40 draws per chain cannot reach bulk ESS 400 over 4 chains: the first fit falls short.
+    score, note = validate._converged_check(runs, "chinchilla", threshold, draws=40, tune=40,
+                                            seed=0)
+    assert note.startswith("refitted with 80 draws, 80 tuning steps and target_accept 0.95: "
+                           "the first fit had ") and "ESS" in note
+    assert score.fit.sampler.draws == 80 and score.fit.sampler.target_accept == 0.95
+    converged, none = validate._converged_check(runs, "chinchilla", threshold, draws=1000,
+                                                tune=1000, seed=0)
+    assert converged.summary["converged"] and none == ""
+
+
 def test_dask_sweep_keeps_every_fit_when_one_fails(offline_mirror):
     runs = simulate_runs(seed=2)
     tasks = {"normal": {"runs": runs, "draws": 200, "tune": 200, "likelihood": "normal"},
