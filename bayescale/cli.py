@@ -252,8 +252,10 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--datasets", nargs="+", help="data sets (default: all with >= 2 decades "
                                                  "of compute)")
     q.add_argument("--holdout", type=float, default=0.2, help="share held out (default 0.2)")
-    q.add_argument("--draws", type=int, default=1000)
-    q.add_argument("--tune", type=int, default=1000)
+    q.add_argument("--draws", type=int, default=1000,
+                   help="draws per chain (default 1000); a fit that does not converge is "
+                        "refitted once with twice the draws and tuning steps")
+    q.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     q.add_argument("--resamples", type=int, default=500, help="baseline bootstrap resamples")
     q.add_argument("--no-baseline", action="store_true", help="score the Bayesian fits only")
     q.add_argument("-o", "--output", help="also write the table as CSV")
