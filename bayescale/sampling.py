@@ -277,9 +277,9 @@ def use_jax_compile_cache() -> str | None:
     import pooch
 
     folder = setting or os.path.join(pooch.os_cache("bayescale"), "jax")
-    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_MAX_BYTES)
-    return str(folder)
+    return folder
 
 
 def clear_compiled() -> None:

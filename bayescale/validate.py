@@ -337,9 +337,8 @@ def heldout_calibration(names=None, *, holdout: float = 0.2, draws: int = 1000,
         threshold = _threshold(flops, holdout, None)
         model = NATURAL_MODEL.get(name, "chinchilla")
         score, refit = _converged_check(runs, model, threshold, draws, tune, seed)
-        notes = [_coverage_note(score.summary["coverage90"]), refit]
         rows.append({"dataset": name, "method": f"bayes ({model})", **_scores(score.summary),
-                     "note": "; ".join(note for note in notes if note)})
+                     "note": _joined(_coverage_note(score.summary["coverage90"]), refit)})
         if baseline:
             rows.append(_baseline_row(name, runs, threshold, model, resamples, seed))
     return pd.DataFrame(rows).set_index(["dataset", "method"])
@@ -374,13 +373,16 @@ def _converged_check(runs, model, threshold, draws, tune, seed):
 def _coverage_note(coverage90: float) -> str:
     """Say whether the 90% intervals' held-out coverage is outside :data:`CALIBRATED_COVERAGE90`."""
     low, high = CALIBRATED_COVERAGE90
-    if coverage90 < low:
-        return (f"too narrow: the 90% intervals cover {coverage90:.0%} of the held-out runs "
-                f"(calibrated: {low:.0%}-{high:.0%})")
-    if coverage90 > high:
-        return (f"too wide: the 90% intervals cover {coverage90:.0%} of the held-out runs "
-                f"(calibrated: {low:.0%}-{high:.0%})")
-    return ""
+    if low <= coverage90 <= high:
+        return ""
+    verdict = "too narrow" if coverage90 < low else "too wide"
+    return (f"{verdict}: the 90% intervals cover {coverage90:.0%} of the held-out runs "
+            f"(calibrated: {low:.0%}-{high:.0%})")
+
+
+def _joined(*notes: str) -> str:
+    """Join the non-empty notes."""
+    return "; ".join(note for note in notes if note)
 
 
 def _scores(summary: dict) -> dict:
@@ -415,7 +417,6 @@ def _baseline_row(name, runs, threshold, model, resamples, seed) -> dict:
         inside = (held_runs[f"lo{level}"] <= held_runs["loss"]) & (
             held_runs["loss"] <= held_runs[f"hi{level}"])
         summary[f"coverage{level}"] = float(inside.mean())
-    notes = [_coverage_note(summary["coverage90"])]
-    if skipped:
-        notes.append(f"skipped {len(skipped)} source(s) without runs on both sides")
-    return row | summary | {"note": "; ".join(note for note in notes if note)}
+    skipped_note = (f"skipped {len(skipped)} source(s) without runs on both sides"
+                    if skipped else "")
+    return row | summary | {"note": _joined(_coverage_note(summary["coverage90"]), skipped_note)}

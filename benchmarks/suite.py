@@ -67,13 +67,13 @@ LAPLACE_TUNE = 200
 SCALING_SIZES = 10
 SCALING = ((1_000, 10), (10_000, 10), (10_000, 100), (10_000, 1_000), (100_000, 10),
            (100_000, 100), (100_000, 1_000))
-# The GPU section: (data, chains, draws per chain, tuning steps, init). Many chains still need
-# a few hundred draws each (README, "Choosing the sampler").
+# The GPU section: (data set, or simulated (runs, sources); chains, draws per chain, tuning
+# steps, init). Many chains still need a few hundred draws each (README, "Choosing the sampler").
 GPU_POINTS = (("epoch-chinchilla", 4, 1000, 1000, "adapt"),
               ("epoch-chinchilla", 64, 400, 300, "adapt"),
               ("epoch-chinchilla", 1024, 400, 300, "adapt"),
-              ("simulated 100000 x 100", 4, 300, LAPLACE_TUNE, "laplace"),
-              ("simulated 100000 x 100", 64, 300, LAPLACE_TUNE, "laplace"))
+              ((100_000, 100), 4, 300, LAPLACE_TUNE, "laplace"),
+              ((100_000, 100), 64, 300, LAPLACE_TUNE, "laplace"))
 
 
 # ---------------------------------------------------------------- worker (one measurement)
@@ -175,10 +175,8 @@ def work(task: dict) -> dict:
         if jax_device("auto") != "gpu":
             kinds = sorted({device.platform for device in jax.devices()})
             raise RuntimeError(f"no GPU visible to JAX (its devices: {', '.join(kinds)})")
-        if task["data"].startswith("simulated"):
-            runs = scaling_runs(*(int(v) for v in task["data"].split()[1::2]))
-        else:
-            runs = datasets.load(task["data"])
+        runs = (scaling_runs(task["runs"], task["sources"]) if "runs" in task
+                else datasets.load(task["data"]))
         options |= {"sampler": "numpyro", "device": "gpu", "chains": task["chains"],
                     "init": task["init"], "log_likelihood": False}
         _, cold = _timed_fit(runs, **options)
@@ -245,9 +243,11 @@ def tasks(args) -> list[dict]:
                            "sources": sources, "draws": args.scaling_draws, "tune": tune})
     if "gpu" in args.only:
         for data, chains, draws, tune, init in GPU_POINTS:
+            simulated = {} if isinstance(data, str) else {
+                "data": "simulated {} x {}".format(*data), "runs": data[0], "sources": data[1]}
             chosen.append({"section": "gpu", "data": data, "model": "chinchilla",
                            "sampler": f"numpyro ({init})", "chains": chains, "init": init,
-                           "draws": draws, "tune": tune})
+                           "draws": draws, "tune": tune} | simulated)
     return chosen
 
 

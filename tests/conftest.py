@@ -38,13 +38,9 @@ def jax_compile_cache(tmp_path_factory):
     from bayescale.sampling import JAX_CACHE_ENV
 
     folder = tmp_path_factory.mktemp("jax-cache")
-    previous = os.environ.get(JAX_CACHE_ENV)
-    os.environ[JAX_CACHE_ENV] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop(JAX_CACHE_ENV)
-    else:
-        os.environ[JAX_CACHE_ENV] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(JAX_CACHE_ENV, str(folder))
+        yield folder
 
 
 def law(N, D, p=TRUTH):
