@@ -5,7 +5,7 @@ import pymc as pm
 import pytest
 
 import bayescale as bs
-from bayescale.laplace import laplace
+from bayescale.laplace import _hessian, laplace
 from tests.conftest import TRUTH, assert_recovers_truth_like, simulate_runs
 
 
@@ -23,6 +23,50 @@ def test_laplace_is_exact_for_a_gaussian_posterior():
     assert approximation.evaluations > 0
     starts = approximation.initial_points(chains=3, seed=1)
     assert len(starts) == 3 and len({float(start["mu"]) for start in starts}) == 3
+
+
+def test_laplace_hessian_of_a_hierarchical_gaussian_is_exact_from_few_products():
+    # Per source s: theta_s ~ N(mu, 1), phi_s ~ N(0, 1), y_s ~ N(theta_s + phi_s, 0.5). The
+    # negative log density's Hessian couples each theta_s with mu and with its own phi_s only.
+    y = np.array([0.4, -1.1, 2.0, 0.7])
+    sources = len(y)
+    with pm.Model(coords={"source": range(sources)}) as model:
+        mu = pm.Normal("mu", 0.0, 1.0)
+        theta = pm.Normal("theta", mu, 1.0, dims="source")
+        phi = pm.Normal("phi", 0.0, 1.0, dims="source")
+        pm.Normal("y", theta + phi, 0.5, observed=y, dims="source")
+    precision = np.zeros((1 + 2 * sources,) * 2)  # order: mu, theta, phi
+    theta_at, phi_at = np.arange(1, 1 + sources), np.arange(1 + sources, 1 + 2 * sources)
+    precision[0, 0] = 1 + sources
+    precision[0, theta_at] = precision[theta_at, 0] = -1
+    precision[theta_at, theta_at] = precision[phi_at, phi_at] = 1 + 4
+    precision[theta_at, phi_at] = precision[phi_at, theta_at] = 4
+    for backend in ("pytensor", "jax"):
+        if backend == "jax":
+            pytest.importorskip("jax", reason="pip install 'bayescale[jax]'")
+        approximation = laplace(model, backend=backend)
+        np.testing.assert_allclose(approximation.covariance, np.linalg.inv(precision),
+                                   atol=1e-5)
+
+
+def test_compressed_hessian_uses_one_product_per_colour_and_checks_itself():
+    # Two sources with two per-source entries each (colours 0, 1) and one shared (colour 2).
+    colours, sources = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, -1])
+    rng = np.random.default_rng(3)
+    random = rng.standard_normal((5, 5))
+    coupled = random + random.T
+    structured = np.where((sources[:, None] == sources[None, :]) | (sources[:, None] < 0)
+                          | (sources[None, :] < 0), coupled, 0.0)
+    for hessian, products_expected in ((structured, 3 + 1), (coupled, 3 + 1 + 5)):
+        asked = []
+
+        def products(vectors, hessian=hessian, asked=asked):
+            asked.extend(vectors)
+            return vectors @ hessian
+
+        np.testing.assert_allclose(_hessian(products, colours, sources), hessian, atol=1e-12)
+        # A Hessian that couples sources fails the random-vector check and is built by columns.
+        assert len(asked) == products_expected
 
 
 def test_laplace_refuses_a_posterior_without_curvature():
