@@ -12,6 +12,9 @@ Parameterisation (chosen for NUTS, see ../shared/DESIGN.md):
   noise scale ``sigma`` is per source.
 * Every source's parameters are recorded as ``*_source`` variables (dim ``source``), so queries
   read them the same way whatever the pooling.
+* The law is computed on a grid of blocks of runs, each block from one source, and read back per
+  run (:func:`block_layout`); the likelihood stays one observed variable over the runs, in the
+  table's order.
 """
 
 from __future__ import annotations
@@ -139,6 +142,48 @@ def _short_inputs(runs: Runs, spec: ModelSpec) -> list[str]:
     return problems
 
 
+# Runs are laid out in blocks of up to this many runs of one source (see block_layout).
+MAX_BLOCK = 64
+# The widest block is taken whose padding adds at most this fraction to the runs.
+MAX_PADDING = 0.25
+
+
+def block_layout(source_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lay the runs out in equal blocks, each holding runs of one source.
+
+    The law is then computed on a (blocks, width) grid with each block's parameters broadcast
+    over its row, and read back per run. Gathering each parameter per run instead, as
+    ``value[source_index]``, costs a scatter per parameter in every gradient: measured with JAX
+    at 100,000 runs in 100 sources, 3.2-3.9 ms per gradient against 2.2-2.6 ms with blocks.
+
+    Parameters
+    ----------
+    source_codes : numpy.ndarray
+        Each run's source, as an integer code.
+
+    Returns
+    -------
+    run_of_cell : numpy.ndarray
+        The run in each cell of the grid, raveled: (blocks x width,). A source's last block is
+        filled up with copies of its first run, so that no cell computes anything a run does not.
+    cell_of_run : numpy.ndarray
+        Each run's cell in the raveled grid.
+
+    """
+    counts = np.bincount(source_codes)
+    width = next(w for w in 2 ** np.arange(int(np.log2(MAX_BLOCK)), -1, -1)
+                 if (-(-counts // w) * w).sum() <= (1 + MAX_PADDING) * len(source_codes))
+    blocks = -(-counts // width)
+    order = np.argsort(source_codes, kind="stable")
+    position = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+    first_block = np.repeat(np.cumsum(blocks) - blocks, counts)
+    cell_of_run = np.empty(len(order), dtype="int64")
+    cell_of_run[order] = first_block * width + position
+    run_of_cell = np.repeat(order[position % width == 0], width)  # each block's first run
+    run_of_cell[cell_of_run] = np.arange(len(order))
+    return run_of_cell.reshape(-1, width), cell_of_run
+
+
 def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
     """Return the PyMC model of ``spec`` for ``runs``.
 
@@ -163,19 +208,23 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
     logs = law_inputs(*(np.log(table[name].to_numpy()) for name in ("N", "D")),
                       log_U=None if unique is None else np.log(unique),
                       log_C=np.log(table["C"].to_numpy()))
+    codes = pd.Categorical(table["source"], categories=sources).codes.astype("int64")
+    run_of_cell, cell_of_run = block_layout(codes)
     coords = {"source": sources, "run": table.index.to_numpy()}
     with pm.Model(coords=coords) as model:
-        x = {name: pm.Data(f"log_{name}_rel", logs[name] - reference[name], dims="run")
+        # Law inputs on the grid of blocks (see block_layout).
+        x = {name: pm.Data(f"log_{name}_rel", (logs[name] - reference[name])[run_of_cell])
              for name in law.inputs}
-        index = pm.Data("source_index",
-                        pd.Categorical(table["source"], categories=sources).codes.astype("int64"),
-                        dims="run")
+        block_source = pm.Data("block_source", codes[run_of_cell[:, 0]])
+        cell = pm.Data("run_cell", cell_of_run, dims="run")
+        index = pm.Data("source_index", codes, dims="run")
         for name in REFERENCE_INPUTS:
             pm.Data(f"log_{name}0", reference[name])
 
         per_source = {name: _parameter(spec, name, len(sources)) for name in law.parameters}
-        mu = law.log_loss(x, {law.key(name): value[index] for name, value in per_source.items()},
-                          xp=FUSED_OPS)
+        on_grid = law.log_loss(x, {law.key(name): value[block_source][:, None]
+                                   for name, value in per_source.items()}, xp=FUSED_OPS)
+        mu = on_grid.ravel()[cell]
         sigma = _prior(spec.priors["sigma"], "sigma", dims="source")
         # Data too, so that a compiled model can be reused with other runs of the same shape.
         observed = pm.Data("log_loss_observed", np.log(table["loss"].to_numpy()), dims="run")

@@ -130,3 +130,51 @@ def test_fact_tables_have_sources():
     assert {"hoffmann2022-approach3", "kaplan2020", "muennighoff2023",
             "porian2024-rw-tuned"} <= set(fits["fit"])
     assert fits["source"].notna().all()
+
+
+def test_block_layout_keeps_each_run_and_each_block_to_one_source():
+    from bayescale.model import block_layout
+
+    rng = np.random.default_rng(5)
+    for counts in ([240], [10] * 300, [3, 100, 1, 57], [1] * 20):
+        codes = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+        run_of_cell, cell_of_run = block_layout(codes)
+        np.testing.assert_array_equal(run_of_cell.ravel()[cell_of_run], np.arange(codes.size))
+        assert (codes[run_of_cell] == codes[run_of_cell[:, :1]]).all()  # one source per block
+        assert run_of_cell.size <= 1.25 * codes.size
+
+
+def test_pointwise_log_likelihood_is_each_runs_own_law_and_noise():
+    # Three sources of unequal size, shuffled: each run's log likelihood must use its own
+    # source's parameters, whatever block the layout puts it in.
+    from scipy import stats
+
+    from bayescale.laws import law_inputs
+    from bayescale.model import build_model, reference_scales
+    from bayescale.runs import as_runs
+    from tests.conftest import simulate_runs
+
+    rng = np.random.default_rng(2)
+    table = pd.concat([simulate_runs(seed=seed, source=name).iloc[:size] for seed, name, size
+                       in ((1, "a", 40), (2, "b", 7), (3, "c", 23))]).sample(frac=1, random_state=0)
+    runs = as_runs(table.reset_index(drop=True))
+    spec = load_spec("chinchilla")
+    model = build_model(runs, spec)
+    point = model.initial_point()
+    for name in point:  # a point where every source differs
+        point[name] = point[name] + rng.normal(0, 0.1, np.shape(point[name]))
+    options = {"inputs": model.value_vars, "on_unused_input": "ignore"}
+    pointwise = model.compile_fn(model.logp(vars=model.observed_RVs, sum=False)[0],
+                                 **options)(point)
+    log_E, log_A, log_B = (point[f"{name}_source"] for name in ("log_E", "log_A_ref", "log_B_ref"))
+    alpha, beta, sigma, nu = (np.exp(point[f"{name}_log__"]) for name in
+                              ("alpha", "beta", "sigma", "nu"))
+    code = pd.Categorical(runs.table["source"], categories=runs.sources).codes
+    reference = reference_scales(runs)
+    x = law_inputs(np.log(runs.table["N"].to_numpy()), np.log(runs.table["D"].to_numpy()))
+    size_term = log_A[code] - alpha * (x["N"] - reference["N"])
+    data_term = log_B[code] - beta * (x["D"] - reference["D"])
+    mu = np.logaddexp(np.logaddexp(log_E[code], size_term), data_term)
+    expected = stats.t.logpdf(np.log(runs.table["loss"].to_numpy()), nu, mu, sigma[code])
+    np.testing.assert_allclose(pointwise, expected, rtol=1e-9)
+    assert len({float(v) for v in log_E}) == 3
