@@ -154,7 +154,8 @@ def block_layout(source_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     The law is then computed on a (blocks, width) grid with each block's parameters broadcast
     over its row, and read back per run. Gathering each parameter per run instead, as
     ``value[source_index]``, costs a scatter per parameter in every gradient: measured with JAX
-    at 100,000 runs in 100 sources, 3.2-3.9 ms per gradient against 2.2-2.6 ms with blocks.
+    at 100,000 runs in 100 sources, 3.4-3.5 ms per gradient against 2.1-2.8 ms with blocks
+    (7.9 against 2.8 ms in PyTensor's C backend).
 
     Parameters
     ----------
@@ -164,10 +165,10 @@ def block_layout(source_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     run_of_cell : numpy.ndarray
-        The run in each cell of the grid, raveled: (blocks x width,). A source's last block is
-        filled up with copies of its first run, so that no cell computes anything a run does not.
+        The run in each cell of the (blocks, width) grid. A source's last block is filled up
+        with copies of that block's first run, so that no cell computes anything a run does not.
     cell_of_run : numpy.ndarray
-        Each run's cell in the raveled grid.
+        Each run's cell in the raveled grid: ``run_of_cell.ravel()[cell_of_run]`` is every run.
 
     """
     counts = np.bincount(source_codes)
