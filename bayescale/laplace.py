@@ -33,8 +33,6 @@ from bayescale.errors import SamplerError
 
 # Central-difference step of the Hessian, in unconstrained units (parameters of order 1).
 HESSIAN_STEP = 1e-5
-# Hessian-vector products computed at once with JAX (memory: this many gradients' intermediates).
-HESSIAN_CHUNK = 16
 # Pairs of past steps L-BFGS-B keeps (SciPy's default: 10). Measured on simulated checkpoint
 # tables (1k-100k runs in 10-100 sources), 100 pairs need 2-4x fewer gradients to stop, at an
 # equal or higher log density: 703 against 1532 at 100k runs in 100 sources.
@@ -82,7 +80,7 @@ class Laplace:
         return [self.to_point(draw) for draw in draws]
 
 
-def laplace(model: pm.Model, backend: str = "pytensor") -> Laplace:
+def laplace(model: pm.Model, backend: str = "pytensor", structure: str | None = None) -> Laplace:
     """Return the Laplace approximation of ``model``'s posterior.
 
     Parameters
@@ -93,6 +91,9 @@ def laplace(model: pm.Model, backend: str = "pytensor") -> Laplace:
         What computes the log density and its gradient: PyTensor's compiled C function, or
         JAX (``pip install 'bayescale[jax]'``; used before a JAX sampler, since its gradient
         is ~3x cheaper on large tables and it compiles in seconds).
+    structure : str, optional
+        With JAX, keep the compiled functions under this key and reuse them for a model of
+        the same structure (see :func:`bayescale.sampling.sample`).
 
     Returns
     -------
@@ -111,7 +112,7 @@ def laplace(model: pm.Model, backend: str = "pytensor") -> Laplace:
     raveled = DictToArrayBijection.map({var.name: initial[var.name]
                                         for var in model.value_vars})
     if backend == "jax":
-        function = _jax_logp_dlogp(model, initial)
+        function = _jax_logp_dlogp(model, structure)
     elif backend == "pytensor":
         function = model.logp_dlogp_function(ravel_inputs=True)
         function.set_extra_values({})
@@ -156,41 +157,22 @@ def laplace(model: pm.Model, backend: str = "pytensor") -> Laplace:
                    time.perf_counter() - start)
 
 
-def _jax_logp_dlogp(model: pm.Model, point: dict[str, np.ndarray]):
-    """Return a function of the raveled ``point`` giving the log density and its gradient (JAX)."""
-    import jax
-    from jax.flatten_util import ravel_pytree
-    from pymc.sampling.jax import get_jaxified_graph
+def _jax_logp_dlogp(model: pm.Model, structure: str | None):
+    """Return a function of a raveled point giving the log density and its gradient (JAX).
 
-    jax.config.update("jax_enable_x64", True)
-    graph = get_jaxified_graph(inputs=model.value_vars, outputs=[model.logp()])
-    # Ravels value variables in model.value_vars order, as DictToArrayBijection does.
-    _, unravel = ravel_pytree([point[var.name] for var in model.value_vars])
+    It has ``hessian_products(x, vectors)`` too. The model's data are arguments of the compiled
+    functions, which are kept for ``structure`` (:func:`bayescale.jax_model.jax_model`).
+    """
+    from bayescale.jax_model import jax_model
 
-    def flat_logp(x):
-        return graph(*unravel(x))[0]
-
-    value_and_grad = jax.jit(jax.value_and_grad(flat_logp))
-
-    gradient = jax.grad(flat_logp)
-
-    @jax.jit
-    def chunk_products(x, vectors):
-        return jax.vmap(lambda v: jax.jvp(gradient, (x,), (v,))[1])(vectors)
-
-    def hessian_products(x, vectors, chunk: int = HESSIAN_CHUNK):
-        # Padded to whole chunks, so that the products compile once.
-        padded = np.zeros((-(-len(vectors) // chunk) * chunk, x.size))
-        padded[:len(vectors)] = vectors
-        rows = [np.asarray(chunk_products(x, padded[i:i + chunk]))
-                for i in range(0, len(padded), chunk)]
-        return np.concatenate(rows)[:len(vectors)]
+    program = jax_model(model, structure)
+    data = program.data(model)
 
     def function(x):
-        value, grad = value_and_grad(x)
+        value, grad = program.value_and_grad(x, data)
         return float(value), np.asarray(grad, dtype=float)
 
-    function.hessian_products = hessian_products
+    function.hessian_products = lambda x, vectors: program.hessian_products(x, vectors, data)
     return function
 
 

@@ -9,9 +9,10 @@ chains vectorised there.
 Compiling the model costs more than sampling it on small data (Epoch's 240 runs: 2.6 s against
 0.6 s, warm PyTensor cache). So nutpie's compiled models are kept in this process, keyed by the
 model's structure (law, priors, likelihood, pooling, number of sources), and a later fit of the
-same structure swaps its runs into the compiled model instead of compiling again. The JAX
-samplers compile with the runs built in; JAX's on-disk compile cache (:func:`use_jax_compile_cache`)
-serves a refit of the same runs, in this process or a later one.
+same structure swaps its runs into the compiled model instead of compiling again. numpyro's
+sampler takes the runs as arguments (:mod:`bayescale.numpyro_nuts`), so it is kept and reused
+the same way, for tables of the same shape; PyMC's blackjax path builds the runs into its
+program. JAX's on-disk compile cache (:func:`use_jax_compile_cache`) serves later processes.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ log = logging.getLogger("bayescale")
 
 SAMPLERS = {
     # name: (packages it needs, pip extra that installs them, settings passed to pm.sample,
-    # or for nutpie to nutpie.sample)
+    # or for nutpie to nutpie.sample; numpyro runs in bayescale.numpyro_nuts)
     "nutpie": (("nutpie",), None, {"adaptation": "low_rank"}),
     "pymc": ((), None, {"nuts_sampler": "pymc", "init": "jitter+adapt_full"}),
-    "numpyro": (("jax", "numpyro"), "jax", {"nuts_sampler": "numpyro"}),
+    "numpyro": (("jax", "numpyro"), "jax", {}),
     "blackjax": (("jax", "blackjax"), "jax", {"nuts_sampler": "blackjax"}),
 }
 JAX_SAMPLERS = ("numpyro", "blackjax")
@@ -120,8 +121,9 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
         Show a progress bar while sampling.
     structure : str, optional
         A key that is equal for two models exactly when they differ only in the values of their
-        ``pm.Data`` (any number of runs). With nutpie, the compiled model is kept under it and
-        reused, with the new data, by the next fit with the same key; None compiles afresh.
+        ``pm.Data`` (any number of runs). With nutpie and numpyro, the compiled model is kept
+        under it and reused, with the new data, by the next fit with the same key; None
+        compiles afresh.
     log_likelihood : bool, default True
         Store the pointwise log likelihood (for LOO): chains x draws x runs doubles, 3.2 GB at
         100,000 runs and 4 x 1000 draws. False leaves it out.
@@ -141,6 +143,8 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
                           f"{how}")
     if settings.sampler == "nutpie":
         tree, device = _sample_nutpie(model, settings, progressbar, structure), "cpu"
+    elif settings.sampler == "numpyro":
+        tree, device = _sample_numpyro(model, settings, progressbar, structure)
     else:
         tree, device = _sample_pymc(model, settings, progressbar)
     if log_likelihood:
@@ -151,16 +155,15 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
 
 def _sample_pymc(model: pm.Model, settings: SamplerSettings,
                  progressbar: bool) -> tuple[xr.DataTree, str]:
-    """Sample with ``pm.sample`` (PyMC's NUTS or a JAX sampler); return the tree and device."""
+    """Sample with ``pm.sample`` (PyMC's NUTS, or blackjax); return the tree and device."""
     options = copy.deepcopy(SAMPLERS[settings.sampler][2])  # pm.sample writes into its dicts
     device = "cpu"
-    if settings.sampler in JAX_SAMPLERS:
-        use_jax_compile_cache()
     if settings.init == "laplace":
         options |= _laplace_options(model, settings)
     if "step" not in options:  # a given step has its target acceptance already
         options["target_accept"] = settings.target_accept
     if settings.sampler in JAX_SAMPLERS:
+        use_jax_compile_cache()
         device = jax_device(settings.device)
         options.setdefault("nuts", {})["chain_method"] = chain_method(device, settings.chains)
     elif _jax_started():
@@ -185,6 +188,24 @@ def _sample_pymc(model: pm.Model, settings: SamplerSettings,
     return tree, device
 
 
+def _sample_numpyro(model: pm.Model, settings: SamplerSettings, progressbar: bool,
+                    structure: str | None) -> tuple[xr.DataTree, str]:
+    """Sample with numpyro, reusing the compiled sampler of the same structure and settings."""
+    from bayescale import numpyro_nuts
+    from bayescale.jax_model import jax_model
+
+    use_jax_compile_cache()
+    device = jax_device(settings.device)
+    program = jax_model(model, structure)
+    with _on(device, settings.sampler):
+        approximation = (_laplace(model, settings, structure) if settings.init == "laplace"
+                         else None)
+        tree = numpyro_nuts.sample(model, program, settings,
+                                   chain_method(device, settings.chains), progressbar,
+                                   laplace=approximation)
+    return tree, device
+
+
 def _jax_started() -> bool:
     """Whether JAX has started a backend in this process (importing it starts none)."""
     return bool(getattr(sys.modules.get("jax._src.xla_bridge"), "_backends", None))
@@ -192,23 +213,25 @@ def _jax_started() -> bool:
 
 def _laplace_options(model: pm.Model, settings: SamplerSettings) -> dict:
     """Return ``pm.sample`` options that start from the Laplace approximation (see INITS)."""
+    from pymc.step_methods.hmc.quadpotential import QuadPotentialFull
+
+    approximation = _laplace(model, settings)
+    step = pm.NUTS(potential=QuadPotentialFull(approximation.covariance),
+                   target_accept=settings.target_accept, model=model)
+    return {"step": step, "initvals": approximation.initial_points(settings.chains, settings.seed),
+            "init": "adapt_diag"}
+
+
+def _laplace(model: pm.Model, settings: SamplerSettings, structure: str | None = None):
+    """Return the Laplace approximation the chains start from (JAX before a JAX sampler)."""
     from bayescale.laplace import laplace
 
     approximation = laplace(model, backend="jax" if settings.sampler in JAX_SAMPLERS
-                            else "pytensor")
+                            else "pytensor", structure=structure)
     log.info("bayescale: Laplace approximation in %.1f s (%d gradients); chains start from it "
              "with its covariance as the mass matrix", approximation.seconds,
              approximation.evaluations)
-    start = approximation.initial_points(settings.chains, settings.seed)
-    if settings.sampler == "pymc":
-        from pymc.step_methods.hmc.quadpotential import QuadPotentialFull
-
-        step = pm.NUTS(potential=QuadPotentialFull(approximation.covariance),
-                       target_accept=settings.target_accept, model=model)
-        return {"step": step, "initvals": start, "init": "adapt_diag"}
-    return {"initvals": start, "nuts": {
-        "inverse_mass_matrix": approximation.covariance, "dense_mass": True,
-        "adapt_mass_matrix": False, "jitter": False}}
+    return approximation
 
 
 def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool,
@@ -254,8 +277,9 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
 def use_jax_compile_cache() -> str | None:
     """Keep JAX's compiled programs on disk, so that a later fit of the same model skips compiling.
 
-    JAX compiles the sampler with the runs built in, so the cache serves a fit of the same runs
-    and model again: another seed, the next process, a sensitivity refit (README, "Speed").
+    It serves a later process: numpyro's sampler, whose runs are arguments, for any runs of the
+    same structure and table shape; blackjax's, which PyMC compiles with the runs built in, for
+    the same runs again (README, "Speed").
     A folder set through JAX's own ``JAX_COMPILATION_CACHE_DIR`` is left as it is; else the
     cache is ``$BAYESCALE_JAX_CACHE`` or ``jax`` in the user cache folder, at most
     :data:`JAX_CACHE_MAX_BYTES` (oldest entries removed first); ``BAYESCALE_JAX_CACHE=off``
@@ -284,7 +308,10 @@ def use_jax_compile_cache() -> str | None:
 
 def clear_compiled() -> None:
     """Forget the compiled models kept for reuse (the next fit of each structure compiles)."""
+    from bayescale import jax_model
+
     _COMPILED.clear()
+    jax_model.clear()
 
 
 def jax_device(requested: str = "auto") -> str:

@@ -77,10 +77,13 @@ def test_laplace_refuses_a_posterior_without_curvature():
         laplace(model)
 
 
-def test_laplace_start_gives_nutpies_posterior_and_is_recorded(simulated_fit):
-    fit = bs.fit(simulate_runs(), sampler="pymc", init="laplace", draws=500, tune=200, seed=11)
+@pytest.mark.parametrize("sampler", ["pymc", "numpyro"])
+def test_laplace_start_gives_nutpies_posterior_and_is_recorded(sampler, simulated_fit):
+    if sampler == "numpyro":
+        pytest.importorskip("numpyro", reason="pip install 'bayescale[jax]'")
+    fit = bs.fit(simulate_runs(), sampler=sampler, init="laplace", draws=500, tune=200, seed=11)
     assert fit.converged, fit.diagnostics
-    assert fit.sampler.init == "laplace"
+    assert fit.sampler.init == "laplace" and fit.sampler.sampler == sampler
     assert fit.diagnostics["divergences"] == 0
     assert_recovers_truth_like(fit, simulated_fit)
     for name in TRUTH:

@@ -83,12 +83,34 @@ def test_a_refit_of_the_same_runs_loads_the_compiled_sampler_from_disk():
         first = bs.fit(runs, sampler="numpyro", draws=50, tune=50, seed=4, log_likelihood=False)
         assert list(Path(folder).glob("*-cache")), "nothing was written to the compile cache"
         stored = len(hits)
+        sampling.clear_compiled()  # as in a new process: nothing compiled in memory
         again = bs.fit(runs, sampler="numpyro", draws=50, tune=50, seed=4, log_likelihood=False)
     finally:
         jax.monitoring.unregister_event_listener(listener)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", min_seconds)
     assert len(hits) > stored  # the sampler came from the cache, not a compile
     assert np.array_equal(first.posterior["alpha"].values, again.posterior["alpha"].values)
+
+
+@pytest.mark.parametrize("init", ["adapt", "laplace"])
+@pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+def test_a_numpyro_fit_of_other_runs_reuses_the_compiled_sampler(init):
+    from bayescale import jax_model
+
+    sampling.clear_compiled()
+    options = {"sampler": "numpyro", "init": init, "draws": 100, "tune": 100, "seed": 2,
+               "log_likelihood": False}
+    first = bs.fit(simulate_runs(seed=1), **options)
+    (program,) = jax_model._PROGRAMS.values()
+    traced = program.traces
+    reused = bs.fit(simulate_runs(seed=2), **options)  # other losses, same structure and shape
+    assert program.traces == traced  # the log density was not traced, so nothing compiled
+    sampling.clear_compiled()
+    fresh = bs.fit(simulate_runs(seed=2), **options)
+    assert jax_model._PROGRAMS[next(iter(jax_model._PROGRAMS))] is not program
+    # The reused sampler read the new runs: the draws of a fresh compile, not the first fit's.
+    assert np.array_equal(reused.posterior["alpha"].values, fresh.posterior["alpha"].values)
+    assert not np.array_equal(reused.posterior["alpha"].values, first.posterior["alpha"].values)
 
 
 def test_the_jax_compile_cache_can_be_turned_off_or_set_through_jax(monkeypatch, tmp_path):
