@@ -4,8 +4,8 @@ Usage: ``./run.sh bench suite`` (or ``python benchmarks/suite.py [--quick] [--on
 
 Each measurement runs in its own Python process with empty PyTensor and JAX compile caches, so
 that "cold" is a first fit as a new user meets it; "warm" is a second fit of the same data in
-that process (nutpie reuses the compiled model, the JAX samplers load theirs from JAX's compile
-cache; see :mod:`bayescale.sampling`). Every fit is end to end: checks, model, compile,
+that process (nutpie and numpyro reuse their compiled programs, blackjax loads its from JAX's
+compile cache; see :mod:`bayescale.sampling`). Every fit is end to end: checks, model, compile,
 sampling, log likelihood, convergence report.
 
 Sections (the ``section`` column of the CSV):
@@ -22,6 +22,11 @@ Sections (the ``section`` column of the CSV):
     Each source has 10 model sizes, or fewer so that every size has at least two checkpoints
     (:func:`scaling_runs`). A point that runs past ``--timeout`` is recorded as timed out, not
     dropped.
+``sweep``
+    Many fits of one structure in one process, as in a simulation-based calibration: an SBC
+    (:func:`bayescale.validate.sbc`, Epoch's 240-run design, 2 chains x (500 + 500)) of one
+    simulation, then one of :data:`SWEEP_FITS` others, with each of ``--sweep-methods``:
+    the first fit's wall time (compile included) and the mean wall time of the later fits.
 ``baseline``
     The Huber-bootstrap baseline (4000 resamples) on Epoch's runs, and its wall time over the
     warm nutpie fit's, measured in this run.
@@ -62,6 +67,12 @@ SCALING_METHODS = {"nutpie": {"sampler": "nutpie"},
                    "numpyro-laplace": {"sampler": "numpyro", "init": "laplace"},
                    "pymc-laplace": {"sampler": "pymc", "init": "laplace"}}
 LAPLACE_TUNE = 200
+# The sweep section: fits after the first, and how each is sampled.
+SWEEP_FITS = 8
+SWEEP_METHODS = {"nutpie": {"sampler": "nutpie"}, "pymc": {"sampler": "pymc"},
+                 "numpyro": {"sampler": "numpyro"},
+                 "numpyro-laplace": {"sampler": "numpyro", "init": "laplace"},
+                 "blackjax": {"sampler": "blackjax"}}
 # Model sizes per source in the scaling sweep, at most: fewer where a source has under two
 # checkpoints per size.
 SCALING_SIZES = 10
@@ -183,6 +194,22 @@ def work(task: dict) -> dict:
         fit, warm = _timed_fit(runs, **options | {"seed": 1})
         return {"cold_s": cold} | _fit_stats(fit, warm) | {
             "device": fit.tree.attrs["device"], "peak_rss_gib": _peak_rss_gib()}
+    if task["section"] == "sweep":
+        import warnings
+
+        from bayescale.validate import sbc
+
+        options = SWEEP_METHODS[task["sampler"]]
+        with warnings.catch_warnings():  # convergence is counted, not warned about
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            sbc(n_sims=1, seed=1000, **options)
+            first = time.perf_counter() - start
+            start = time.perf_counter()
+            result = sbc(n_sims=task["fits"], seed=0, **options)
+        later = (time.perf_counter() - start) / task["fits"]
+        return {"cold_s": first, "wall_s": later, "converged": int(result["converged"].sum()),
+                "failed": int((result["error"] != "").sum()), "peak_rss_gib": _peak_rss_gib()}
     if task["section"] == "baseline":
         runs = datasets.load("epoch-chinchilla")
         _, wall = _timed_fit(runs, method="huber-bootstrap", resamples=task["resamples"], seed=0)
@@ -241,6 +268,11 @@ def tasks(args) -> list[dict]:
             chosen.append({"section": "scaling", "data": f"simulated {n_runs} x {sources}",
                            "model": "chinchilla", "sampler": method, "runs": n_runs,
                            "sources": sources, "draws": args.scaling_draws, "tune": tune})
+    if "sweep" in args.only:
+        for method in args.sweep_methods:
+            chosen.append({"section": "sweep", "data": "SBC on epoch-chinchilla's design",
+                           "model": "chinchilla", "sampler": method, "fits": SWEEP_FITS,
+                           "draws": 500, "tune": 500})
     if "gpu" in args.only:
         for data, chains, draws, tune, init in GPU_POINTS:
             simulated = {} if isinstance(data, str) else {
@@ -257,8 +289,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="Epoch only, 300 draws, 400 resamples, two scaling points")
     parser.add_argument("--only", nargs="+", default=["backends", "baseline", "scaling"],
-                        choices=["backends", "baseline", "scaling", "gpu"],
-                        help="sections to run (default: all but gpu)")
+                        choices=["backends", "baseline", "scaling", "sweep", "gpu"],
+                        help="sections to run (default: all but sweep and gpu)")
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     parser.add_argument("--data", nargs="+", default=[name for name, _ in DATA_SETS],
                         choices=[name for name, _ in DATA_SETS],
@@ -272,6 +304,8 @@ def main() -> None:
     parser.add_argument("--scaling-methods", nargs="+", default=["nutpie", "numpyro-laplace"],
                         choices=list(SCALING_METHODS),
                         help="how the scaling sweep samples (default: nutpie, numpyro-laplace)")
+    parser.add_argument("--sweep-methods", nargs="+", default=list(SWEEP_METHODS),
+                        choices=list(SWEEP_METHODS), help="how the sweep section samples")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds before one measurement is recorded as timed out")
     args = parser.parse_args()
@@ -307,6 +341,8 @@ def report(table: pd.DataFrame) -> None:
                     "leapfrog_per_draw", "min_bulk_ess", "min_bulk_ess_variable", "ess_per_s",
                     "divergences", "max_rhat", "peak_rss_gib", "status"],
         "baseline": ["data", "resamples", "wall_s", "peak_rss_gib", "status"],
+        "sweep": ["data", "sampler", "draws", "tune", "cold_s", "wall_s", "fits", "converged",
+                  "failed", "peak_rss_gib", "status"],
         "gpu": ["data", "sampler", "chains", "draws", "tune", "cold_s", "wall_s",
                 "leapfrog_per_draw", "min_bulk_ess", "ess_per_s", "divergences", "max_rhat",
                 "device", "peak_rss_gib", "status"],
@@ -315,6 +351,8 @@ def report(table: pd.DataFrame) -> None:
               "scaling": "Scaling sweep, 4 chains (wall_s end to end; nutpie's compile paid by a "
                          "warm-up fit, the Laplace start's optimisation and Hessian included)",
               "baseline": "Huber-bootstrap baseline on Epoch",
+              "sweep": f"Sweep: SBC fits in one process, 2 chains (cold_s: the first fit; "
+                       f"wall_s: mean of the next {SWEEP_FITS})",
               "gpu": "numpyro on the GPU, chains vectorised (wall_s: warm fit)"}
     for section, names in columns.items():
         part = table[table["section"] == section]
