@@ -3,9 +3,8 @@
 PyMC's JAX samplers build a model's data (the runs) into the compiled program as constants, so a
 fit of other runs compiles everything again. Here every ``pm.Data`` is an argument instead: the
 program traced for one fit serves every later fit of the same structure (law, priors,
-likelihood, pooling, number of sources) in this process, and JAX compiles it again only for a
-table of another shape. The numpyro sampler and the JAX Laplace start use it
-(:mod:`bayescale.numpyro_nuts`, :mod:`bayescale.laplace`).
+likelihood, pooling, number of sources) and table shape in this process. The numpyro sampler
+and the JAX Laplace start use it (:mod:`bayescale.numpyro_nuts`, :mod:`bayescale.laplace`).
 """
 
 from __future__ import annotations
@@ -114,8 +113,8 @@ def jax_model(model: pm.Model, structure: str | None = None) -> JaxModel:
         The model.
     structure : str, optional
         A key equal for two models exactly when they differ only in the values of their
-        ``pm.Data`` (see :func:`bayescale.sampling.sample`); the program is kept under it.
-        None builds a fresh one.
+        ``pm.Data`` (see :func:`bayescale.sampling.sample`); the program is kept under it and
+        the model's dimension lengths (runs, sources). None builds a fresh one.
 
     Returns
     -------
@@ -123,10 +122,13 @@ def jax_model(model: pm.Model, structure: str | None = None) -> JaxModel:
         Its functions, whose compiled forms JAX keeps with it.
 
     """
+    if structure is not None:  # dimension lengths are constants in the program (see _build)
+        structure += "|" + ",".join(f"{name}={int(length.get_value())}"
+                                    for name, length in model.dim_lengths.items())
     if structure is not None and structure in _PROGRAMS:
         _PROGRAMS.move_to_end(structure)
-        log.info("bayescale: reusing the JAX program of the same structure (it compiles again "
-                 "only for new sampler settings or a table of another shape)")
+        log.info("bayescale: reusing the JAX program of the same structure and table shape "
+                 "(it compiles again only for new sampler settings)")
         return _PROGRAMS[structure]
     program = _build(model)
     if structure is not None:

@@ -107,10 +107,16 @@ def test_a_numpyro_fit_of_other_runs_reuses_the_compiled_sampler(init):
     assert program.traces == traced  # the log density was not traced, so nothing compiled
     sampling.clear_compiled()
     fresh = bs.fit(simulate_runs(seed=2), **options)
-    assert jax_model._PROGRAMS[next(iter(jax_model._PROGRAMS))] is not program
+    assert next(iter(jax_model._PROGRAMS.values())) is not program
     # The reused sampler read the new runs: the draws of a fresh compile, not the first fit's.
     assert np.array_equal(reused.posterior["alpha"].values, fresh.posterior["alpha"].values)
     assert not np.array_equal(reused.posterior["alpha"].values, first.posterior["alpha"].values)
+    if init == "adapt":  # a table of another shape gets its own program, not the kept one
+        shorter = simulate_runs(seed=3).iloc[:33]
+        kept = bs.fit(shorter, **options)
+        sampling.clear_compiled()
+        alone = bs.fit(shorter, **options)
+        assert np.array_equal(kept.posterior["alpha"].values, alone.posterior["alpha"].values)
 
 
 def test_the_jax_compile_cache_can_be_turned_off_or_set_through_jax(monkeypatch, tmp_path):
