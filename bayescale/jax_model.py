@@ -3,8 +3,8 @@
 PyMC's JAX samplers build a model's data (the runs) into the compiled program as constants, so a
 fit of other runs compiles everything again. Here every ``pm.Data`` is an argument instead: the
 program traced for one fit serves every later fit of the same structure (law, priors,
-likelihood, pooling, number of sources) and table shape in this process. The numpyro sampler
-and the JAX Laplace start use it (:mod:`bayescale.numpyro_nuts`, :mod:`bayescale.laplace`).
+likelihood, pooling, number of sources) and table shape in this process. The JAX samplers
+and the JAX Laplace start use it (:mod:`bayescale.jax_nuts`, :mod:`bayescale.laplace`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class JaxModel:
         can be checked.
     samplers : dict
         Samplers compiled on these functions, kept for reuse by whoever made them
-        (:mod:`bayescale.numpyro_nuts`).
+        (:mod:`bayescale.jax_nuts`).
 
     """
 

@@ -9,10 +9,10 @@ chains vectorised there.
 Compiling the model costs more than sampling it on small data (Epoch's 240 runs: 2.6 s against
 0.6 s, warm PyTensor cache). So nutpie's compiled models are kept in this process, keyed by the
 model's structure (law, priors, likelihood, pooling, number of sources), and a later fit of the
-same structure swaps its runs into the compiled model instead of compiling again. numpyro's
-sampler takes the runs as arguments (:mod:`bayescale.numpyro_nuts`), so it is kept and reused
-the same way, for tables of the same shape; PyMC's blackjax path builds the runs into its
-program. JAX's on-disk compile cache (:func:`use_jax_compile_cache`) serves later processes.
+same structure swaps its runs into the compiled model instead of compiling again. The JAX
+samplers take the runs as arguments (:mod:`bayescale.jax_nuts`), so their compiled programs are
+kept and reused the same way, for tables of the same shape. JAX's on-disk compile cache
+(:func:`use_jax_compile_cache`) serves later processes.
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ log = logging.getLogger("bayescale")
 
 SAMPLERS = {
     # name: (packages it needs, pip extra that installs them, settings passed to pm.sample,
-    # or for nutpie to nutpie.sample; numpyro runs in bayescale.numpyro_nuts)
+    # or for nutpie to nutpie.sample; the JAX samplers run in bayescale.jax_nuts)
     "nutpie": (("nutpie",), None, {"adaptation": "low_rank"}),
     "pymc": ((), None, {"nuts_sampler": "pymc", "init": "jitter+adapt_full"}),
     "numpyro": (("jax", "numpyro"), "jax", {}),
-    "blackjax": (("jax", "blackjax"), "jax", {"nuts_sampler": "blackjax"}),
+    "blackjax": (("jax", "blackjax"), "jax", {}),
 }
 JAX_SAMPLERS = ("numpyro", "blackjax")
 DEFAULT_SAMPLER = "nutpie"
@@ -121,9 +121,9 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
         Show a progress bar while sampling.
     structure : str, optional
         A key that is equal for two models exactly when they differ only in the values of their
-        ``pm.Data`` (any number of runs). With nutpie and numpyro, the compiled model is kept
-        under it and reused, with the new data, by the next fit with the same key; None
-        compiles afresh.
+        ``pm.Data`` (any number of runs). The compiled model is kept under it and reused,
+        with the new data, by the next fit with the same key (nutpie, and the JAX samplers for
+        a table of the same shape); None compiles afresh.
     log_likelihood : bool, default True
         Store the pointwise log likelihood (for LOO): chains x draws x runs doubles, 3.2 GB at
         100,000 runs and 4 x 1000 draws. False leaves it out.
@@ -143,8 +143,8 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
                           f"{how}")
     if settings.sampler == "nutpie":
         tree, device = _sample_nutpie(model, settings, progressbar, structure), "cpu"
-    elif settings.sampler == "numpyro":
-        tree, device = _sample_numpyro(model, settings, progressbar, structure)
+    elif settings.sampler in JAX_SAMPLERS:
+        tree, device = _sample_jax(model, settings, progressbar, structure)
     else:
         tree, device = _sample_pymc(model, settings, progressbar)
     if log_likelihood:
@@ -155,22 +155,17 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
 
 def _sample_pymc(model: pm.Model, settings: SamplerSettings,
                  progressbar: bool) -> tuple[xr.DataTree, str]:
-    """Sample with ``pm.sample`` (PyMC's NUTS, or blackjax); return the tree and device."""
+    """Sample with PyMC's NUTS (``pm.sample``); return the tree and device."""
     options = copy.deepcopy(SAMPLERS[settings.sampler][2])  # pm.sample writes into its dicts
-    device = "cpu"
     if settings.init == "laplace":
         options |= _laplace_options(model, settings)
     if "step" not in options:  # a given step has its target acceptance already
         options["target_accept"] = settings.target_accept
-    if settings.sampler in JAX_SAMPLERS:
-        use_jax_compile_cache()
-        device = jax_device(settings.device)
-        options.setdefault("nuts", {})["chain_method"] = chain_method(device, settings.chains)
-    elif _jax_started():
+    if _jax_started():
         # JAX runs threads once its backend has started; forking PyMC's chain processes after
         # that can deadlock (Python warns), so start them fresh instead.
         options["mp_ctx"] = "forkserver"
-    with model, warnings.catch_warnings(), _on(device, settings.sampler):
+    with model, warnings.catch_warnings():
         # PyMC flags its dense mass-matrix adaptation as experimental on every call; it is the
         # setting measured to sample these posteriors best (README), so the flag is not news.
         warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental",
@@ -185,22 +180,22 @@ def _sample_pymc(model: pm.Model, settings: SamplerSettings,
             compute_convergence_checks=False,
             **options,
         )
-    return tree, device
+    return tree, "cpu"
 
 
-def _sample_numpyro(model: pm.Model, settings: SamplerSettings, progressbar: bool,
-                    structure: str | None) -> tuple[xr.DataTree, str]:
-    """Sample with numpyro, reusing the compiled sampler of the same structure and settings."""
-    from bayescale import numpyro_nuts
+def _sample_jax(model: pm.Model, settings: SamplerSettings, progressbar: bool,
+                structure: str | None) -> tuple[xr.DataTree, str]:
+    """Sample with a JAX sampler, reusing the compiled sampler of the same structure."""
+    from bayescale import jax_nuts
     from bayescale.jax_model import jax_model
 
     use_jax_compile_cache()
     device = jax_device(settings.device)
     program = jax_model(model, structure)
-    with _on(device, settings.sampler):
+    with _on(device):
         approximation = (_laplace(model, settings, structure) if settings.init == "laplace"
                          else None)
-        tree = numpyro_nuts.sample(model, program, settings,
+        tree = jax_nuts.sample(model, program, settings,
                                    chain_method(device, settings.chains), progressbar,
                                    laplace=approximation)
     return tree, device
@@ -359,11 +354,8 @@ def chain_method(device: str, chains: int) -> str:
 
 
 @contextlib.contextmanager
-def _on(device: str, sampler: str):
+def _on(device: str):
     """Make JAX's default device the chosen one while a JAX sampler runs."""
-    if sampler not in JAX_SAMPLERS:
-        yield
-        return
     import jax
 
     with jax.default_device(jax.devices(device)[0]):
@@ -391,7 +383,9 @@ def convergence_report(tree: xr.DataTree) -> dict:
     tail = _extreme(az.ess(posterior, method="tail"), np.nanargmin)
     divergences = int(tree["sample_stats"]["diverging"].sum())
     problems = []
-    if not rhat[0] <= MAX_RHAT:
+    if posterior.sizes["chain"] < 2:
+        problems.append("R-hat needs two chains or more; this fit has one (chains=4 is usual)")
+    elif not rhat[0] <= MAX_RHAT:
         problems.append(f"R-hat {rhat[0]:.3f} for {rhat[1]} (> {MAX_RHAT})")
     if not bulk[0] >= MIN_ESS:
         problems.append(f"bulk ESS {bulk[0]:.0f} for {bulk[1]} (< {MIN_ESS})")

@@ -80,6 +80,18 @@ def test_unconverged_fit_warns_loudly_and_is_recorded():
     assert "NOT CONVERGED" in repr(short)
 
 
+def test_one_chain_is_reported_as_too_few_for_r_hat(simulated_fit):
+    from bayescale.sampling import convergence_report
+
+    one = simulated_fit.tree.copy()
+    for group in ("posterior", "sample_stats"):
+        one[group] = xr.DataTree(one[group].to_dataset().isel(chain=[0]))
+    report = convergence_report(one)
+    assert not report["converged"]
+    assert "R-hat needs two chains or more; this fit has one" in report["problems"][0]
+    assert convergence_report(simulated_fit.tree)["converged"]
+
+
 def test_save_load_round_trip_gives_identical_queries(epoch_fit, tmp_path):
     path = epoch_fit.save(tmp_path / "fit.nc")
     loaded = bs.load_fit(path)

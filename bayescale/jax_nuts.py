@@ -1,11 +1,12 @@
-"""NUTS in numpyro on a :class:`~bayescale.jax_model.JaxModel`, compiled once per structure.
+"""NUTS in numpyro or blackjax on a :class:`~bayescale.jax_model.JaxModel`, compiled once.
 
-The chains run in one JAX program built on numpyro's functional NUTS (``numpyro.infer.hmc.hmc``):
-initialisation, tuning and draws, vectorised over the chains or one chain per host device. The
-runs are an argument of that program, so it is kept with the model's JAX functions and a later
-fit of the same structure and sampler settings, with other runs in a table of the same shape,
-samples without compiling (a sweep, SBC). (numpyro's ``MCMC.run`` would build the runs into a
-new program on each call.) From the Laplace approximation, the chains sample the whitened
+The chains run in one JAX program: initialisation, tuning and draws, vectorised over the chains
+or one chain per host device, built on numpyro's functional NUTS (``numpyro.infer.hmc.hmc``) or
+on blackjax's window adaptation and NUTS kernel. The runs are an argument of that program, so
+it is kept with the model's JAX functions and a later fit of the same structure and sampler
+settings, with other runs in a table of the same shape, samples without compiling (a sweep,
+SBC). (PyMC's JAX samplers, and numpyro's ``MCMC.run``, build the runs into a new program on
+each fit.) numpyro, from the Laplace approximation, samples the whitened
 parameters z, with x = mode + L z and L the Cholesky factor of the Laplace covariance, with a
 unit mass matrix: NUTS is invariant to that affine change, so this is NUTS with the Laplace
 covariance as its dense mass matrix, and the mode and L are arguments too, not constants.
@@ -13,6 +14,7 @@ covariance as its dense mass matrix, and the mode and L are arguments too, not c
 
 from __future__ import annotations
 
+import importlib
 import time
 
 import numpy as np
@@ -30,7 +32,7 @@ JITTER_TRIES = 10
 
 def sample(model: pm.Model, program: JaxModel, settings, chain_method: str,
            progressbar: bool = False, laplace=None) -> xr.DataTree:
-    """Sample ``model``'s posterior with numpyro's NUTS.
+    """Sample ``model``'s posterior with numpyro's or blackjax's NUTS (``settings.sampler``).
 
     Parameters
     ----------
@@ -39,15 +41,15 @@ def sample(model: pm.Model, program: JaxModel, settings, chain_method: str,
     program : JaxModel
         The model's JAX functions (:func:`bayescale.jax_model.jax_model`).
     settings : bayescale.sampling.SamplerSettings
-        Draws, tuning steps, chains, seed and target acceptance.
+        Sampler, draws, tuning steps, chains, seed and target acceptance.
     chain_method : {"parallel", "vectorized"}
         One chain per JAX host device, or the chains vectorised (see
         :func:`bayescale.sampling.chain_method`).
     progressbar : bool, default False
-        Show a progress bar over all chains' steps.
+        Show a progress bar over all chains' steps (blackjax: draws only).
     laplace : bayescale.laplace.Laplace, optional
-        Start from it, its covariance as the mass matrix; else a diagonal mass matrix is
-        adapted from jittered starts (as PyMC's ``init="jitter+adapt_diag"``).
+        numpyro only: start from it, its covariance as the mass matrix; else a diagonal mass
+        matrix is adapted from jittered starts (as PyMC's ``init="jitter+adapt_diag"``).
 
     Returns
     -------
@@ -79,7 +81,7 @@ def sample(model: pm.Model, program: JaxModel, settings, chain_method: str,
                  for name, value in zip(program.output_names, values, strict=True)}
     statistics = dict(zip(STATISTICS, map(np.asarray, statistics), strict=True))
     statistics["tree_depth"] = np.log2(statistics["n_steps"]).astype(int) + 1
-    return _tree(model, posterior, statistics, seconds, settings.tune)
+    return _tree(model, posterior, statistics, seconds, settings.tune, settings.sampler)
 
 
 def _compiled(program: JaxModel, settings, chain_method: str, progressbar: bool,
@@ -89,12 +91,22 @@ def _compiled(program: JaxModel, settings, chain_method: str, progressbar: bool,
     It maps (chain keys, starts, shift, factor, data) to the draws of z and their statistics.
     """
     import jax
-    from numpyro.infer.hmc import hmc
 
-    key = ("numpyro", whitened, settings.draws, settings.tune, settings.chains,
+    key = (settings.sampler, whitened, settings.draws, settings.tune, settings.chains,
            settings.target_accept, chain_method, progressbar)
-    if key in program.samplers:
-        return program.samplers[key]
+    if key not in program.samplers:
+        chain = (_numpyro_chain if settings.sampler == "numpyro" else _blackjax_chain)(
+            program, settings, progressbar, whitened)
+        batched = (0, 0, None, None, None)  # one key and start per chain; shared data
+        program.samplers[key] = (jax.pmap(chain, in_axes=batched) if chain_method == "parallel"
+                                 else jax.jit(jax.vmap(chain, in_axes=batched)))
+    return program.samplers[key]
+
+
+def _numpyro_chain(program: JaxModel, settings, progressbar: bool, whitened: bool):
+    """Return one chain's run with numpyro's NUTS (diagonal mass matrix, or whitened)."""
+    import jax
+    from numpyro.infer.hmc import hmc
 
     def potential(shift, factor, data):
         if whitened:
@@ -120,10 +132,41 @@ def _compiled(program: JaxModel, settings, chain_method: str, progressbar: bool,
                                 length=settings.tune)
         return jax.lax.scan(step, state, length=settings.draws)[1]
 
-    batched = (0, 0, None, None, None)  # one key and start per chain; shared data
-    program.samplers[key] = (jax.pmap(chain, in_axes=batched) if chain_method == "parallel"
-                             else jax.jit(jax.vmap(chain, in_axes=batched)))
-    return program.samplers[key]
+    return chain
+
+
+def _blackjax_chain(program: JaxModel, settings, progressbar: bool, whitened: bool):
+    """Return one chain's run with blackjax: window adaptation (diagonal), then NUTS."""
+    import blackjax
+    import jax
+    import jax.numpy as jnp
+    from blackjax.adaptation.base import get_filter_adapt_info_fn
+
+    if whitened:
+        raise SamplerError("blackjax adapts its own mass matrix: no Laplace start")
+
+    def chain(rng_key, start, shift, factor, data):
+        def logdensity(x):
+            return program.logp(x, data)
+
+        tuning_key, draws_key = jax.random.split(rng_key)
+        adaptation = blackjax.window_adaptation(
+            blackjax.nuts, logdensity, target_acceptance_rate=settings.target_accept,
+            adaptation_info_fn=get_filter_adapt_info_fn())
+        (state, parameters), _ = adaptation.run(tuning_key, start, num_steps=settings.tune)
+        kernel = blackjax.nuts(logdensity, **parameters).step
+
+        def step(state, key):
+            state, info = kernel(key, state)
+            if progressbar:
+                jax.debug.callback(_Progress.advance, info.num_integration_steps)
+            return state, (state.position, info.num_integration_steps, info.energy,
+                           jnp.asarray(parameters["step_size"]), info.acceptance_rate,
+                           info.is_divergent, state.logdensity)
+
+        return jax.lax.scan(step, state, jax.random.split(draws_key, settings.draws))[1]
+
+    return chain
 
 
 class _Progress:
@@ -132,14 +175,17 @@ class _Progress:
     bar = None
 
     def __init__(self, settings, shown: bool) -> None:
-        self.total = (settings.tune + settings.draws) * settings.chains
+        counted = settings.draws + (settings.tune if settings.sampler == "numpyro" else 0)
+        self.total = counted * settings.chains
         self.shown = shown
+        self.description = (f"NUTS ({settings.sampler}), all chains' "
+                            + ("steps" if settings.sampler == "numpyro" else "draws"))
 
     def __enter__(self):
         if self.shown:
             from tqdm.auto import tqdm
 
-            _Progress.bar = tqdm(total=self.total, desc="NUTS (numpyro), all chains' steps")
+            _Progress.bar = tqdm(total=self.total, desc=self.description)
         return self
 
     def __exit__(self, *exception) -> None:
@@ -170,10 +216,9 @@ def _jittered_starts(program: JaxModel, data, chains: int, rng) -> np.ndarray:
     return np.array(starts)
 
 
-def _tree(model: pm.Model, posterior: dict, statistics: dict, seconds: float,
-          tune: int) -> xr.DataTree:
+def _tree(model: pm.Model, posterior: dict, statistics: dict, seconds: float, tune: int,
+          sampler: str) -> xr.DataTree:
     """Return the draws as PyMC's JAX samplers would: an ArviZ DataTree with the model's data."""
-    import numpyro
     from arviz_base import from_dict
     from pymc.backends.arviz import (
         coords_and_dims_for_inferencedata,
@@ -184,8 +229,9 @@ def _tree(model: pm.Model, posterior: dict, statistics: dict, seconds: float,
     coords, dims = coords_and_dims_for_inferencedata(model)
     groups = {"posterior": posterior, "sample_stats": statistics,
               "observed_data": find_observations(model), "constant_data": find_constants(model)}
-    attrs = {"sampling_time": seconds, "tuning_steps": tune,
-             "inference_library": "numpyro", "inference_library_version": numpyro.__version__}
+    library = importlib.import_module(sampler)
+    attrs = {"sampling_time": seconds, "tuning_steps": tune, "inference_library": sampler,
+             "inference_library_version": library.__version__}
     return from_dict(data={name: group for name, group in groups.items() if group},
                      coords=coords, dims=dims, sample_dims=["chain", "draw"],
                      attrs={"posterior": attrs})
