@@ -6,10 +6,10 @@ on blackjax's window adaptation and NUTS kernel. The runs are an argument of tha
 it is kept with the model's JAX functions and a later fit of the same structure and sampler
 settings, with other runs in a table of the same shape, samples without compiling (a sweep,
 SBC). (PyMC's JAX samplers, and numpyro's ``MCMC.run``, build the runs into a new program on
-each fit.) numpyro, from the Laplace approximation, samples the whitened
-parameters z, with x = mode + L z and L the Cholesky factor of the Laplace covariance, with a
-unit mass matrix: NUTS is invariant to that affine change, so this is NUTS with the Laplace
-covariance as its dense mass matrix, and the mode and L are arguments too, not constants.
+each fit.) numpyro, from the Laplace approximation, samples the whitened parameters z, with
+x = mode + L z and L the Cholesky factor of the Laplace covariance, with a unit mass matrix:
+NUTS is invariant to that affine change, so this is NUTS with the Laplace covariance as its
+dense mass matrix, and the mode and L are arguments too, not constants.
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ def _compiled(program: JaxModel, settings, chain_method: str, progressbar: bool,
     key = (settings.sampler, whitened, settings.draws, settings.tune, settings.chains,
            settings.target_accept, chain_method, progressbar)
     if key not in program.samplers:
-        chain = (_numpyro_chain if settings.sampler == "numpyro" else _blackjax_chain)(
-            program, settings, progressbar, whitened)
+        if settings.sampler == "numpyro":
+            chain = _numpyro_chain(program, settings, progressbar, whitened)
+        else:  # blackjax adapts its own mass matrix; it takes no Laplace start (SamplerSettings)
+            chain = _blackjax_chain(program, settings, progressbar)
         batched = (0, 0, None, None, None)  # one key and start per chain; shared data
         program.samplers[key] = (jax.pmap(chain, in_axes=batched) if chain_method == "parallel"
                                  else jax.jit(jax.vmap(chain, in_axes=batched)))
@@ -135,15 +137,12 @@ def _numpyro_chain(program: JaxModel, settings, progressbar: bool, whitened: boo
     return chain
 
 
-def _blackjax_chain(program: JaxModel, settings, progressbar: bool, whitened: bool):
+def _blackjax_chain(program: JaxModel, settings, progressbar: bool):
     """Return one chain's run with blackjax: window adaptation (diagonal), then NUTS."""
     import blackjax
     import jax
     import jax.numpy as jnp
     from blackjax.adaptation.base import get_filter_adapt_info_fn
-
-    if whitened:
-        raise SamplerError("blackjax adapts its own mass matrix: no Laplace start")
 
     def chain(rng_key, start, shift, factor, data):
         def logdensity(x):

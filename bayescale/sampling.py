@@ -195,9 +195,8 @@ def _sample_jax(model: pm.Model, settings: SamplerSettings, progressbar: bool,
     with _on(device):
         approximation = (_laplace(model, settings, structure) if settings.init == "laplace"
                          else None)
-        tree = jax_nuts.sample(model, program, settings,
-                                   chain_method(device, settings.chains), progressbar,
-                                   laplace=approximation)
+        tree = jax_nuts.sample(model, program, settings, chain_method(device, settings.chains),
+                               progressbar, laplace=approximation)
     return tree, device
 
 
@@ -272,9 +271,8 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
 def use_jax_compile_cache() -> str | None:
     """Keep JAX's compiled programs on disk, so that a later fit of the same model skips compiling.
 
-    It serves a later process: numpyro's sampler, whose runs are arguments, for any runs of the
-    same structure and table shape; blackjax's, which PyMC compiles with the runs built in, for
-    the same runs again (README, "Speed").
+    It serves a later process: a JAX sampler's program, whose runs are arguments, for any runs
+    of the same structure and table shape (README, "Speed").
     A folder set through JAX's own ``JAX_COMPILATION_CACHE_DIR`` is left as it is; else the
     cache is ``$BAYESCALE_JAX_CACHE`` or ``jax`` in the user cache folder, at most
     :data:`JAX_CACHE_MAX_BYTES` (oldest entries removed first); ``BAYESCALE_JAX_CACHE=off``

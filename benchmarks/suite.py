@@ -4,8 +4,8 @@ Usage: ``./run.sh bench suite`` (or ``python benchmarks/suite.py [--quick] [--on
 
 Each measurement runs in its own Python process with empty PyTensor and JAX compile caches, so
 that "cold" is a first fit as a new user meets it; "warm" is a second fit of the same data in
-that process (nutpie and numpyro reuse their compiled programs, blackjax loads its from JAX's
-compile cache; see :mod:`bayescale.sampling`). Every fit is end to end: checks, model, compile,
+that process (all samplers but PyMC's reuse their compiled programs; see
+:mod:`bayescale.sampling`). Every fit is end to end: checks, model, compile,
 sampling, log likelihood, convergence report.
 
 Sections (the ``section`` column of the CSV):
@@ -199,7 +199,7 @@ def work(task: dict) -> dict:
 
         from bayescale.validate import sbc
 
-        options = SWEEP_METHODS[task["sampler"]]
+        options = SWEEP_METHODS[task["sampler"]] | {"draws": task["draws"], "tune": task["tune"]}
         with warnings.catch_warnings():  # convergence is counted, not warned about
             warnings.simplefilter("ignore")
             start = time.perf_counter()
