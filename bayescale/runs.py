@@ -214,6 +214,7 @@ def as_runs(
         return data
     frame = _read(data)
     frame = _rename(frame, columns, source_col)
+    _check_required(frame)
     frame, notes = _fill_source(frame, source), []
 
     excluded = pd.DataFrame()
@@ -223,7 +224,6 @@ def as_runs(
                      f"{exclude_reason}")
         log.info("bayescale: %s", notes[-1])
 
-    _check_required(frame)
     for name in NUMERIC:
         if name in frame:
             frame[name] = _numeric_column(frame, name)
@@ -407,15 +407,51 @@ def _split_excluded(frame, exclude, reason):
 
 
 def _check_required(frame) -> None:
-    for name in REQUIRED:
-        if name not in frame:
-            raise RunsError(f"the runs table has no column '{name}' ({DESCRIPTIONS[name]}); "
-                            f"its columns are {list(frame.columns)}: add it, or map yours with "
-                            f"columns={{'your name': '{name}'}} (CLI: --column 'your name={name}')")
+    missing = [name for name in REQUIRED if name not in frame]
     if "D" not in frame and "C" not in frame:
-        raise RunsError("the runs table has no column 'D' (training tokens) and no column 'C' "
-                        f"(training FLOPs); its columns are {list(frame.columns)}: add one (with "
-                        "only C, D = C/(6N)), or map yours with columns={'your name': 'D'}")
+        missing.append("D")
+    if not missing:
+        return
+    described = {name: DESCRIPTIONS[name] for name in missing}
+    if "D" in described:
+        described["D"] += "; or give 'C', training FLOPs, and D = C/(6N)"
+    what = " and no column ".join(f"'{name}' ({text})" for name, text in described.items())
+    guesses = _likely_columns(frame.columns, missing)
+    if guesses:
+        fix = (f"if these are yours, map them with columns={guesses} (CLI: "
+               + " ".join(f"--column '{yours}={ours}'" for yours, ours in guesses.items()) + ")")
+    else:
+        fix = (f"add it, or map yours with columns={{'your name': '{missing[0]}'}} "
+               f"(CLI: --column 'your name={missing[0]}')")
+    raise RunsError(f"the runs table has no column {what}; its columns are "
+                    f"{list(frame.columns)}: {fix}")
+
+
+# Column names other tools and papers use, by bayescale's name (compared in lower case, with
+# spaces and hyphens as underscores). Only suggested in the error, never applied silently.
+LIKELY_NAMES = {
+    "N": ("params", "parameters", "n_params", "num_params", "nparams", "model_size",
+          "param_count", "parameter_count", "non_embedding_params", "n"),
+    "D": ("tokens", "n_tokens", "num_tokens", "training_tokens", "train_tokens", "token_count",
+          "data", "d"),
+    "loss": ("loss", "final_loss", "eval_loss", "val_loss", "validation_loss", "test_loss",
+             "loss_nats"),
+    "C": ("flops", "compute", "training_flops", "training_flop", "train_flops", "c"),
+}
+
+
+def _likely_columns(columns, missing) -> dict[str, str]:
+    """Guess which of the table's columns hold the missing ones, from their names."""
+    guesses = {}
+    for name in missing:
+        for candidate in (name, "C") if name == "D" else (name,):  # D may come from C
+            found = [column for column in columns if column not in guesses and
+                     str(column).strip().lower().replace(" ", "_").replace("-", "_")
+                     in LIKELY_NAMES[candidate]]
+            if found:
+                guesses[found[0]] = candidate
+                break
+    return guesses
 
 
 def _numeric_column(frame, name) -> pd.Series:

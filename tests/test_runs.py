@@ -55,7 +55,7 @@ def test_dict_input():
         (good().drop(columns="loss"),
          r"no column 'loss' \(final eval loss, nats/token\).*map yours with columns="),
         (good().drop(columns="N"), r"no column 'N' \(parameters\)"),
-        (good().drop(columns="D"), r"no column 'D' \(training tokens\) and no column 'C'"),
+        (good().drop(columns="D"), r"no column 'D' \(training tokens; or give 'C', training FLOPs"),
         (good(N=[1e8, "7B", 1.6e9]),
          r"column 'N' \(parameters\) has non-numeric values at rows 1 \('7B'\).*7e9"),
         (good(loss=[3.1, np.nan, 2.5]),
@@ -75,6 +75,27 @@ def test_dict_input():
 def test_bad_tables_name_rows_column_and_fix(table, message):
     with pytest.raises(RunsError, match=message):
         as_runs(table)
+
+
+def test_missing_columns_suggest_the_tables_own_names_but_do_not_map_them():
+    table = good().rename(columns={"N": "Params", "D": "training tokens"})
+    expected = ("the runs table has no column 'N' (parameters) and no column 'D' (training "
+                "tokens; or give 'C', training FLOPs, and D = C/(6N)); its columns are "
+                "['Params', 'training tokens', "
+                "'loss']: if these are yours, map them with columns={'Params': 'N', "
+                "'training tokens': 'D'} (CLI: --column 'Params=N' --column "
+                "'training tokens=D')")
+    with pytest.raises(RunsError) as error:
+        as_runs(table)
+    assert str(error.value) == expected
+    runs = as_runs(table, columns={"Params": "N", "training tokens": "D"})
+    assert runs.table["N"].tolist() == good()["N"].tolist()
+    with_flops = good().rename(columns={"loss": "Loss"}).drop(columns="D").assign(FLOPs=1e18)
+    with pytest.raises(RunsError, match=r"columns=\{'Loss': 'loss', 'FLOPs': 'C'\}"):
+        as_runs(with_flops)
+    unknown = good().rename(columns={"N": "width"})
+    with pytest.raises(RunsError, match=r"add it, or map yours with columns=\{'your name': 'N'\}"):
+        as_runs(unknown)
 
 
 def test_billions_detected_after_d_from_c():
