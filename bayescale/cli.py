@@ -258,6 +258,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     q.add_argument("--resamples", type=int, default=500, help="baseline bootstrap resamples")
     q.add_argument("--no-baseline", action="store_true", help="score the Bayesian fits only")
+    _sweep_arguments(q)
     q.add_argument("-o", "--output", help="also write the table as CSV")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", action="store_true", help="print JSON")
@@ -683,7 +684,8 @@ def _validate_heldout(args) -> int:
 
     table = validate.heldout_calibration(args.datasets, holdout=args.holdout, draws=args.draws,
                                          tune=args.tune, resamples=args.resamples,
-                                         seed=args.seed, baseline=not args.no_baseline)
+                                         seed=args.seed, baseline=not args.no_baseline,
+                                         run=_runner(args))
     if args.output:
         table.to_csv(args.output)
     title = (f"Held-out calibration: fit the runs below the top {args.holdout:.0%} of compute, "

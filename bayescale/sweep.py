@@ -73,7 +73,7 @@ def dask_map(function: Callable, items: Sequence, *, scheduler: str | None = Non
                 results[i] = {"error": f"{type(error).__name__}: {error}"}
             if progress:
                 log.info("bayescale: sweep %d/%d done%s", done, len(futures),
-                         " (failed)" if _failed(results[i]) else "")
+                         " (failed)" if is_failure(results[i]) else "")
         return results
     finally:
         client.close()
@@ -81,7 +81,8 @@ def dask_map(function: Callable, items: Sequence, *, scheduler: str | None = Non
             cluster.close()
 
 
-def _failed(result) -> bool:
+def is_failure(result) -> bool:
+    """Say whether ``result``, from :func:`dask_map` or :func:`local_map`, is a failed item."""
     return isinstance(result, dict) and bool(result.get("error"))
 
 
@@ -157,12 +158,12 @@ def run_fits(tasks: Mapping[str, Mapping], *, flops: float = 1e24, source: str |
         raise BayescaleError("give at least one fit to sweep")
     names = list(tasks)
     results = (run or local_map)(FitSummary(flops, source), [tasks[name] for name in names])
-    quantities = sorted({q for r in results if not _failed(r) for q in r["summary"]})
+    quantities = sorted({q for r in results if not is_failure(r) for q in r["summary"]})
     data = {q: np.full((len(names), len(SUMMARY_PROBS)), np.nan) for q in quantities}
     converged = np.zeros(len(names), dtype=bool)
     errors = []
     for i, result in enumerate(results):
-        if _failed(result):
+        if is_failure(result):
             errors.append(result["error"])
             log.warning("bayescale: fit '%s' failed: %s", names[i], result["error"])
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -25,12 +26,13 @@ from bayescale.model import build_model, reference_scales
 from bayescale.optimal import compute_optimal, frontier
 from bayescale.runs import Runs, as_runs
 from bayescale.spec import ModelSpec, load_spec
-from bayescale.sweep import local_map
+from bayescale.sweep import is_failure, local_map
 
 log = logging.getLogger("bayescale")
 
 DEFAULT_DESIGN = "epoch-chinchilla"
 DEFAULT_FLOPS = 1e24
+BASELINE_LABEL = "huber-bootstrap (per source)"
 
 
 def design_runs(design: str | pd.DataFrame = DEFAULT_DESIGN) -> Runs:
@@ -292,7 +294,7 @@ SCORE_COLUMNS = ("n_fit", "n_held_out", "coverage50", "coverage80", "coverage90"
 
 def heldout_calibration(names=None, *, holdout: float = 0.2, draws: int = 1000,
                         tune: int = 1000, resamples: int = 500, seed: int = 0,
-                        baseline: bool = True) -> pd.DataFrame:
+                        baseline: bool = True, run: Callable | None = None) -> pd.DataFrame:
     """Fit each data set's smaller runs, score its largest ones: Bayes and baseline side by side.
 
     For every registered data set whose runs span at least :data:`MIN_COMPUTE_DECADES` decades
@@ -317,6 +319,10 @@ def heldout_calibration(names=None, *, holdout: float = 0.2, draws: int = 1000,
         Seed of every fit.
     baseline : bool, default True
         Score the Huber-bootstrap baseline too.
+    run : callable, optional
+        ``run(function, items)``: how the scorings (one per data set and method) are run, e.g.
+        ``functools.partial(bayescale.sweep.dask_map, workers=2)`` on Dask. Default: here, one
+        after another. A scoring that fails gives a row whose note is its error.
 
     Returns
     -------
@@ -324,24 +330,51 @@ def heldout_calibration(names=None, *, holdout: float = 0.2, draws: int = 1000,
         Indexed by (dataset, method), columns :data:`SCORE_COLUMNS` and ``note``.
 
     """
-    from bayescale.compare import _threshold
-
-    rows = []
+    tasks = []
     for name in names or datasets.available():
         runs = datasets.load(name)
-        flops = runs.table["C"]
-        decades = float(np.log10(flops.max() / flops.min()))
+        decades = float(np.log10(runs.table["C"].max() / runs.table["C"].min()))
         if names is None and decades < MIN_COMPUTE_DECADES:
             log.info("bayescale: %s spans %.1f decades of compute: skipped", name, decades)
             continue
-        threshold = _threshold(flops, holdout, None)
+        tasks += [(name, method, runs)
+                  for method in (("bayes", "baseline") if baseline else ("bayes",))]
+    score = HeldoutScoring(holdout=holdout, draws=draws, tune=tune, resamples=resamples,
+                           seed=seed)
+    results = (run or local_map)(score, tasks)
+    rows = []
+    for (name, method, _), result in zip(tasks, results, strict=True):
+        if is_failure(result):
+            log.warning("bayescale: held-out scoring of %s (%s) failed: %s", name, method,
+                        result["error"])
+            label = (f"bayes ({NATURAL_MODEL.get(name, 'chinchilla')})" if method == "bayes"
+                     else BASELINE_LABEL)
+            result = {"dataset": name, "method": label, "note": f"failed: {result['error']}"}
+        rows.append(result)
+    columns = ["dataset", "method", *SCORE_COLUMNS, "note"]
+    return pd.DataFrame(rows, columns=columns).set_index(["dataset", "method"])
+
+
+class HeldoutScoring:
+    """Score one (data set, method) of :func:`heldout_calibration` (picklable, for Dask)."""
+
+    def __init__(self, *, holdout, draws, tune, resamples, seed) -> None:
+        self.holdout, self.draws, self.tune = holdout, draws, tune
+        self.resamples, self.seed = resamples, seed
+
+    def __call__(self, task: tuple[str, str, Runs]) -> dict:
+        """Return the table row of ``task``: (data set name, "bayes" or "baseline", its runs)."""
+        from bayescale.compare import _threshold
+
+        name, method, runs = task
+        threshold = _threshold(runs.table["C"], self.holdout, None)
         model = NATURAL_MODEL.get(name, "chinchilla")
-        score, refit = _converged_check(runs, model, threshold, draws, tune, seed)
-        rows.append({"dataset": name, "method": f"bayes ({model})", **_scores(score.summary),
-                     "note": _joined(_coverage_note(score.summary["coverage90"]), refit)})
-        if baseline:
-            rows.append(_baseline_row(name, runs, threshold, model, resamples, seed))
-    return pd.DataFrame(rows).set_index(["dataset", "method"])
+        if method == "baseline":
+            return _baseline_row(name, runs, threshold, model, self.resamples, self.seed)
+        score, refit = _converged_check(runs, model, threshold, self.draws, self.tune,
+                                        self.seed)
+        return {"dataset": name, "method": f"bayes ({model})", **_scores(score.summary),
+                "note": _joined(_coverage_note(score.summary["coverage90"]), refit)}
 
 
 def _converged_check(runs, model, threshold, draws, tune, seed):
@@ -392,7 +425,7 @@ def _scores(summary: dict) -> dict:
 def _baseline_row(name, runs, threshold, model, resamples, seed) -> dict:
     from bayescale.compare import extrapolation_check
 
-    row = {"dataset": name, "method": "huber-bootstrap (per source)"}
+    row = {"dataset": name, "method": BASELINE_LABEL}
     if model != "chinchilla":
         return row | {"note": f"the baseline fits the Chinchilla law, not {model}"}
     scored, skipped = [], []

@@ -54,9 +54,18 @@ def test_rank_plot_renders(small_sbc):
     fig.savefig(io.BytesIO(), format="png")
 
 
-def test_heldout_table_scores_bayes_and_baseline_side_by_side():
+def _two_dask_workers(function, items):
+    with warnings.catch_warnings():
+        # distributed's local cluster may warn about its own set-up; not about the results
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", ResourceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return sweep.dask_map(function, items, workers=2)
+
+
+def test_heldout_table_scores_bayes_and_baseline_side_by_side_on_dask():
     table = validate.heldout_calibration(["epoch-chinchilla"], draws=300, tune=300,
-                                         resamples=50)
+                                         resamples=50, run=_two_dask_workers)
     assert list(table.index.get_level_values("method")) == [
         "bayes (chinchilla)", "huber-bootstrap (per source)"]
     assert (table["n_held_out"] == 48).all()
@@ -69,6 +78,18 @@ def test_heldout_table_scores_bayes_and_baseline_side_by_side():
         inside = 0.80 <= row["coverage90"] <= 0.98
         assert ("too narrow" in row["note"]) == (row["coverage90"] < 0.80), method
         assert inside or "the 90% intervals cover" in row["note"], method
+
+
+def test_a_held_out_scoring_that_fails_gives_its_row_with_the_error():
+    # Holding out 99% of Epoch's runs by compute leaves too few to fit: the Bayesian scoring
+    # raises, and its row says why; the baseline's row says it had no source to score.
+    table = validate.heldout_calibration(["epoch-chinchilla"], holdout=0.99)
+    bayes, baseline = table.loc["epoch-chinchilla", "bayes (chinchilla)"], table.loc[
+        "epoch-chinchilla", "huber-bootstrap (per source)"]
+    assert bayes["note"].startswith("failed: BayescaleError: holding out runs with C >= ")
+    assert bayes["note"].endswith("leaves 2 runs to fit; hold out fewer")
+    assert baseline["note"] == "no source has both runs to fit and runs to score"
+    assert table["coverage90"].isna().all()
 
 
 def test_a_held_out_fit_that_did_not_converge_is_refitted_longer_and_says_so():
