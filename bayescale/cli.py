@@ -28,6 +28,7 @@ from bayescale.predict import predict
 from bayescale.sampling import DEFAULT_SAMPLER, INITS, SAMPLERS
 from bayescale.spec import available_specs, load_spec
 from bayescale.summary import interval_table
+from bayescale.sweep import SUMMARY_PROBS
 
 PRIOR_PATTERN = re.compile(r"^(\w+)=(\w+)\((.*)\)$")
 
@@ -228,6 +229,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_sensitivity)
 
+    p = commands.add_parser(
+        "metrics", help="one fit per metric of the same runs (each eval set's loss, a "
+                        "downstream error rate), on Dask if asked: N_opt and exponents side by "
+                        "side")
+    p.add_argument("runs", help="a runs table with one column per metric, or a registered "
+                                "data set with eval splits (gadre2024)")
+    p.add_argument("--metrics", nargs="+", required=True, metavar="METRIC",
+                   help="columns of the table, or eval splits of the data set, each fitted "
+                        "as the loss")
+    p.add_argument("--column", action="append", default=[], metavar="YOURS=OURS",
+                   help="map another column name, e.g. --column 'Model Size=N' (repeatable)")
+    p.add_argument("--source-col", help="column naming each run's source")
+    p.add_argument("--source", help="one source name for all runs of a table")
+    p.add_argument("--model", default="chinchilla",
+                   help=f"named model ({', '.join(available_specs())}) or a .toml file")
+    p.add_argument("--flops", type=float, default=1e24,
+                   help="budget of the N_opt column (default 1e24)")
+    _sampler_arguments(p)
+    _sweep_arguments(p)
+    p.add_argument("-o", "--output", help="also write the gathered Dataset (.nc)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_metrics)
+
     p = commands.add_parser("validate", help="calibration: simulation-based calibration (sbc) "
                                              "or held-out scoring on published data (heldout)")
     checks = p.add_subparsers(dest="check", required=True)
@@ -321,7 +345,7 @@ def _sampler_arguments(p: argparse.ArgumentParser) -> None:
 def _sampler_options(args) -> dict:
     return dict(sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
                 seed=args.seed, target_accept=args.target_accept, device=args.device,
-                init=args.init, split_sources_by=args.split_by)
+                init=args.init, split_sources_by=getattr(args, "split_by", None))
 
 
 def _query_options(p: argparse.ArgumentParser) -> None:
@@ -653,6 +677,34 @@ def _sensitivity(args) -> int:
     title = (f"N_opt at {args.flops:.4g} FLOPs under every prior scale multiplied (5%, median, "
              f"95%); median_shift is relative to the fit, width_ratio compares the 90% "
              f"intervals; source '{result.default_source}':")
+    return _print_table(table, args, title=title)
+
+
+def _metrics(args) -> int:
+    from bayescale.sweep import fit_metrics
+
+    table_options = {key: value for key, value in (("source_col", args.source_col),
+                                                   ("source", args.source)) if value}
+    columns = dict(_key_value(item, "--column") for item in args.column)
+    if args.runs in datasets.available() and (columns or table_options):
+        raise ValueError("--column, --source-col and --source apply to runs files only")
+    result = fit_metrics(args.runs, args.metrics, flops=args.flops, run=_runner(args),
+                         columns=columns, model=args.model, progressbar=False,
+                         **table_options, **_sampler_options(args))
+    if args.output:
+        result.to_netcdf(args.output)
+        print(f"wrote {args.output}", file=sys.stderr)
+    table = pd.DataFrame(index=pd.Index(result["fit"].values, name="metric"))
+    shown = [name for name in ("N_opt", "alpha", "beta", "E") if name in result]
+    for name in shown:
+        low, median, high = (result[name].sel(quantile=q).values for q in SUMMARY_PROBS)
+        table[name], table[f"{name}_lo"], table[f"{name}_hi"] = median, low, high
+    table["source"] = result["source"].values
+    table["converged"] = result["converged"].values
+    table["problems"] = result["problems"].values
+    table["error"] = result["error"].values
+    title = (f"One fit per metric ({args.model}), median [5%, 95%]; N_opt at {args.flops:.4g} "
+             "FLOPs (C = 6ND):")
     return _print_table(table, args, title=title)
 
 

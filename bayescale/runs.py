@@ -212,7 +212,7 @@ def as_runs(
     """
     if isinstance(data, Runs):
         return data
-    frame = _read(data)
+    frame = read_table(data)
     frame = _rename(frame, columns, source_col)
     _check_required(frame)
     frame, notes = _fill_source(frame, source), []
@@ -328,7 +328,12 @@ def _per_source(conventions, sources) -> dict[str, dict[str, str]]:
     return {name: {k: str(v) for k, v in conventions.items()} for name in sources}
 
 
-def _read(data) -> pd.DataFrame:
+def read_table(data) -> pd.DataFrame:
+    """Read a runs table as given (DataFrame, dict of columns, .csv or .parquet path), unchecked.
+
+    Only the container is checked here: a readable table with rows and unique row labels.
+    :func:`as_runs` checks the columns and values.
+    """
     if isinstance(data, pd.DataFrame):
         frame = data.copy()
     elif isinstance(data, Mapping):

@@ -4,7 +4,8 @@
 scheduler, shows progress, and returns one result per item in order: a failure is returned as
 ``{"error": ...}`` for that item and loses none of the others. :func:`run_fits` sweeps fits and
 gathers their summaries into one xarray Dataset; :func:`bayescale.validate.sbc` and
-:func:`prior_sensitivity` take ``run=`` to go through it.
+:func:`prior_sensitivity` take ``run=`` to go through it. :func:`fit_metrics` fits one law
+per metric (a loss on each eval set, a downstream error rate) of the same runs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from bayescale.errors import BayescaleError, ConvergenceWarning
+from bayescale.errors import BayescaleError, ConvergenceWarning, RunsError
 
 log = logging.getLogger("bayescale")
 
@@ -109,7 +110,7 @@ class FitSummary:
         """Fit with ``options`` (``runs`` and fit options); return quantiles and diagnostics."""
         from bayescale.fit import fit
         from bayescale.optimal import compute_optimal
-        from bayescale.posterior import law_parameters
+        from bayescale.posterior import law_parameters, resolve_source
 
         options = dict(options)
         runs = options.pop("runs")
@@ -127,7 +128,7 @@ class FitSummary:
         summary = {name: np.quantile(np.asarray(value), SUMMARY_PROBS).tolist()
                    for name, value in values.items()}
         return {"summary": summary, "converged": fitted.converged,
-                "diagnostics": fitted.diagnostics}
+                "diagnostics": fitted.diagnostics, "source": resolve_source(fitted, source)}
 
 
 def run_fits(tasks: Mapping[str, Mapping], *, flops: float = 1e24, source: str | None = None,
@@ -151,7 +152,8 @@ def run_fits(tasks: Mapping[str, Mapping], *, flops: float = 1e24, source: str |
     xarray.Dataset
         Over dims ``fit`` and ``quantile`` (5%, 50%, 95%): one variable per law parameter and
         ``N_opt``; ``converged`` and ``error`` (empty, or why the fit failed: its values are
-        NaN) per fit.
+        NaN), ``problems`` (why a fit did not converge: R-hat, ESS, divergences) and
+        ``source`` (the source summarised: a fitted one, or a new source) per fit.
 
     """
     if not tasks:
@@ -161,17 +163,118 @@ def run_fits(tasks: Mapping[str, Mapping], *, flops: float = 1e24, source: str |
     quantities = sorted({q for r in results if not is_failure(r) for q in r["summary"]})
     data = {q: np.full((len(names), len(SUMMARY_PROBS)), np.nan) for q in quantities}
     converged = np.zeros(len(names), dtype=bool)
-    errors = []
+    errors, summarised, problems = [], [], []
     for i, result in enumerate(results):
         if is_failure(result):
             errors.append(result["error"])
+            summarised.append("")
+            problems.append("")
             log.warning("bayescale: fit '%s' failed: %s", names[i], result["error"])
             continue
         errors.append("")
+        summarised.append(result["source"])
+        problems.append("; ".join(result["diagnostics"].get("problems", [])))
         converged[i] = result["converged"]
         for q, values in result["summary"].items():
             data[q][i] = values
     return xr.Dataset(
         {q: (("fit", "quantile"), values) for q, values in data.items()}
-        | {"converged": ("fit", converged), "error": ("fit", np.array(errors, dtype=str))},
+        | {"converged": ("fit", converged), "error": ("fit", np.array(errors, dtype=str)),
+           "source": ("fit", np.array(summarised, dtype=str)),
+           "problems": ("fit", np.array(problems, dtype=str))},
         coords={"fit": names, "quantile": list(SUMMARY_PROBS)}, attrs={"flops": float(flops)})
+
+
+# The loader option that picks a registered data set's metric (its eval split).
+METRIC_OPTION = "eval"
+
+
+def metric_tasks(data, metrics: Sequence[str], *, columns: Mapping[str, str] | None = None,
+                 **options) -> dict[str, dict]:
+    """Return one fit's options per metric of the same runs, for :func:`run_fits`.
+
+    Parameters
+    ----------
+    data : str, path, DataFrame or dict of columns
+        A registered data set whose loader has an ``eval`` option (e.g. ``"gadre2024"``: each
+        metric is an eval split), or a runs table with one column per metric.
+    metrics : sequence of str
+        The metrics: eval splits of the data set, or columns of the table. Each is fitted as
+        ``loss`` in its own fit. A table's own ``loss`` column, when it is not the metric
+        fitted, is kept as metadata under ``"loss (not fitted)"``.
+    columns : mapping, optional
+        Other column mappings of the table (see :func:`bayescale.as_runs`).
+    **options
+        Options of every fit (:func:`bayescale.fit`: ``model``, ``draws``, ``seed``, ...).
+
+    Returns
+    -------
+    dict
+        Metric name to fit options (``runs`` and ``options``). A table's values are checked in
+        each fit, so a metric with bad values fails alone.
+
+    Raises
+    ------
+    BayescaleError
+        For no metrics, repeated metrics, a data set without an ``eval`` option, or a metric
+        that is not one of the table's columns.
+
+    """
+    metrics = list(metrics)
+    if not metrics or len(set(metrics)) < len(metrics):
+        raise BayescaleError(f"give one or more distinct metrics to fit, not {metrics}")
+    from bayescale import datasets
+    from bayescale.runs import read_table
+
+    if isinstance(data, str) and data in datasets.available():
+        if columns:
+            raise BayescaleError("columns= applies to runs tables, not to registered data sets")
+        if METRIC_OPTION not in datasets.loader_options(data):
+            raise BayescaleError(
+                f"data set '{data}' has one loss per run (its loader options are "
+                f"{datasets.loader_options(data) or 'none'}): give a table with one column "
+                "per metric instead")
+        return {metric: {"runs": datasets.load(data, **{METRIC_OPTION: metric})} | options
+                for metric in metrics}
+    frame = read_table(data)
+    mapped = dict(columns or {})
+    missing = [metric for metric in metrics if metric not in frame.columns]
+    if missing:
+        raise RunsError(f"metric(s) {missing} are not columns of the runs table; its columns "
+                        f"are {list(frame.columns)}")
+    tasks = {}
+    for metric in metrics:
+        table = frame
+        if metric != "loss" and "loss" in frame.columns:
+            table = frame.rename(columns={"loss": "loss (not fitted)"})
+        tasks[metric] = {"runs": table, "columns": mapped | {metric: "loss"}} | options
+    return tasks
+
+
+def fit_metrics(data, metrics: Sequence[str], *, flops: float = 1e24,
+                source: str | None = None, run: Callable | None = None,
+                columns: Mapping[str, str] | None = None, **options) -> xr.Dataset:
+    """Fit one law per metric of the same runs and gather them into one Dataset.
+
+    Parameters
+    ----------
+    data, metrics, columns
+        The runs and their metrics (see :func:`metric_tasks`). A metric must fall with scale,
+        as losses and error rates do, and be positive.
+    flops : float, default 1e24
+        Budget of the N_opt summary.
+    source : str, optional
+        The source summarised, where a fit has it.
+    run : callable, optional
+        ``run(function, items)`` (default: here, one after another; :func:`dask_map` on Dask).
+    **options
+        Options of every fit (:func:`bayescale.fit`).
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`run_fits`, with one ``fit`` per metric.
+
+    """
+    tasks = metric_tasks(data, metrics, columns=columns, **options)
+    return run_fits(tasks, flops=flops, source=source, run=run)

@@ -1,6 +1,7 @@
 """SBC, held-out calibration, Dask sweeps and prior sensitivity: real fits, small sizes."""
 
 import io
+import json
 import warnings
 
 import numpy as np
@@ -10,7 +11,7 @@ import xarray as xr
 import bayescale as bs
 from bayescale import sensitivity, sweep, validate
 from bayescale.cli import main
-from tests.conftest import simulate_runs
+from tests.conftest import TRUTH, simulate_runs
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +191,48 @@ def test_extreme_but_valid_inputs_sample_without_overflow():
     for name in ("N_opt", "D_opt", "loss_opt"):
         assert np.isfinite(frontier[name].values).all()
     assert float(fitted.posterior["E"].median()) == pytest.approx(1.8, rel=0.01)
+
+
+def test_one_fit_per_metric_recovers_each_metrics_law_and_a_bad_metric_fails_alone(tmp_path):
+    # Two metrics of the same 40 runs: the loss (TRUTH's law) and an eval loss with a higher
+    # irreducible loss (E 2.1, same noise draws); a third metric has a negative value in row 3.
+    table = simulate_runs()
+    higher = dict(TRUTH, E=2.1)
+    table["eval_loss"] = simulate_runs(truth=higher)["loss"]
+    table["broken"] = table["loss"].where(table.index != 3, -1.0)
+    result = sweep.fit_metrics(table, ["loss", "eval_loss", "broken"], flops=1e23, draws=300,
+                               tune=300, progressbar=False)
+    assert list(result["fit"].values) == ["loss", "eval_loss", "broken"]
+    for metric, truth in (("loss", TRUTH), ("eval_loss", higher)):
+        for name in ("E", "alpha"):
+            low, _, high = result[name].sel(fit=metric).values
+            assert low < truth[name] < high, (metric, name)
+        assert str(result["error"].sel(fit=metric).values) == ""
+        assert str(result["source"].sel(fit=metric).values) == "runs"
+    assert result["E"].sel(fit="eval_loss", quantile=0.05) > result["E"].sel(
+        fit="loss", quantile=0.95)
+    error = str(result["error"].sel(fit="broken").values)
+    assert error.startswith("RunsError: column 'loss'") and "rows 3" in error
+    assert np.isnan(result["beta"].sel(fit="broken")).all()
+    # The table's own loss column is kept, as metadata, in the other metrics' fits.
+    tasks = sweep.metric_tasks(table, ["eval_loss"])
+    assert "loss (not fitted)" in tasks["eval_loss"]["runs"].columns
+    with pytest.raises(bs.RunsError, match=r"metric\(s\) \['nope'\] are not columns"):
+        sweep.metric_tasks(table, ["loss", "nope"])
+    with pytest.raises(bs.BayescaleError, match="has one loss per run"):
+        sweep.metric_tasks("epoch-chinchilla", ["loss"])
+
+
+def test_metrics_command_prints_one_row_per_eval_split(capsys, tmp_path):
+    output = tmp_path / "metrics.nc"
+    assert main(["metrics", "gadre2024", "--metrics", "c4_val", "openlm", "--draws", "200",
+                 "--tune", "200", "--flops", "1e22", "-o", str(output), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["metric"] for row in rows] == ["c4_val", "openlm"]
+    for row in rows:
+        assert row["N_opt_lo"] < row["N_opt"] < row["N_opt_hi"]
+        assert 0.1 < row["alpha"] < 0.6 and row["error"] == ""
+        assert row["converged"] == (row["problems"] == "")  # 200 draws: R-hat or ESS named
+        assert row["source"] == bs.NEW_SOURCE  # three training sets: a new one is summarised
+    saved = xr.load_dataset(output)
+    assert list(saved["fit"].values) == ["c4_val", "openlm"]
