@@ -244,6 +244,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="one source name for all runs of a table")
     p.add_argument("--model", default="chinchilla",
                    help=f"named model ({', '.join(available_specs())}) or a .toml file")
+    p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST(k=v,...)",
+                   help="override a prior, e.g. --prior 'E=LogNormal(mu=-1.0,sigma=0.5)' for "
+                        "a metric that is not a loss in nats (repeatable)")
     p.add_argument("--flops", type=float, default=1e24,
                    help="budget of the N_opt column (default 1e24)")
     _sampler_arguments(p)
@@ -688,8 +691,9 @@ def _metrics(args) -> int:
     columns = dict(_key_value(item, "--column") for item in args.column)
     if args.runs in datasets.available() and (columns or table_options):
         raise ValueError("--column, --source-col and --source apply to runs files only")
+    spec = load_spec(args.model, priors=_parse_priors(args.prior))
     result = fit_metrics(args.runs, args.metrics, flops=args.flops, run=_runner(args),
-                         columns=columns, model=args.model, progressbar=False,
+                         columns=columns, model=spec, progressbar=False,
                          **table_options, **_sampler_options(args))
     if args.output:
         result.to_netcdf(args.output)
