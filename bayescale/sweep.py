@@ -252,23 +252,24 @@ def metric_tasks(data, metrics: Sequence[str], *, columns: Mapping[str, str] | N
 
 
 def fit_metrics(data, metrics: Sequence[str], *, flops: float = 1e24,
-                source: str | None = None, run: Callable | None = None,
-                columns: Mapping[str, str] | None = None, **options) -> xr.Dataset:
+                run: Callable | None = None, columns: Mapping[str, str] | None = None,
+                **options) -> xr.Dataset:
     """Fit one law per metric of the same runs and gather them into one Dataset.
 
     Parameters
     ----------
     data, metrics, columns
-        The runs and their metrics (see :func:`metric_tasks`). A metric must fall with scale,
-        as losses and error rates do, and be positive.
+        The runs and their metrics (see :func:`metric_tasks`). A metric must be positive and
+        fall with scale, as losses and error rates do; the named models' priors are set for
+        losses in nats, so give ``priors=`` for E, A and B on another metric.
     flops : float, default 1e24
-        Budget of the N_opt summary.
-    source : str, optional
-        The source summarised, where a fit has it.
+        Budget of the N_opt summary, which is of each fit's default source (the table's one
+        source, or a new source where it has several).
     run : callable, optional
         ``run(function, items)`` (default: here, one after another; :func:`dask_map` on Dask).
     **options
-        Options of every fit (:func:`bayescale.fit`).
+        Options of every fit (:func:`bayescale.fit`), a table's ``source`` and
+        ``source_col`` included.
 
     Returns
     -------
@@ -277,4 +278,4 @@ def fit_metrics(data, metrics: Sequence[str], *, flops: float = 1e24,
 
     """
     tasks = metric_tasks(data, metrics, columns=columns, **options)
-    return run_fits(tasks, flops=flops, source=source, run=run)
+    return run_fits(tasks, flops=flops, run=run)

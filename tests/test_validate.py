@@ -201,14 +201,14 @@ def test_one_fit_per_metric_recovers_each_metrics_law_and_a_bad_metric_fails_alo
     table["eval_loss"] = simulate_runs(truth=higher)["loss"]
     table["broken"] = table["loss"].where(table.index != 3, -1.0)
     result = sweep.fit_metrics(table, ["loss", "eval_loss", "broken"], flops=1e23, draws=300,
-                               tune=300, progressbar=False)
+                               tune=300, progressbar=False, source="my-lab")
     assert list(result["fit"].values) == ["loss", "eval_loss", "broken"]
     for metric, truth in (("loss", TRUTH), ("eval_loss", higher)):
         for name in ("E", "alpha"):
             low, _, high = result[name].sel(fit=metric).values
             assert low < truth[name] < high, (metric, name)
         assert str(result["error"].sel(fit=metric).values) == ""
-        assert str(result["source"].sel(fit=metric).values) == "runs"
+        assert str(result["source"].sel(fit=metric).values) == "my-lab"  # the table's source
     assert result["E"].sel(fit="eval_loss", quantile=0.05) > result["E"].sel(
         fit="loss", quantile=0.95)
     error = str(result["error"].sel(fit="broken").values)
