@@ -229,11 +229,11 @@ def metric_tasks(data, metrics: Sequence[str], *, columns: Mapping[str, str] | N
     if isinstance(data, str) and data in datasets.available():
         if columns:
             raise BayescaleError("columns= applies to runs tables, not to registered data sets")
-        if METRIC_OPTION not in datasets.loader_options(data):
+        accepted = datasets.loader_options(data)
+        if METRIC_OPTION not in accepted:
             raise BayescaleError(
                 f"data set '{data}' has one loss per run (its loader options are "
-                f"{datasets.loader_options(data) or 'none'}): give a table with one column "
-                "per metric instead")
+                f"{accepted or 'none'}): give a table with one column per metric instead")
         return {metric: {"runs": datasets.load(data, **{METRIC_OPTION: metric})} | options
                 for metric in metrics}
     frame = read_table(data)

@@ -337,8 +337,9 @@ def heldout_calibration(names=None, *, holdout: float = 0.2, draws: int = 1000,
         if names is None and decades < MIN_COMPUTE_DECADES:
             log.info("bayescale: %s spans %.1f decades of compute: skipped", name, decades)
             continue
+        bayes = f"bayes ({NATURAL_MODEL.get(name, 'chinchilla')})"
         tasks += [(name, method, runs)
-                  for method in (("bayes", "baseline") if baseline else ("bayes",))]
+                  for method in ((bayes, BASELINE_LABEL) if baseline else (bayes,))]
     score = HeldoutScoring(holdout=holdout, draws=draws, tune=tune, resamples=resamples,
                            seed=seed)
     results = (run or local_map)(score, tasks)
@@ -347,9 +348,7 @@ def heldout_calibration(names=None, *, holdout: float = 0.2, draws: int = 1000,
         if is_failure(result):
             log.warning("bayescale: held-out scoring of %s (%s) failed: %s", name, method,
                         result["error"])
-            label = (f"bayes ({NATURAL_MODEL.get(name, 'chinchilla')})" if method == "bayes"
-                     else BASELINE_LABEL)
-            result = {"dataset": name, "method": label, "note": f"failed: {result['error']}"}
+            result = {"dataset": name, "method": method, "note": f"failed: {result['error']}"}
         rows.append(result)
     columns = ["dataset", "method", *SCORE_COLUMNS, "note"]
     return pd.DataFrame(rows, columns=columns).set_index(["dataset", "method"])
@@ -363,17 +362,17 @@ class HeldoutScoring:
         self.resamples, self.seed = resamples, seed
 
     def __call__(self, task: tuple[str, str, Runs]) -> dict:
-        """Return the table row of ``task``: (data set name, "bayes" or "baseline", its runs)."""
+        """Return the table row of ``task``: (data set name, its method's row label, its runs)."""
         from bayescale.compare import _threshold
 
         name, method, runs = task
         threshold = _threshold(runs.table["C"], self.holdout, None)
         model = NATURAL_MODEL.get(name, "chinchilla")
-        if method == "baseline":
+        if method == BASELINE_LABEL:
             return _baseline_row(name, runs, threshold, model, self.resamples, self.seed)
         score, refit = _converged_check(runs, model, threshold, self.draws, self.tune,
                                         self.seed)
-        return {"dataset": name, "method": f"bayes ({model})", **_scores(score.summary),
+        return {"dataset": name, "method": method, **_scores(score.summary),
                 "note": _joined(_coverage_note(score.summary["coverage90"]), refit)}
 
 
