@@ -38,6 +38,15 @@ GRID = {
     "alpha": np.arange(0.0, 2.01, 0.5),
     "beta": np.arange(0.0, 2.01, 0.5),
 }
+# A coarser grid (3 values per axis, 243 starts) for many fits of few runs, where a degenerate
+# optimum makes each of the full grid's 4500 starts run to the iteration cap.
+COARSE_GRID = {
+    "a": np.array([0.0, 10.0, 20.0]),
+    "b": np.array([0.0, 10.0, 20.0]),
+    "e": np.array([-1.0, 0.0, 1.0]),
+    "alpha": np.array([0.0, 0.5, 1.0]),
+    "beta": np.array([0.0, 0.5, 1.0]),
+}
 # Tight tolerances: the optimum must not depend on where L-BFGS-B stopped early.
 OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000, "maxcor": 20}
 MAD_TO_SIGMA = 1.4826
@@ -89,8 +98,12 @@ def huber_objective(theta, log_N, log_D, log_L, delta=HUBER_DELTA, weights=None)
     return float(loss.sum()), grad
 
 
-def grid_fit(log_N, log_D, log_L, delta=HUBER_DELTA) -> tuple[np.ndarray, float, int, bool]:
+def grid_fit(log_N, log_D, log_L, delta=HUBER_DELTA, grid=None,
+             maxiter: int | None = None) -> tuple[np.ndarray, float, int, bool]:
     """Fit from every start of the initialisation grid and keep the best.
+
+    ``grid`` (default :data:`GRID`, Epoch's) maps each of a, b, e, alpha, beta to its start
+    values; ``maxiter`` caps L-BFGS-B's iterations per start (default 10,000).
 
     Returns
     -------
@@ -101,11 +114,12 @@ def grid_fit(log_N, log_D, log_L, delta=HUBER_DELTA) -> tuple[np.ndarray, float,
 
     """
     best, best_value, failures, best_converged = None, np.inf, 0, False
-    axes = np.meshgrid(*GRID.values(), indexing="ij")
+    axes = np.meshgrid(*(GRID if grid is None else grid).values(), indexing="ij")
     starts = np.stack([axis.ravel() for axis in axes], axis=1)
+    options = OPTIONS | ({} if maxiter is None else {"maxiter": maxiter})
     for start in starts:
         result = minimize(huber_objective, start, args=(log_N, log_D, log_L, delta),
-                          jac=True, method="L-BFGS-B", options=OPTIONS)
+                          jac=True, method="L-BFGS-B", options=options)
         failures += not _converged(result)
         if result.fun < best_value:
             best, best_value, best_converged = result.x, float(result.fun), _converged(result)
@@ -113,7 +127,8 @@ def grid_fit(log_N, log_D, log_L, delta=HUBER_DELTA) -> tuple[np.ndarray, float,
 
 
 def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
-                    delta: float = HUBER_DELTA, spec: ModelSpec | None = None):
+                    delta: float = HUBER_DELTA, spec: ModelSpec | None = None,
+                    grid: dict | None = None, maxiter: int | None = None):
     """Fit the Chinchilla law the classical way and bootstrap it (see the module docstring).
 
     Parameters
@@ -128,6 +143,11 @@ def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
         Huber threshold on log-loss residuals.
     spec : ModelSpec, optional
         Recorded with the result (the law is always Chinchilla's).
+    grid : dict, optional
+        Start values per parameter (default :data:`GRID`, Epoch's 4500 starts;
+        :data:`COARSE_GRID` has 243).
+    maxiter : int, optional
+        L-BFGS-B iterations per start and per refit (default 10,000).
 
     Returns
     -------
@@ -147,7 +167,9 @@ def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
     table = runs.table
     log_N, log_D, log_L = (np.log(table[name].to_numpy()) for name in ("N", "D", "loss"))
     started = time.perf_counter()
-    point, objective, grid_failures, point_converged = grid_fit(log_N, log_D, log_L, delta)
+    point, objective, grid_failures, point_converged = grid_fit(log_N, log_D, log_L, delta,
+                                                                grid, maxiter)
+    options = OPTIONS | ({} if maxiter is None else {"maxiter": maxiter})
     grid_seconds = time.perf_counter() - started
 
     rng = np.random.default_rng(seed)
@@ -157,7 +179,7 @@ def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
     for draw in range(resamples):
         counts = np.bincount(rng.integers(len(table), size=len(table)), minlength=len(table))
         result = minimize(huber_objective, point, args=(log_N, log_D, log_L, delta, counts),
-                          jac=True, method="L-BFGS-B", options=OPTIONS)
+                          jac=True, method="L-BFGS-B", options=options)
         failures += not _converged(result)
         estimates[draw] = result.x
         a, b, e, alpha, beta = result.x
@@ -198,7 +220,8 @@ def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
         "spec": (spec or _chinchilla_spec()).to_json(),
         "sampler": json.dumps({"method": METHOD, "resamples": resamples, "seed": seed,
                                "delta": delta, "grid_starts": int(np.prod(
-                                   [len(v) for v in GRID.values()]))}),
+                                   [len(v) for v in (GRID if grid is None else grid).values()])),
+                               "maxiter": options["maxiter"]}),
         "diagnostics": json.dumps({
             "converged": not problems, "problems": problems,
             "point_estimate": point_estimate, "objective": objective,

@@ -13,6 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bayescale import datasets, decide
@@ -290,6 +291,19 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(run=_validate_heldout)
+    q = checks.add_parser("transfer", help="leave-one-data-set-out: each published source as "
+                                           "your runs (5, 8 or 80%% of them), fitted alone, "
+                                           "with the others, and by the Huber baseline")
+    q.add_argument("--sets", nargs="+", metavar="SOURCE",
+                   help="user sets to run (default: all; e.g. gadre2024/rpj epoch-chinchilla)")
+    q.add_argument("--regimes", nargs="+", choices=["few-5", "few-8", "many"],
+                   default=["few-5", "few-8", "many"], help="regimes (default: all three)")
+    q.add_argument("--draws", type=int, default=1000, help="draws and tuning steps per chain")
+    q.add_argument("--resamples", type=int, default=1000, help="baseline bootstrap resamples")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("-o", "--output", help="also write the per-turn table as CSV")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(run=_validate_transfer)
 
     p = commands.add_parser("summary", help="parameters, diagnostics and provenance of a fit")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
@@ -319,9 +333,13 @@ def _runs_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a data-set loader option, e.g. --option drop_outliers=false")
     p.add_argument("--with", dest="with_datasets", nargs="+", default=[], metavar="DATASET",
-                   help="fit jointly with these registered data sets (e.g. --with "
-                        "epoch-chinchilla gadre2024); your runs keep their own offsets and "
-                        "queries default to your source")
+                   help="borrow strength from these registered data sets (e.g. --with "
+                        "epoch-chinchilla gadre2024, or --with all); how: see --borrow")
+    p.add_argument("--borrow", choices=["prior", "joint"], default="prior",
+                   help="prior (default): fit your runs alone under the literature prior "
+                        "learned from the --with data sets (measured best; costs no more than "
+                        "a fit alone); joint: fit the published runs with yours, each source "
+                        "with its own offsets")
     p.add_argument("--with-option", action="append", default=[], metavar="DATASET:KEY=VALUE",
                    help="a loader option of a --with data set, e.g. gadre2024:eval=openlm")
     p.add_argument("--split-by", nargs="+", metavar="COLUMN",
@@ -365,24 +383,34 @@ def _query_options(p: argparse.ArgumentParser) -> None:
 
 def _fit(args) -> int:
     spec = load_spec(args.model, priors=_parse_priors(args.prior), likelihood=args.likelihood)
-    runs, published = _runs_from(args)
+    if args.borrow == "prior" and args.with_datasets:
+        if args.with_option:
+            raise ValueError("--with-option loads a data set with options, which needs "
+                             "--borrow joint (the literature prior is learned from the "
+                             "registered data sets as they are)")
+        _check_registered([name for name in args.with_datasets if name != "all"])
+        runs, published = _runs_from(args, load_with=False), args.with_datasets
+    else:
+        runs, published = _runs_from(args)
     result = fit(runs, method=args.method, resamples=args.resamples, with_datasets=published,
-                 model=spec, progressbar=not args.no_progress,
+                 borrow=args.borrow, model=spec, progressbar=not args.no_progress,
                  log_likelihood=not args.no_log_likelihood, **_sampler_options(args))
     path = result.save(args.output)
     print(f"saved {result!r} to {path}", file=sys.stderr)
     return _print_summary(result, 0.94, args.json)
 
 
-def _runs_from(args) -> tuple:
+def _runs_from(args, load_with: bool = True):
     options = dict(column=args.column, source_col=args.source_col, source=args.source)
-    return (_load_runs(args.runs, args.option, options),
-            _load_with(args.with_datasets, args.with_option))
+    runs = _load_runs(args.runs, args.option, options)
+    if not load_with:
+        return runs
+    return runs, _load_with(args.with_datasets, args.with_option)
 
 
 def _compare(args) -> int:
     runs, published = _runs_from(args)
-    options = _sampler_options(args) | {"with_datasets": published}
+    options = _sampler_options(args) | {"with_datasets": published, "borrow": "joint"}
     comparison = compare_laws(runs, args.laws, **options)
     loo = comparison.table[["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight",
                             "bad_pareto_k", "converged"]]
@@ -438,11 +466,15 @@ def _load_with(names: list[str], items: list[str]) -> list:
                              f"DATASET one of the --with data sets ({', '.join(names) or 'none'})")
         key, value = _key_value(rest, "--with-option")
         options[name][key] = _literal(value)
+    _check_registered(names)
+    return [datasets.load(name, **options[name]) for name in names]
+
+
+def _check_registered(names: list[str]) -> None:
     unknown = [name for name in names if name not in datasets.available()]
     if unknown:
         raise BayescaleError(f"--with {', '.join(unknown)}: not registered data set(s); the "
                              f"registered ones are {', '.join(datasets.available())}")
-    return [datasets.load(name, **options[name]) for name in names]
 
 
 def _approaches(args) -> int:
@@ -466,6 +498,8 @@ def _optimal(args) -> int:
     frontier = compute_optimal(result, args.flops, source=_source(args), seed=args.seed,
                                unique_tokens=args.unique_tokens)
     table = interval_table(frontier, prob=args.prob, kind="hdi" if args.hdi else "eti")
+    table["decades_beyond"] = frontier["decades_beyond"].values
+    _note_beyond(result, table["decades_beyond"], args)
     return _print_table(table, args, title=_query_title(
         result, args, f"Posterior of the compute-optimal allocation (C = 6ND) under the "
                       f"{result.spec.law} law"))
@@ -478,6 +512,8 @@ def _predict(args) -> int:
     table = interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti")
     table.insert(0, "D", args.tokens)
     table.insert(0, "N", args.params)
+    table["decades_beyond"] = loss["decades_beyond"].values
+    _note_beyond(result, table["decades_beyond"], args)
     kind = ("Posterior predictive loss of one run (with observation noise)" if args.noise
             else "Posterior of the law's loss (without observation noise)")
     return _print_table(table.set_index(["N", "D"]), args,
@@ -750,6 +786,31 @@ def _validate_heldout(args) -> int:
     return _print_table(table, args, title=title)
 
 
+def _validate_transfer(args) -> int:
+    from bayescale import transfer
+
+    known = [user.label for user in transfer.USER_SETS]
+    unknown = [name for name in args.sets or [] if name not in known]
+    if unknown:
+        raise ValueError(f"--sets {', '.join(unknown)}: not a user set; choose from "
+                         f"{', '.join(known)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # each turn records its convergence in the table
+        table = transfer.transfer_table(args.sets, args.regimes, draws=args.draws,
+                                        resamples=args.resamples, seed=args.seed)
+    if args.output:
+        table.to_csv(args.output, index=False)
+    if args.json:
+        return _print_table(table, args)
+    _print_table(table.set_index(["user_set", "regime", "method"]).drop(columns=["dataset"]),
+                 args, title="Leave-one-data-set-out transfer: the top 20% of each set's "
+                             "compute held out and predicted with noise:")
+    print()
+    return _print_table(transfer.summarise(table).set_index(["method", "regime"]), args,
+                        title="Summary (errors: mean over sets of each median |relative "
+                              "error|; coverage pooled over held-out runs):")
+
+
 def _summary(args) -> int:
     return _print_summary(Fit.load(args.fit), args.prob, args.json)
 
@@ -831,6 +892,17 @@ def _print_summary(result: Fit, prob: float, as_json: bool) -> int:
     print("Sampler: " + ", ".join(f"{k} {v}" for k, v in settings.items())
           + f"; ran on {result.tree.attrs.get('device', 'cpu')}")
     return 0
+
+
+def _note_beyond(result: Fit, beyond, args) -> None:
+    """Say on stderr how far beyond the fitted runs a query reaches (the table has a column)."""
+    far = float(np.max(beyond))
+    if far > 0 and not args.json:
+        discrepancy = result.discrepancy
+        print(f"note: decades_beyond is how far each query lies beyond the largest fitted run "
+              f"({10 ** discrepancy['log10_C_max']:.3g} FLOPs), up to {far:.2g} decades here; "
+              f"predictions there carry a discrepancy of {discrepancy['per_decade']:.3g} in "
+              "log loss per decade on top of the posterior", file=sys.stderr)
 
 
 def _print_table(table: pd.DataFrame, args, title: str | None = None) -> int:

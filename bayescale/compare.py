@@ -27,7 +27,7 @@ from bayescale.errors import BayescaleError, RunsWarning
 from bayescale.fit import Fit, fit
 from bayescale.laws import law_inputs
 from bayescale.posterior import NEW_SOURCE, law_log_loss, law_parameters
-from bayescale.predict import predict
+from bayescale.predict import decades_beyond, predict
 from bayescale.runs import as_runs, unique_tokens
 
 log = logging.getLogger("bayescale")
@@ -243,6 +243,10 @@ def _log_predictive_density(fitted: Fit, group: pd.DataFrame, source: str,
     x = law_inputs(xr.DataArray(np.log(group["N"].to_numpy()), dims="run"),
                    xr.DataArray(np.log(group["D"].to_numpy()), dims="run"), log_U=log_U)
     mu = law_log_loss(params, x).transpose("chain", "draw", "run").values
+    # The discrepancy beyond the fitted runs: one Normal draw per posterior draw (Monte Carlo).
+    scale = fitted.discrepancy["per_decade"] * decades_beyond(fitted, group["C"].to_numpy())
+    if np.any(scale > 0):
+        mu = mu + np.random.default_rng(seed + 1).standard_normal(mu.shape) * scale
     observed = np.log(group["loss"].to_numpy())
     sigma = params["sigma"].values[..., None]
     if "nu" in params:

@@ -31,3 +31,7 @@ class RunsWarning(UserWarning):
 
 class ConvergenceWarning(UserWarning):
     """The sampler did not converge well enough to trust the posterior."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """A query far beyond the compute of the fitted runs: the law is unchecked there."""

@@ -41,6 +41,7 @@ log = logging.getLogger("bayescale")
 FORMAT = "bayescale-fit/1"
 PACKAGES = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray", "nutpie")
 METHODS = ("bayes", "huber-bootstrap")
+BORROW = ("prior", "joint")
 
 
 class Fit:
@@ -96,6 +97,19 @@ class Fit:
     def diagnostics(self) -> dict:
         """The convergence report (R-hat, ESS, divergences, problems, converged)."""
         return json.loads(self.tree.attrs["diagnostics"])
+
+    @property
+    def discrepancy(self) -> dict:
+        """How predictions beyond the fitted runs widen.
+
+        ``per_decade`` (standard deviation of log loss added per decade of compute beyond the
+        fitted runs), ``log10_C_max`` (log10 of the largest fitted compute) and ``origin``;
+        fits without the setting (the Huber baseline, older files) add none.
+        """
+        if "discrepancy" in self.tree.attrs:
+            return json.loads(self.tree.attrs["discrepancy"])
+        log10_C_max = float(np.log10(np.max(self.tree["runs"]["C"].values)))
+        return {"per_decade": 0.0, "origin": "none", "log10_C_max": log10_C_max}
 
     @property
     def converged(self) -> bool:
@@ -233,6 +247,8 @@ def fit(
     method: str = "bayes",
     resamples: int = 4000,
     with_datasets: Sequence[str | Runs] = (),
+    borrow: str = "prior",
+    discrepancy: float | str = "learned",
     split_sources_by: str | Sequence[str] | None = None,
     model: str | Path | ModelSpec = "chinchilla",
     priors: dict | None = None,
@@ -265,9 +281,25 @@ def fit(
         Bootstrap resamples of the ``huber-bootstrap`` method (``seed`` seeds them).
     with_datasets : sequence of str or Runs, optional
         Published runs to fit jointly with yours: registered data-set names (see
-        ``bayescale.datasets.list()``) or runs loaded with options
-        (``bayescale.datasets.load("gadre2024", eval="openlm")``). Each of their sources gets
-        its own offsets; your runs keep theirs, and queries default to your source.
+        ``bayescale.datasets.list()``; ``"all"`` for every one the literature prior knows), or,
+        with ``borrow="joint"``, runs loaded with options
+        (``bayescale.datasets.load("gadre2024", eval="openlm")``). How they inform your fit
+        is ``borrow``'s choice.
+    borrow : {"prior", "joint"}, default "prior"
+        How published runs inform your fit. ``"prior"`` (default): your runs are fitted alone
+        under the *literature prior*, the distribution of a new source's E, A, B, alpha and
+        beta over the published sources of ``with_datasets``, each fitted alone
+        (:mod:`bayescale.literature`; it costs no more than a fit alone). Measured by the
+        leave-one-data-set-out benchmark (``benchmarks/transfer.py``), it helps most when
+        you have few runs and does not hurt when you have many. Priors you give in
+        ``priors=`` override it. ``"joint"``: the published runs are fitted with yours, each
+        source with its own offsets and, by default, shared exponents.
+    discrepancy : float or "learned", default "learned"
+        Standard deviation of log loss added per decade of compute by which a prediction
+        lies beyond the fitted runs (the law's misspecification, on top of its parameter
+        uncertainty and noise; :func:`bayescale.predict`). ``"learned"``: the value learned by
+        nested held-out fits of the published runs
+        (:func:`bayescale.literature.discrepancy_per_decade`); 0 turns it off.
     split_sources_by : str or sequence of str, optional
         Columns of your runs whose values become part of the source (see
         :meth:`bayescale.Runs.split_by`), e.g. a column saying how N or C was counted: each
@@ -336,6 +368,13 @@ def fit(
     runs = as_runs(runs, **runs_options)
     if split_sources_by is not None:
         runs = runs.split_by(split_sources_by)
+    tau, tau_origin = _discrepancy(discrepancy)
+    borrowed = None
+    if borrow not in BORROW:
+        raise BayescaleError(f"unknown borrow='{borrow}': choose one of {BORROW}")
+    if with_datasets and borrow == "prior":
+        spec, borrowed = _literature_spec(spec, runs, with_datasets, priors or {})
+        with_datasets = ()
     user_sources = runs.sources if with_datasets else []
     if with_datasets:
         runs = combine_runs(runs, *(
@@ -360,10 +399,56 @@ def fit(
         "spec": spec.to_json(),
         "sampler": json.dumps(settings.to_dict()),
         "diagnostics": json.dumps(report),
-        "provenance": json.dumps(provenance(runs, user_sources)),
+        "provenance": json.dumps(provenance(runs, user_sources) | (
+            {"literature_prior": borrowed} if borrowed else {})),
+        "discrepancy": json.dumps({"per_decade": tau, "origin": tau_origin,
+                                   "log10_C_max": float(np.log10(runs.table["C"].max()))}),
     })
     warn_if_unconverged(report, n_sources=len(runs.sources), init=settings.init)
     return Fit(tree)
+
+
+def _discrepancy(discrepancy: float | str) -> tuple[float, str]:
+    """Return the discrepancy's growth per decade of compute and where it came from."""
+    if isinstance(discrepancy, str):
+        if discrepancy != "learned":
+            raise BayescaleError(f"discrepancy must be a number >= 0 or 'learned', not "
+                                 f"'{discrepancy}'")
+        from bayescale.literature import discrepancy_per_decade
+
+        return discrepancy_per_decade(), ("learned from nested held-out fits of the registered "
+                                          "data sets (models/literature/)")
+    value = float(discrepancy)
+    if not (np.isfinite(value) and value >= 0):
+        raise BayescaleError(f"discrepancy must be a number >= 0 or 'learned', not {discrepancy}")
+    return value, "given"
+
+
+def _literature_spec(spec: ModelSpec, runs: Runs, names: Sequence[str | Runs],
+                     priors: dict) -> tuple[ModelSpec, dict]:
+    """Return ``spec`` with the literature prior of ``names`` (user priors win), and its record."""
+    from bayescale.literature import LiteraturePrior
+
+    if any(not isinstance(name, str) for name in names):
+        raise BayescaleError("with_datasets= as loaded runs needs borrow='joint' (the "
+                             "literature prior is learned from registered data sets by name)")
+    if spec.law != "chinchilla":
+        raise BayescaleError(f"the literature prior (borrow='prior') is for the Chinchilla law; "
+                             f"model '{spec.name}' has the {spec.law} law: use borrow='joint' "
+                             "(CLI --borrow joint)")
+    if len(runs.sources) != 1:
+        raise BayescaleError(f"the literature prior is for one source of runs; yours have "
+                             f"{len(runs.sources)} ({runs.sources}): fit them one at a time, "
+                             "or jointly with borrow='joint' (CLI --borrow joint)")
+    names = [str(name) for name in names]
+    prior = LiteraturePrior.from_table(None if "all" in names else names)
+    reference = reference_scales(runs)
+    entries = prior.priors(reference["N"], reference["D"])
+    entries = {name: entry for name, entry in entries.items() if name not in priors}
+    record = {"datasets": list(prior.datasets), "sources": prior.sources,
+              "priors": {name: {k: v for k, v in entry.items() if k != "why"}
+                         for name, entry in entries.items()}}
+    return spec.with_overrides(priors=entries), record
 
 
 def provenance(runs: Runs, user_sources: Sequence[str] = ()) -> dict:

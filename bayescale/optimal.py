@@ -34,6 +34,8 @@ def compute_optimal(fit, flops, source: str | None = None, seed: int = 0,
         ``N_opt`` (parameters), ``D_opt`` (tokens), ``tokens_per_param`` (D_opt / N_opt) and
         ``loss_opt`` (the law's loss at the optimum, nats/token), dims (chain, draw, flops).
         The loss-compute envelope law has no allocation: it gives ``loss_opt`` only.
+        Coordinate ``decades_beyond`` says how many decades of compute each budget lies beyond
+        the largest fitted run; more than 3 warns (:class:`bayescale.errors.ExtrapolationWarning`).
 
     """
     budgets = xr.DataArray(np.atleast_1d(np.asarray(flops, dtype=float)), dims="flops")
@@ -42,8 +44,12 @@ def compute_optimal(fit, flops, source: str | None = None, seed: int = 0,
         raise ValueError(f"flops must be positive and finite, got {budgets.values}")
     if unique_tokens is not None and not (np.isfinite(unique_tokens) and unique_tokens > 0):
         raise ValueError(f"unique_tokens must be positive and finite, got {unique_tokens}")
-    return frontier(law_parameters(fit, source=source, seed=seed), budgets,
-                    unique_tokens=unique_tokens)
+    from bayescale.predict import decades_beyond, warn_if_far
+
+    warn_if_far(fit, budgets.values, "frontier")
+    result = frontier(law_parameters(fit, source=source, seed=seed), budgets,
+                      unique_tokens=unique_tokens)
+    return result.assign_coords(decades_beyond=("flops", decades_beyond(fit, budgets.values)))
 
 
 def frontier(params: xr.Dataset, budgets: xr.DataArray, unique_tokens=None) -> xr.Dataset:

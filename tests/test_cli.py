@@ -142,8 +142,8 @@ def test_fit_with_published_runs_then_query_my_source(tmp_path, capsys):
     out = tmp_path / "joint.nc"
     status = main(["fit", str(tmp_path / "mine.csv"), "--source", "my-lab", "--with",
                    "epoch-chinchilla", "--with-option", "epoch-chinchilla:drop_outliers=true",
-                   "-o", str(out), "--draws", "500", "--tune", "500", "--seed", "1",
-                   "--no-progress"])
+                   "--borrow", "joint", "-o", str(out), "--draws", "500", "--tune", "500",
+                   "--seed", "1", "--no-progress"])
     assert status == 0
     capsys.readouterr()
     assert main(["optimal", str(out), "--flops", "1e23", "--json"]) == 0
@@ -165,11 +165,15 @@ def test_fit_with_published_runs_then_query_my_source(tmp_path, capsys):
     ("args", "message"),
     [
         (["--with", "nope"], "bayescale: error: --with nope: not registered data set(s)"),
-        (["--with", "epoch-chinchilla", "--with-option", "gadre2024:eval=openlm"],
+        (["--with", "epoch-chinchilla", "--with-option", "gadre2024:eval=openlm", "--borrow",
+          "joint"],
          "bayescale: error: --with-option 'gadre2024:eval=openlm' must look like "
          "DATASET:KEY=VALUE with DATASET one of the --with data sets (epoch-chinchilla)"),
-        (["--with", "gemstones", "--with-option", "gemstones:tabel=hot"],
+        (["--with", "gemstones", "--with-option", "gemstones:tabel=hot", "--borrow", "joint"],
          "bayescale: error: data set 'gemstones' has no option(s) ['tabel']"),
+        (["--with", "gemstones", "--with-option", "gemstones:table=hot"],
+         "bayescale: error: --with-option loads a data set with options, which needs "
+         "--borrow joint"),
     ],
 )
 def test_bad_with_options(args, message, tmp_path, capsys):

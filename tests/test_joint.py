@@ -26,7 +26,7 @@ def joint_fit(gadre):
     mine = table.loc[[f"rpj-{name}" for name in PAPER_DESIGN], ["N", "D", "loss"]]
     others = gadre.select(lambda t: t["source"] != "gadre2024/rpj")
     return bs.fit(mine.reset_index(drop=True), source="my-runs", with_datasets=[others],
-                  seed=1)
+                  borrow="joint", seed=1)
 
 
 def test_joint_fit_defaults_to_my_source_and_predicts_the_big_runs(joint_fit, gadre):
@@ -61,7 +61,8 @@ def test_joint_fit_by_data_set_name(joint_fit):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.ConvergenceWarning)  # few draws: structure only
         fit = bs.fit(mine.reset_index(drop=True), source="my-runs",
-                     with_datasets=["epoch-chinchilla"], draws=100, tune=200, chains=2)
+                     with_datasets=["epoch-chinchilla"], borrow="joint", draws=100,
+                     tune=200, chains=2)
     assert fit.sources == ["my-runs", "epoch-chinchilla"]
     assert fit.provenance["user_sources"] == ["my-runs"]
     assert len(fit.runs.table) == 5 + 240
@@ -69,7 +70,8 @@ def test_joint_fit_by_data_set_name(joint_fit):
     assert any(note.startswith("epoch-chinchilla: excluded 5 of 245") for note in
                fit.provenance["runs_notes"])
     with pytest.raises(bs.RunsError, match=r"source 'epoch-chinchilla' appears in runs #0"):
-        bs.fit(datasets.load("epoch-chinchilla"), with_datasets=["epoch-chinchilla"])
+        bs.fit(datasets.load("epoch-chinchilla"), with_datasets=["epoch-chinchilla"],
+               borrow="joint")
 
 
 def _short_source_runs():

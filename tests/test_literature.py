@@ -1,0 +1,185 @@
+"""The literature prior, the discrepancy beyond the fitted runs, and the transfer benchmark."""
+
+import json
+import runpy
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale import literature
+from bayescale.cli import main
+from bayescale.literature import N_LIT, PARAMETERS, LiteraturePrior
+from bayescale.simulate import simulate_runs
+
+# A population of sources: log E, log A_lit, log B_lit, log alpha, log beta (A_lit = A/1e8^alpha).
+POPULATION_MEAN = np.array([np.log(2.0), np.log(1.0), np.log(0.6), np.log(0.33), np.log(0.33)])
+POPULATION_SD = np.array([0.08, 0.15, 0.15, 0.08, 0.08])
+
+
+def _population_table(n_sources=12, seed=0) -> pd.DataFrame:
+    """A sources table as source_estimates makes it, with sources drawn from the population."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_sources):
+        mean = POPULATION_MEAN + POPULATION_SD * rng.standard_normal(5)
+        row = {"dataset": f"set{i % 4}", "source": f"set{i % 4}/{i}", "runs": 100}
+        row |= {f"mean_{p}": m for p, m in zip(PARAMETERS, mean, strict=True)}
+        row |= {f"cov_{p}_{q}": (1e-4 if p == q else 0.0) for i_, p in enumerate(PARAMETERS)
+                for j_, q in enumerate(PARAMETERS) if j_ >= i_}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _runs_of(params, N, D, sigma=0.005, seed=0):
+    log_E, log_A_lit, log_B_lit, log_alpha, log_beta = params
+    alpha, beta = np.exp(log_alpha), np.exp(log_beta)
+    A = np.exp(log_A_lit) * N_LIT ** alpha
+    B = np.exp(log_B_lit) * 1e10 ** beta
+    loss = np.exp(log_E) + A / N ** alpha + B / D ** beta
+    noise = np.random.default_rng(seed).standard_normal(len(N))
+    return pd.DataFrame({"N": N, "D": D, "loss": loss * np.exp(sigma * noise)})
+
+
+def test_literature_prior_recovers_the_population():
+    prior = LiteraturePrior.from_table(table=_population_table(40))
+    assert prior.sources == 40 and prior.datasets == ("set0", "set1", "set2", "set3")
+    np.testing.assert_allclose(prior.mean, POPULATION_MEAN, atol=0.08)
+    np.testing.assert_allclose(np.sqrt(np.diag(prior.cov)), POPULATION_SD, rtol=0.45)
+    # leaving a data set out drops its sources entirely
+    assert LiteraturePrior.from_table(table=_population_table(40), exclude=["set0"]).sources == 30
+    with pytest.raises(bs.BayescaleError, match="'nope' is not among the literature's data sets"):
+        LiteraturePrior.from_table(["nope"], table=_population_table())
+
+
+def test_a_source_from_the_population_is_predicted_better_with_the_literature_prior():
+    """Five small runs of a source drawn from the population: alone vs literature prior."""
+    table = _population_table(16, seed=1)
+    prior = LiteraturePrior.from_table(table=table)
+    truth = POPULATION_MEAN + POPULATION_SD * np.random.default_rng(7).standard_normal(5)
+    small = _runs_of(truth, N=np.array([2e7, 2e7, 5e7, 5e7, 1e8]),
+                     D=np.array([4e8, 1e9, 1e9, 2e9, 2e9]))
+    big = _runs_of(truth, N=np.array([1e9, 3e9, 1e10]), D=np.array([2e10, 6e10, 2e11]), seed=1)
+    runs = bs.as_runs(small)
+    from bayescale.model import reference_scales
+
+    reference = reference_scales(runs)
+    priors = prior.priors(reference["N"], reference["D"])
+    errors = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 5 runs alone: convergence is not the point here
+        for name, options in (("alone", {}), ("literature", {"priors": priors})):
+            fitted = bs.fit(runs, draws=500, tune=500, seed=3, discrepancy=0.0, **options)
+            median = bs.predict(fitted, big["N"], big["D"]).median(("chain", "draw"))
+            errors[name] = float(np.median(np.abs(median.values / big["loss"].values - 1)))
+    assert errors["literature"] < 0.5 * errors["alone"], errors
+
+
+def test_with_datasets_borrows_the_literature_prior_by_default():
+    small = simulate_runs(12, sizes=4, n_range=(1e7, 1e9), seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)  # few draws: structure only
+        fitted = bs.fit(small[["N", "D", "loss"]], with_datasets=["gadre2024"], draws=200,
+                        tune=300, chains=2, seed=0,
+                        priors={"beta": {"dist": "LogNormal", "mu": -1.0, "sigma": 0.3}})
+    record = fitted.provenance["literature_prior"]
+    assert record["datasets"] == ["gadre2024"] and record["sources"] == 3
+    assert fitted.sources == ["runs"]  # the published runs are not in the likelihood
+    expected = LiteraturePrior.from_table(["gadre2024"]).priors(
+        fitted.reference_scales["N"], fitted.reference_scales["D"])
+    assert fitted.spec.priors["alpha"]["mu"] == expected["alpha"]["mu"]
+    assert fitted.spec.priors["beta"]["mu"] == -1.0  # the user's prior wins
+    assert "beta" not in record["priors"]
+    with pytest.raises(bs.BayescaleError, match="borrow='joint'"):
+        bs.fit(small[["N", "D", "loss"]], model="kaplan", with_datasets=["gadre2024"])
+
+
+def test_discrepancy_per_decade_recovers_the_growth():
+    rng = np.random.default_rng(0)
+    decades = rng.uniform(0, 3, 3000)
+    scale = np.full(decades.size, 0.01)
+    residual = rng.normal(0, np.sqrt(scale ** 2 + (0.02 * decades) ** 2))
+    table = pd.DataFrame({"dataset": np.repeat(["a", "b", "c"], 1000), "decades": decades,
+                          "residual": residual, "scale": scale})
+    assert literature.discrepancy_per_decade(table=table) == pytest.approx(0.02, rel=0.1)
+    # the shipped table gives a positive growth, and leaving a data set out changes it
+    shipped = literature.discrepancy_per_decade()
+    assert 0.001 < shipped < 0.2
+    assert literature.discrepancy_per_decade(exclude=["gadre2024"]) != shipped
+
+
+@pytest.fixture(scope="module")
+def widening_fit():
+    runs = simulate_runs(40, sizes=5, n_range=(1e7, 1e9), seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)  # the widening is the point here
+        return bs.fit(runs[["N", "D", "loss"]], draws=300, tune=300, chains=2, seed=0,
+                      discrepancy=0.03)
+
+
+def test_discrepancy_widens_with_distance_and_not_inside_the_data(widening_fit):
+    fitted = widening_fit
+    c_max = 10 ** fitted.discrepancy["log10_C_max"]
+    assert fitted.discrepancy["per_decade"] == 0.03
+    N = np.array([1e8, 1e9, 3e9, 1e10])
+    D = np.array([c_max / 6 / 1e8 / 10, *(c_max * 10.0 ** np.arange(1, 4) / 6 / N[1:])])
+    with_term = bs.predict(fitted, N, D, noise=True, seed=1)
+    without = bs.predict(fitted, N, D, noise=True, seed=1, discrepancy=False)
+    np.testing.assert_allclose(with_term["decades_beyond"], [0, 1, 2, 3], atol=1e-9)
+
+    def width(draws):
+        low, high = np.log(draws).quantile([0.05, 0.95], ("chain", "draw")).values
+        return high - low
+
+    np.testing.assert_array_equal(with_term.isel(run=0), without.isel(run=0))  # inside: same
+    gain = width(with_term) - width(without)
+    assert gain[0] == 0 and np.all(np.diff(gain) > 0) and gain[3] > 0.1, gain
+
+
+def test_far_beyond_queries_warn_and_say_how_far(widening_fit, tmp_path, capsys):
+    fitted = widening_fit
+    c_max = 10 ** fitted.discrepancy["log10_C_max"]
+    with pytest.warns(bs.ExtrapolationWarning, match=r"reaches 4.0 decades of compute beyond"):
+        bs.predict(fitted, [1e10], [c_max * 1e4 / 6e10])
+    with pytest.warns(bs.ExtrapolationWarning, match="this frontier reaches"):
+        frontier = bs.compute_optimal(fitted, [c_max * 10, c_max * 1e5])
+    np.testing.assert_allclose(frontier["decades_beyond"], [1, 5])
+    path = fitted.save(tmp_path / "fit.nc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ExtrapolationWarning)
+        assert main(["optimal", str(path), "--flops", f"{c_max * 100:.6g}"]) == 0
+        captured = capsys.readouterr()
+        assert "decades_beyond" in captured.out
+        assert "up to 2 decades here" in captured.err
+        assert main(["optimal", str(path), "--flops", f"{c_max * 100:.6g}", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)[0]
+    assert record["decades_beyond"] == pytest.approx(2.0)
+
+
+def test_lowest_compute_runs_span_three_sizes():
+    table = pd.DataFrame({"N": [1e7] * 6 + [2e7, 4e7, 8e7], "C": np.arange(1.0, 10.0)})
+    chosen = literature.lowest_compute_runs(table, 5)
+    assert list(chosen) == [0, 1, 2, 6, 7]
+    with pytest.raises(bs.BayescaleError, match="fewer than 5 runs spanning 3 model sizes"):
+        literature.lowest_compute_runs(table.iloc[:7], 5)
+
+
+@pytest.mark.slow
+def test_transfer_benchmark_quick_mode(tmp_path, capsys):
+    """benchmarks/transfer.py --quick: one user set, two regimes, three methods, CSV written."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer.py"
+    benchmark = runpy.run_path(str(script), run_name="transfer_benchmark")
+    assert benchmark["main"](["--quick", "--out", str(tmp_path)]) == 0
+    assert "fits in" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "transfer.csv")
+    assert list(table["method"]) == ["alone", "with", "huber"] * 2
+    assert list(table["regime"]) == ["few-8"] * 3 + ["many"] * 3
+    assert (table["user_set"] == "gadre2024/rpj").all() and (table["n_held_out"] == 7).all()
+    assert list(table["n_fit"]) == [8] * 3 + [28] * 3
+    scores = table[["coverage50", "coverage90", "median_rel_error", "lpd_mean"]]
+    assert scores.notna().all().all() and (table["decades_beyond_max"] > 0.5).all()
+    summary = pd.read_csv(tmp_path / "transfer_summary.csv")
+    assert set(summary["method"]) == {"alone", "with", "huber"}
