@@ -442,8 +442,7 @@ def _literature_spec(spec: ModelSpec, runs: Runs, names: Sequence[str | Runs],
                              "or jointly with borrow='joint' (CLI --borrow joint)")
     names = [str(name) for name in names]
     prior = LiteraturePrior.from_table(None if "all" in names else names)
-    reference = reference_scales(runs)
-    entries = prior.priors(reference["N"], reference["D"])
+    entries = prior.priors(runs)
     entries = {name: entry for name, entry in entries.items() if name not in priors}
     record = {"datasets": list(prior.datasets), "sources": prior.sources,
               "priors": {name: {k: v for k, v in entry.items() if k != "why"}

@@ -25,6 +25,7 @@ convergence.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -150,7 +151,8 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
 
 
 def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods=METHODS, *,
-                   draws: int = 1000, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+                   draws: int = 1000, resamples: int = 1000, seed: int = 0,
+                   progress: bool = False) -> pd.DataFrame:
     """Run the leave-one-data-set-out transfer benchmark.
 
     Parameters
@@ -165,6 +167,8 @@ def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods
         Bootstrap resamples of the Huber baseline.
     seed : int, default 0
         Seed of every fit and prediction.
+    progress : bool, default False
+        Print a line per turn on stderr as it finishes.
 
     Returns
     -------
@@ -173,8 +177,18 @@ def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods
 
     """
     chosen = [user for user in USER_SETS if sets is None or user.label in sets]
-    rows = [score_turn(user, regime, method, draws=draws, resamples=resamples, seed=seed)
-            for user in chosen for regime in regimes for method in methods]
+    rows = []
+    for user in chosen:
+        for regime in regimes:
+            for method in methods:
+                row = score_turn(user, regime, method, draws=draws, resamples=resamples,
+                                 seed=seed)
+                rows.append(row)
+                if progress:
+                    print(f"{user.label} {regime} {method}: error "
+                          f"{100 * row['median_rel_error']:.2f}%, 90% coverage "
+                          f"{100 * row['coverage90']:.0f}%, {row['wall_s']:.1f} s",
+                          file=sys.stderr, flush=True)
     return pd.DataFrame(rows)
 
 

@@ -15,8 +15,10 @@ from bayescale.cli import main
 from bayescale.literature import N_LIT, PARAMETERS, LiteraturePrior
 from bayescale.simulate import simulate_runs
 
-# A population of sources: log E, log A_lit, log B_lit, log alpha, log beta (A_lit = A/1e8^alpha).
-POPULATION_MEAN = np.array([np.log(2.0), np.log(1.0), np.log(0.6), np.log(0.33), np.log(0.33)])
+# A population of law shapes: log shares of E, A and B in the loss at (N_LIT, D_LIT), log
+# alpha, log beta; each source has its own loss level on top.
+POPULATION_MEAN = np.array([np.log(0.55), np.log(0.25), np.log(0.2), np.log(0.33),
+                            np.log(0.33)])
 POPULATION_SD = np.array([0.08, 0.15, 0.15, 0.08, 0.08])
 
 
@@ -26,7 +28,9 @@ def _population_table(n_sources=12, seed=0) -> pd.DataFrame:
     rows = []
     for i in range(n_sources):
         mean = POPULATION_MEAN + POPULATION_SD * rng.standard_normal(5)
-        row = {"dataset": f"set{i % 4}", "source": f"set{i % 4}/{i}", "runs": 100}
+        row = {"dataset": f"set{i % 4}", "source": f"set{i % 4}/{i}", "runs": 100,
+               "mean_log_sigma": np.log(0.005) + 0.2 * rng.standard_normal(),
+               "var_log_sigma": 0.01}
         row |= {f"mean_{p}": m for p, m in zip(PARAMETERS, mean, strict=True)}
         row |= {f"cov_{p}_{q}": (1e-4 if p == q else 0.0) for i_, p in enumerate(PARAMETERS)
                 for j_, q in enumerate(PARAMETERS) if j_ >= i_}
@@ -34,14 +38,12 @@ def _population_table(n_sources=12, seed=0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _runs_of(params, N, D, sigma=0.005, seed=0):
-    log_E, log_A_lit, log_B_lit, log_alpha, log_beta = params
-    alpha, beta = np.exp(log_alpha), np.exp(log_beta)
-    A = np.exp(log_A_lit) * N_LIT ** alpha
-    B = np.exp(log_B_lit) * 1e10 ** beta
-    loss = np.exp(log_E) + A / N ** alpha + B / D ** beta
+def _runs_of(shape, N, D, level=3.0, sigma=0.005, seed=0):
+    log_e, log_a, log_b, log_alpha, log_beta = shape
+    terms = (np.exp(log_e) + np.exp(log_a) * (N / N_LIT) ** -np.exp(log_alpha)
+             + np.exp(log_b) * (D / 1e10) ** -np.exp(log_beta))
     noise = np.random.default_rng(seed).standard_normal(len(N))
-    return pd.DataFrame({"N": N, "D": D, "loss": loss * np.exp(sigma * noise)})
+    return pd.DataFrame({"N": N, "D": D, "loss": level * terms * np.exp(sigma * noise)})
 
 
 def test_literature_prior_recovers_the_population():
@@ -49,6 +51,8 @@ def test_literature_prior_recovers_the_population():
     assert prior.sources == 40 and prior.datasets == ("set0", "set1", "set2", "set3")
     np.testing.assert_allclose(prior.mean, POPULATION_MEAN, atol=0.08)
     np.testing.assert_allclose(np.sqrt(np.diag(prior.cov)), POPULATION_SD, rtol=0.45)
+    assert prior.widening < 1.5  # data sets drawn from one population: little widening
+    assert np.exp(prior.log_sigma[0]) == pytest.approx(0.005, rel=0.2)
     # leaving a data set out drops its sources entirely
     assert LiteraturePrior.from_table(table=_population_table(40), exclude=["set0"]).sources == 30
     with pytest.raises(bs.BayescaleError, match="'nope' is not among the literature's data sets"):
@@ -60,14 +64,12 @@ def test_a_source_from_the_population_is_predicted_better_with_the_literature_pr
     table = _population_table(16, seed=1)
     prior = LiteraturePrior.from_table(table=table)
     truth = POPULATION_MEAN + POPULATION_SD * np.random.default_rng(7).standard_normal(5)
-    small = _runs_of(truth, N=np.array([2e7, 2e7, 5e7, 5e7, 1e8]),
+    small = _runs_of(truth, level=2.2, N=np.array([2e7, 2e7, 5e7, 5e7, 1e8]),
                      D=np.array([4e8, 1e9, 1e9, 2e9, 2e9]))
-    big = _runs_of(truth, N=np.array([1e9, 3e9, 1e10]), D=np.array([2e10, 6e10, 2e11]), seed=1)
+    big = _runs_of(truth, level=2.2, N=np.array([1e9, 3e9, 1e10]), D=np.array([2e10, 6e10, 2e11]),
+                   seed=1)
     runs = bs.as_runs(small)
-    from bayescale.model import reference_scales
-
-    reference = reference_scales(runs)
-    priors = prior.priors(reference["N"], reference["D"])
+    priors = prior.priors(runs)
     errors = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 5 runs alone: convergence is not the point here
@@ -89,7 +91,7 @@ def test_with_datasets_borrows_the_literature_prior_by_default():
     assert record["datasets"] == ["gadre2024"] and record["sources"] == 3
     assert fitted.sources == ["runs"]  # the published runs are not in the likelihood
     expected = LiteraturePrior.from_table(["gadre2024"]).priors(
-        fitted.reference_scales["N"], fitted.reference_scales["D"])
+        bs.as_runs(small[["N", "D", "loss"]]))
     assert fitted.spec.priors["alpha"]["mu"] == expected["alpha"]["mu"]
     assert fitted.spec.priors["beta"]["mu"] == -1.0  # the user's prior wins
     assert "beta" not in record["priors"]
