@@ -499,10 +499,10 @@ def _optimal(args) -> int:
                                unique_tokens=args.unique_tokens)
     table = interval_table(frontier, prob=args.prob, kind="hdi" if args.hdi else "eti")
     table["decades_beyond"] = frontier["decades_beyond"].values
-    _note_beyond(result, table["decades_beyond"], args)
-    return _print_table(table, args, title=_query_title(
+    _print_table(table, args, title=_query_title(
         result, args, f"Posterior of the compute-optimal allocation (C = 6ND) under the "
                       f"{result.spec.law} law"))
+    return _note_beyond(result, table["decades_beyond"], args)
 
 
 def _predict(args) -> int:
@@ -513,11 +513,10 @@ def _predict(args) -> int:
     table.insert(0, "D", args.tokens)
     table.insert(0, "N", args.params)
     table["decades_beyond"] = loss["decades_beyond"].values
-    _note_beyond(result, table["decades_beyond"], args)
     kind = ("Posterior predictive loss of one run (with observation noise)" if args.noise
             else "Posterior of the law's loss (without observation noise)")
-    return _print_table(table.set_index(["N", "D"]), args,
-                        title=_query_title(result, args, kind))
+    _print_table(table.set_index(["N", "D"]), args, title=_query_title(result, args, kind))
+    return _note_beyond(result, table["decades_beyond"], args)
 
 
 def _optimality(args) -> int:
@@ -894,15 +893,16 @@ def _print_summary(result: Fit, prob: float, as_json: bool) -> int:
     return 0
 
 
-def _note_beyond(result: Fit, beyond, args) -> None:
-    """Say on stderr how far beyond the fitted runs a query reaches (the table has a column)."""
+def _note_beyond(result: Fit, beyond, args) -> int:
+    """Say below a table how far beyond the fitted runs its queries reach; return 0."""
     far = float(np.max(beyond))
     if far > 0 and not args.json:
         discrepancy = result.discrepancy
         print(f"note: decades_beyond is how far each query lies beyond the largest fitted run "
               f"({10 ** discrepancy['log10_C_max']:.3g} FLOPs), up to {far:.2g} decades here; "
-              f"predictions there carry a discrepancy of {discrepancy['per_decade']:.3g} in "
-              "log loss per decade on top of the posterior", file=sys.stderr)
+              f"predicted losses there carry a discrepancy of {discrepancy['per_decade']:.3g} "
+              "in log loss per decade on top of the posterior")
+    return 0
 
 
 def _print_table(table: pd.DataFrame, args, title: str | None = None) -> int:

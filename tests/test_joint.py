@@ -26,7 +26,7 @@ def joint_fit(gadre):
     mine = table.loc[[f"rpj-{name}" for name in PAPER_DESIGN], ["N", "D", "loss"]]
     others = gadre.select(lambda t: t["source"] != "gadre2024/rpj")
     return bs.fit(mine.reset_index(drop=True), source="my-runs", with_datasets=[others],
-                  borrow="joint", seed=1)
+                  borrow="joint", seed=1, target_accept=0.95)
 
 
 def test_joint_fit_defaults_to_my_source_and_predicts_the_big_runs(joint_fit, gadre):
