@@ -344,6 +344,12 @@ class LiteraturePrior:
 
         """
         table = _chosen(_read(SOURCES_FILE) if table is None else table, datasets, exclude)
+        if len(table) < 2:
+            raise BayescaleError(
+                f"the literature prior learns how published sources differ, and "
+                f"{', '.join(sorted(set(table['dataset'])))} has one source: name more data "
+                "sets (with_datasets=['all'], CLI --with all), or fit jointly with "
+                "borrow='joint' (CLI --borrow joint)")
         mean, cov, log_sigma = _population(table)
         widening = _loo_widening(table)
         return cls(mean=mean, cov=widening ** 2 * cov, datasets=tuple(sorted(set(

@@ -28,6 +28,39 @@ from bayescale import transfer
 RESULTS = Path(__file__).parent / "results"
 
 
+def markdown(table: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """The tables of docs/validation/transfer.md: per set and regime, then the summary."""
+    wide = table.pivot_table(index=["user_set", "regime"], columns="method", sort=False,
+                             values=["median_rel_error", "coverage90", "coverage50",
+                                     "median_width90", "decades_beyond_max"])
+    lines = ["| user set | regime | n fit / held out | decades beyond | median error: alone / "
+             "with / huber | 90% coverage: alone / with / huber | 50% coverage: alone / with "
+             "/ huber | 90% width: alone / with / huber |", "|---" * 8 + "|"]
+    counts = table.groupby(["user_set", "regime"], sort=False)[["n_fit", "n_held_out"]].first()
+    methods = [m for m in transfer.METHODS if m in set(table["method"])]
+    for (user, regime), row in wide.iterrows():
+
+        def cells(name, style, row=row):
+            return " / ".join(format(row[(name, m)], style) for m in methods)
+
+        n_fit, n_held = counts.loc[(user, regime)]
+        lines.append(f"| {user} | {regime} | {n_fit} / {n_held} | "
+                     f"{row[('decades_beyond_max', methods[0])]:.2f} | "
+                     f"{cells('median_rel_error', '.2%')} | {cells('coverage90', '.0%')} | "
+                     f"{cells('coverage50', '.0%')} | {cells('median_width90', '.0%')} |")
+    lines += ["", "| method | regime | mean of median errors | 50% | 80% | 90% | 95% coverage "
+              "(pooled) | 90% coverage, worst / best set | mean lpd | wall (s) | converged |",
+              "|---" * 10 + "|"]
+    for _, row in summary.iterrows():
+        lines.append(
+            f"| {row['method']} | {row['regime']} | {row['mean_median_rel_error']:.2%} | "
+            f"{row['coverage50_pooled']:.0%} | {row['coverage80_pooled']:.0%} | "
+            f"{row['coverage90_pooled']:.0%} | {row['coverage95_pooled']:.0%} | "
+            f"{row['coverage90_min']:.0%} / {row['coverage90_max']:.0%} | "
+            f"{row['lpd_mean']:.3g} | {row['wall_s']:.0f} | {row['converged']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -54,6 +87,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "transfer.csv", index=False)
     summary.to_csv(args.out / "transfer_summary.csv", index=False)
+    (args.out / "transfer.md").write_text(markdown(table, summary))
     with pd.option_context("display.width", 250, "display.max_columns", 30,
                            "display.float_format", "{:.3g}".format):
         print(table.drop(columns=["dataset"]).to_string(index=False))

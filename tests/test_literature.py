@@ -57,6 +57,8 @@ def test_literature_prior_recovers_the_population():
     assert LiteraturePrior.from_table(table=_population_table(40), exclude=["set0"]).sources == 30
     with pytest.raises(bs.BayescaleError, match="'nope' is not among the literature's data sets"):
         LiteraturePrior.from_table(["nope"], table=_population_table())
+    with pytest.raises(bs.BayescaleError, match="set0 has one source: name more data sets"):
+        LiteraturePrior.from_table(["set0"], table=_population_table(4))
 
 
 def test_a_source_from_the_population_is_predicted_better_with_the_literature_prior():
