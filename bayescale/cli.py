@@ -502,7 +502,7 @@ def _optimal(args) -> int:
     _print_table(table, args, title=_query_title(
         result, args, f"Posterior of the compute-optimal allocation (C = 6ND) under the "
                       f"{result.spec.law} law"))
-    return _note_beyond(result, table["decades_beyond"], args)
+    return _note_beyond(result, table["decades_beyond"], args, widened=False)
 
 
 def _predict(args) -> int:
@@ -893,15 +893,17 @@ def _print_summary(result: Fit, prob: float, as_json: bool) -> int:
     return 0
 
 
-def _note_beyond(result: Fit, beyond, args) -> int:
+def _note_beyond(result: Fit, beyond, args, widened: bool = True) -> int:
     """Say below a table how far beyond the fitted runs its queries reach; return 0."""
     far = float(np.max(beyond))
     if far > 0 and not args.json:
         discrepancy = result.discrepancy
+        how = ("these losses carry" if widened else
+               "loss_opt here is the law's, without it; 'bayescale predict' adds")
         print(f"note: decades_beyond is how far each query lies beyond the largest fitted run "
               f"({10 ** discrepancy['log10_C_max']:.3g} FLOPs), up to {far:.2g} decades here; "
-              f"predicted losses there carry a discrepancy of {discrepancy['per_decade']:.3g} "
-              "in log loss per decade on top of the posterior")
+              f"{how} a discrepancy of {discrepancy['per_decade']:.3g} in log loss per decade "
+              "beyond, on top of the posterior")
     return 0
 
 
