@@ -22,6 +22,7 @@ sets can be used, so a benchmark can leave one data set out entirely.
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from collections.abc import Iterable, Sequence
@@ -266,7 +267,9 @@ def extrapolation_residuals(names: Iterable[str] = tuple(LITERATURE_DATASETS), *
     return pd.concat(rows, ignore_index=True)
 
 
+@functools.cache
 def _read(filename: str) -> pd.DataFrame:
+    """Read a shipped literature table once per process (callers only select from it)."""
     path = data_folder("models") / "literature" / filename
     if not path.is_file():
         raise BayescaleError(f"the literature table {path} is missing: regenerate it with "
@@ -557,6 +560,7 @@ def build(folder: str | Path | None = None, *, draws: int = 1000, seed: int = 0)
         path = folder / filename
         path.write_text(header + table.to_csv(index=False, float_format="%.6g"))
         written.append(path)
+    _read.cache_clear()  # later reads in this process see the new tables
     return written
 
 
