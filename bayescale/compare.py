@@ -252,6 +252,8 @@ def _log_predictive_density(fitted: Fit, group: pd.DataFrame, source: str,
     if "nu" in params:
         density = stats.t.logpdf(observed, df=params["nu"].values[..., None], loc=mu,
                                  scale=sigma)
+    elif params.attrs.get("likelihood") == "laplace":
+        density = stats.laplace.logpdf(observed, loc=mu, scale=sigma)
     else:
         density = stats.norm.logpdf(observed, loc=mu, scale=sigma)
     density = density.reshape(-1, len(group))

@@ -426,12 +426,16 @@ def value_of_next_run(fit, candidates: Sequence, flops: float, *, outcomes: int 
     mu = mu.transpose("candidate", "sample").values  # (candidates, draws)
     sigma = flat["sigma"].values
     nu = flat["nu"].values if "nu" in flat else None
+    laplace = params.attrs.get("likelihood") == "laplace"
     expected, ess = np.empty(len(pairs)), np.empty(len(pairs))
     for k, mean_k in enumerate(mu):
         pick = rng.integers(mean_k.size, size=outcomes)
-        noise = rng.standard_t(nu[pick]) if nu is not None else rng.standard_normal(outcomes)
+        if nu is not None:
+            noise = rng.standard_t(nu[pick])
+        else:
+            noise = rng.laplace(size=outcomes) if laplace else rng.standard_normal(outcomes)
         y = mean_k[pick] + sigma[pick] * noise
-        log_w = _log_density(y[:, None], mean_k[None, :], sigma, nu)  # (outcomes, draws)
+        log_w = _log_density(y[:, None], mean_k[None, :], sigma, nu, laplace)  # (outcomes, draws)
         w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         w /= w.sum(axis=1, keepdims=True)
         mean = w @ log10_opt
@@ -448,9 +452,11 @@ def value_of_next_run(fit, candidates: Sequence, flops: float, *, outcomes: int 
                                                  "target_flops": flops})
 
 
-def _log_density(y, mu, sigma, nu):
-    """Log density of observed log loss ``y`` under the fit's noise (normal or Student-t)."""
+def _log_density(y, mu, sigma, nu, laplace=False):
+    """Log density of observed log loss ``y`` under the fit's noise (normal, Student-t, Laplace)."""
     z = (y - mu) / sigma
+    if laplace:
+        return -np.abs(z) - np.log(sigma)
     if nu is None:
         return -0.5 * z**2 - np.log(sigma)
     return (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi) - np.log(sigma)

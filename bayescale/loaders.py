@@ -208,7 +208,7 @@ def _porian_optimal(config: pd.Series) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def datablations(paths: dict[str, Path], card: dict) -> Runs:
+def datablations(paths: dict[str, Path], card: dict, selection: str = "all") -> Runs:
     """Load Muennighoff et al.'s data-constrained runs (229 rows) with unique tokens U.
 
     The upstream ``tokens_per_epoch`` column is a constant 1.5e9 and wrong: the unique tokens
@@ -221,6 +221,10 @@ def datablations(paths: dict[str, Path], card: dict) -> Runs:
         Upstream path -> verified local path.
     card : dict
         The data set's card.
+    selection : {"all", "paper"}, default "all"
+        ``"paper"``: the 181 runs of the 182 that Muennighoff et al.'s parametric fit used (one
+        is not in the upstream table); the 48 others are kept in ``Runs.excluded``. Fit them with
+        ``model="data_constrained_paper"`` to follow the paper's procedure.
 
     Returns
     -------
@@ -229,14 +233,27 @@ def datablations(paths: dict[str, Path], card: dict) -> Runs:
         and metadata ``epochs`` and ``run_name``.
 
     """
+    selections = card.get("selections", {})
+    if selection not in ("all", *selections):
+        raise DatasetError(f"data set '{card['name']}': selection must be one of "
+                           f"{['all', *selections]}, not {selection!r} (option selection=...)")
     raw = pd.read_csv(paths["aggregated_eval/datablations_contour_losses.csv"], index_col=0)
     table = raw.rename(columns={"tokens_per_epoch": "tokens_per_epoch_upstream",
                                 "flops": "flops_upstream"})
     table["U"] = table["token_num"] / table["epochs"]
     table["run_name"] = table["model_args"].str.extract(r"'name':\s*'([^']+)'", expand=False)
     table = table.drop(columns=["model_args", "checkpoint"])
+    exclude, reason = None, None
+    if selection != "all":
+        chosen = selections[selection]
+        unknown = sorted(set(chosen["excluded"]) - set(table["run_name"]))
+        if unknown:
+            raise DatasetError(f"data set '{card['name']}': selection {selection!r} names runs "
+                               f"that are not in the table: {unknown}")
+        exclude = table["run_name"].isin(chosen["excluded"]).to_numpy()
+        reason = " ".join(chosen["why"].split())
     runs = as_runs(table, columns=card["columns"], source=card["name"],
-                   conventions=card["conventions"])
+                   conventions=card["conventions"], exclude=exclude, exclude_reason=reason)
     return runs.with_note("unique tokens U = D / epochs (the upstream tokens_per_epoch column "
                           "is a constant 1.5e9 and wrong)")
 

@@ -222,7 +222,8 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
         for name in REFERENCE_INPUTS:
             pm.Data(f"log_{name}0", reference[name])
 
-        per_source = {name: _parameter(spec, name, len(sources)) for name in law.parameters}
+        per_source = {name: _parameter(spec, name, len(sources), reference)
+                      for name in law.parameters}
         on_grid = law.log_loss(x, {law.key(name): value[block_source][:, None]
                                    for name, value in per_source.items()}, xp=FUSED_OPS)
         mu = on_grid.ravel()[cell]
@@ -233,6 +234,8 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
             nu = _prior(spec.priors["nu"], "nu")
             pm.StudentT("log_loss", nu=nu, mu=mu, sigma=sigma[index], observed=observed,
                         dims="run")
+        elif spec.likelihood == "laplace":
+            pm.Laplace("log_loss", mu=mu, b=sigma[index], observed=observed, dims="run")
         else:
             pm.Normal("log_loss", mu=mu, sigma=sigma[index], observed=observed, dims="run")
 
@@ -244,12 +247,22 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
     return model
 
 
-def _parameter(spec: ModelSpec, name: str, n_sources: int):
+def _parameter(spec: ModelSpec, name: str, n_sources: int, reference: dict[str, float]):
     """Create the shared parameter ``name`` and its per-source values (a length-S tensor)."""
     law = spec.law_object
     entry = dict(spec.priors[name])
     log_scale = name in law.log_scale
     sampled = law.sampled_name(name)
+    fixed = spec.fixed_values
+    if name in fixed:  # held at its raw value, carried to the sampled (reference) scale
+        value = np.log(fixed[name]) if log_scale else fixed[name]
+        if name in law.shifts:
+            exponent, coefficients = law.shifts[name]
+            offset = sum(c * reference[i] for i, c in coefficients.items())
+            value -= offset if exponent is None else fixed[exponent] * offset
+        shared = pm.Deterministic(sampled, pt.as_tensor_variable(float(value)))
+        return pm.Deterministic(f"{sampled}_source", pt.ones(n_sources) * shared,
+                                dims="source")
     if log_scale:  # LogNormal(mu, sigma) on the parameter = Normal(mu, sigma) on its log
         shared = pm.Normal(sampled, mu=entry["mu"], sigma=entry["sigma"])
     else:

@@ -90,7 +90,7 @@ def law_parameters(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
             data=np.take_along_axis(post["sigma"].values, pick[..., None], axis=-1)[..., 0])
 
     params = xr.Dataset(law.to_raw(values, fit.reference_scales) | {"sigma": sigma},
-                        attrs={"law": law.name})
+                        attrs={"law": law.name, "likelihood": fit.spec.likelihood})
     if "nu" in post:
         params["nu"] = post["nu"]
     return params

@@ -110,6 +110,8 @@ def predict(fit, N, D, source: str | None = None, noise: bool = False,
         shape = log_loss.shape
         if "nu" in params:
             standard = rng.standard_t(params["nu"].values[..., None], size=shape)
+        elif params.attrs.get("likelihood") == "laplace":
+            standard = rng.laplace(size=shape)
         else:
             standard = rng.standard_normal(shape)
         log_loss = log_loss + params["sigma"] * log_loss.copy(data=standard)

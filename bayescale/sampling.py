@@ -376,6 +376,9 @@ def convergence_report(tree: xr.DataTree) -> dict:
 
     """
     posterior = tree["posterior"].to_dataset()
+    # Parameters a model holds fixed (ModelSpec.fixed) are constant: nothing to diagnose.
+    posterior = posterior[[name for name, value in posterior.data_vars.items()
+                           if np.ptp(value.values) > 0 or not np.isfinite(value.values).all()]]
     rhat = _extreme(az.rhat(posterior), np.nanargmax)
     bulk = _extreme(az.ess(posterior, method="bulk"), np.nanargmin)
     tail = _extreme(az.ess(posterior, method="tail"), np.nanargmin)

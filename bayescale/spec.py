@@ -20,7 +20,7 @@ from bayescale.errors import SpecError
 from bayescale.laws import LAWS, Law, get_law
 from bayescale.resources import data_folder
 
-LIKELIHOODS = ("student_t", "normal")
+LIKELIHOODS = ("student_t", "normal", "laplace")
 EXPONENT_POOLING = ("shared", "pooled")
 PARAMETERIZATIONS = ("noncentered", "centered")
 
@@ -35,8 +35,9 @@ class ModelSpec:
         The specification's name (e.g. ``"chinchilla"``).
     law : str
         The scaling law, a key of :data:`bayescale.laws.LAWS`.
-    likelihood : {"student_t", "normal"}
-        Noise distribution of log loss.
+    likelihood : {"student_t", "normal", "laplace"}
+        Noise distribution of log loss. ``"laplace"`` (scale ``sigma``) is the Bayesian
+        counterpart of a fit by absolute or small-delta Huber loss, as in Muennighoff et al.
     priors : dict
         Parameter name -> ``{"dist": <PyMC distribution>, <its parameters>, "why": str}``.
     pooling : dict
@@ -44,6 +45,10 @@ class ModelSpec:
         ``parameterization`` ("noncentered" or "centered") and ``scales`` (priors on the spreads).
     description : str
         One line saying what the specification is.
+    fixed : dict
+        Parameter name -> a value in raw units at which the parameter is held, not sampled
+        (the same for every source), e.g. a published fit's base constants; ``why`` says where
+        the values come from. Fixing A or B needs its exponent fixed too.
 
     """
 
@@ -53,6 +58,7 @@ class ModelSpec:
     priors: Mapping[str, Mapping[str, Any]]
     pooling: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -70,7 +76,7 @@ class ModelSpec:
         priors : mapping, optional
             Parameter name -> a full prior entry, e.g.
             ``{"alpha": {"dist": "TruncatedNormal", "mu": 0.35, "sigma": 0.05, "lower": 0}}``.
-        likelihood : {"student_t", "normal"}, optional
+        likelihood : {"student_t", "normal", "laplace"}, optional
             Noise distribution of log loss.
         pooling : mapping, optional
             Pooling settings to replace (e.g. ``{"exponents": "pooled"}``).
@@ -101,7 +107,12 @@ class ModelSpec:
         pooled = list(self.pooling.get("offsets", []))
         if self.pooling.get("exponents") == "pooled":
             pooled += list(self.law_object.exponents)
-        return pooled
+        return [name for name in pooled if name not in self.fixed_values]
+
+    @property
+    def fixed_values(self) -> dict[str, float]:
+        """Parameters held fixed (raw units), without the ``why`` entry."""
+        return {k: float(v) for k, v in self.fixed.items() if k != "why"}
 
     def to_json(self) -> str:
         """Serialise to JSON (stored in a saved fit's attributes)."""
@@ -115,10 +126,17 @@ class ModelSpec:
     def prior_table(self) -> pd.DataFrame:
         """Return one row per prior: parameter, distribution, its parameters, and why."""
         rows = []
-        entries = [(name, entry) for name, entry in self.priors.items()]
+        entries = [(name, entry) for name, entry in self.priors.items()
+                   if name != "nu" or self.likelihood == "student_t"]
+        fixed = self.fixed_values
         entries += [(f"spread of {name} across sources", entry)
-                    for name, entry in self.pooling.get("scales", {}).items()]
+                    for name, entry in self.pooling.get("scales", {}).items()
+                    if name not in fixed]
         for name, entry in entries:
+            if name in fixed:
+                rows.append({"parameter": name, "prior": f"fixed at {fixed[name]:g}",
+                             "why": " ".join(self.fixed.get("why", "").split())})
+                continue
             params = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("dist", "why"))
             rows.append({"parameter": name, "prior": f"{entry['dist']}({params})",
                          "why": " ".join(entry.get("why", "").split())})
@@ -213,6 +231,7 @@ def _validate(spec: ModelSpec) -> None:
         if name in spec.priors and spec.priors[name]["dist"] != "LogNormal":
             raise SpecError(f"model '{spec.name}': the prior on {name} must be LogNormal (the "
                             f"model samples log {name}); got {spec.priors[name]['dist']}")
+    _check_fixed(spec, law)
     pooling = spec.pooling
     if pooling.get("exponents", "shared") not in EXPONENT_POOLING:
         raise SpecError(f"model '{spec.name}': pooling.exponents must be one of "
@@ -229,6 +248,22 @@ def _validate(spec: ModelSpec) -> None:
             raise SpecError(f"model '{spec.name}': pooling needs a prior on the spread of "
                             f"{name} across sources (pooling.scales.{name})")
         _check_prior(spec.name, f"pooling.scales.{name}", pooling["scales"][name])
+
+
+def _check_fixed(spec: ModelSpec, law: Law) -> None:
+    fixed = {k: v for k, v in spec.fixed.items() if k != "why"}
+    unknown = sorted(set(fixed) - set(law.parameters))
+    if unknown:
+        raise SpecError(f"model '{spec.name}': fixed names {unknown}, which are not parameters "
+                        f"of the {spec.law} law {law.parameters}")
+    for name, value in fixed.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise SpecError(f"model '{spec.name}': fixed.{name} = {value!r} must be a positive "
+                            "number (raw units)")
+        exponent = law.shifts.get(name, (None, {}))[0]
+        if exponent is not None and exponent not in fixed:
+            raise SpecError(f"model '{spec.name}': fixing {name} (raw units) needs its exponent "
+                            f"{exponent} fixed too (add fixed.{exponent})")
 
 
 def _check_prior(model: str, name: str, entry: Mapping[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import arviz as az
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -69,7 +70,8 @@ def parameter_table(posterior: xr.Dataset, prob: float = 0.94) -> pd.DataFrame:
     """
     stats = az.summary(posterior, kind="stats_median", ci_prob=prob, ci_kind="eti",
                        round_to="none")
-    diagnostics = az.summary(posterior, kind="diagnostics", round_to="none")
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant (fixed) parameters: NaN
+        diagnostics = az.summary(posterior, kind="diagnostics", round_to="none")
     stats = stats.rename(columns={stats.columns[2]: "lo", stats.columns[3]: "hi"})
     return pd.concat([stats[["median", "lo", "hi"]],
                       diagnostics[["ess_bulk", "ess_tail", "r_hat"]]], axis=1)
