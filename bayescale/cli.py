@@ -21,7 +21,9 @@ from bayescale.approaches import compare_approaches
 from bayescale.compare import PARETO_K_LIMIT, compare_laws, extrapolation_check
 from bayescale.errors import BayescaleError
 from bayescale.fit import METHODS, Fit, fit
+from bayescale.fitfile import check_output
 from bayescale.forecast import forecast_table, forecast_year
+from bayescale.interrupts import interrupts_as_keyboard_interrupt
 from bayescale.optimal import compute_optimal
 from bayescale.optimality import KAPLAN_EXPONENT, optimality, rule_allocation
 from bayescale.posterior import NEW_SOURCE, resolve_source
@@ -40,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.formatwarning = _one_line_warning
     try:
-        return args.run(args)
+        with interrupts_as_keyboard_interrupt():
+            return args.run(args)
+    except KeyboardInterrupt:
+        print("bayescale: interrupted; nothing was written", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into e.g. `head`
         return 0
     except (BayescaleError, ImportError, ValueError, OSError) as error:
@@ -59,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("fit", help="fit a scaling law to runs and save the posterior")
     _runs_arguments(p)
     p.add_argument("-o", "--output", required=True, help="where to write the fit (.nc)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the file at -o if there is one (checked before sampling)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when the fit fails its convergence checks "
+                        "(it is still saved)")
     p.add_argument("--model", default="chinchilla",
                    help=f"named model ({', '.join(available_specs())}) or a .toml file")
     p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST(k=v,...)",
@@ -382,6 +393,7 @@ def _query_options(p: argparse.ArgumentParser) -> None:
 
 
 def _fit(args) -> int:
+    check_output(args.output, overwrite=args.overwrite)
     spec = load_spec(args.model, priors=_parse_priors(args.prior), likelihood=args.likelihood)
     if args.borrow == "prior" and args.with_datasets:
         if args.with_option:
@@ -395,9 +407,14 @@ def _fit(args) -> int:
     result = fit(runs, method=args.method, resamples=args.resamples, with_datasets=published,
                  borrow=args.borrow, model=spec, progressbar=not args.no_progress,
                  log_likelihood=not args.no_log_likelihood, **_sampler_options(args))
-    path = result.save(args.output)
+    path = result.save(args.output, overwrite=args.overwrite)
     print(f"saved {result!r} to {path}", file=sys.stderr)
-    return _print_summary(result, 0.94, args.json)
+    status = _print_summary(result, 0.94, args.json)
+    if args.strict and not result.converged:
+        print("bayescale: --strict: the fit did not converge ("
+              + "; ".join(result.diagnostics["problems"]) + ")", file=sys.stderr)
+        return 3
+    return status
 
 
 def _runs_from(args, load_with: bool = True):
@@ -494,7 +511,7 @@ def _approaches(args) -> int:
 
 
 def _optimal(args) -> int:
-    result = Fit.load(args.fit)
+    result = _load_fit(args)
     frontier = compute_optimal(result, args.flops, source=_source(args), seed=args.seed,
                                unique_tokens=args.unique_tokens)
     table = interval_table(frontier, prob=args.prob, kind="hdi" if args.hdi else "eti")
@@ -506,7 +523,7 @@ def _optimal(args) -> int:
 
 
 def _predict(args) -> int:
-    result = Fit.load(args.fit)
+    result = _load_fit(args)
     loss = predict(result, args.params, args.tokens, source=_source(args), noise=args.noise,
                    seed=args.seed, U=args.unique)
     table = interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti")
@@ -525,7 +542,7 @@ def _optimality(args) -> int:
         return _print_table(table, args)
     if args.fit is None:
         raise ValueError("give a fit file: bayescale optimality FIT.nc [--model KEY ...]")
-    result = Fit.load(args.fit)
+    result = _load_fit(args)
     gap = optimality(result, args.model, source=_source(args), seed=args.seed)
     shown = ["optimal_tokens_per_param", "tokens_per_param_ratio", "N_over_N_opt",
              "excess_loss"]
@@ -539,7 +556,7 @@ def _optimality(args) -> int:
 
 
 def _rule(args) -> int:
-    result = Fit.load(args.fit)
+    result = _load_fit(args)
     gap = rule_allocation(result, args.flops, anchor_flops=args.anchor_flops,
                           anchor_params=args.anchor_params, exponent=args.exponent,
                           source=_source(args), seed=args.seed)
@@ -554,7 +571,7 @@ def _rule(args) -> int:
 
 
 def _plan(args) -> int:
-    result = Fit.load(args.fit)
+    result = _load_fit(args)
     query = dict(source=_source(args), seed=args.seed)
     constraints = dict(max_tokens=args.max_tokens, unique_tokens=args.unique_tokens)
     plans = {"expected loss": decide.optimal_plan(result, args.flops, **constraints, **query),
@@ -617,7 +634,7 @@ def _plan_pair(text: str) -> tuple[float, float]:
 
 
 def _forecast(args) -> int:
-    result = Fit.load(args.fit)
+    result = _load_fit(args)
     outcome = forecast_year(result, start_year=args.start_year, start_flops=args.start_flops,
                             growth=args.growth, growth_sd=args.growth_sd,
                             target_loss=args.target_loss, target_params=args.target_params,
@@ -637,7 +654,7 @@ def _forecast(args) -> int:
 
 def _print_sections(sections: dict, args) -> int:
     if args.json:
-        print(json.dumps({key: _records(table) for key, (_, table) in sections.items()},
+        print(json.dumps({key: _records(table, args) for key, (_, table) in sections.items()},
                          indent=2))
         return 0
     for number, (title, table) in enumerate(sections.values()):
@@ -658,7 +675,7 @@ def _plot(args) -> int:
     matplotlib.use("Agg")  # files only: no display needed
     from bayescale import plots
 
-    result = Fit.load(args.fit)
+    result = _load_fit(args)
     common = dict(source=args.source, seed=args.seed)
     kind, flops = args.kind, args.flops
     if kind == "runs":
@@ -710,7 +727,7 @@ def _runner(args):
 def _sensitivity(args) -> int:
     from bayescale.sensitivity import prior_sensitivity
 
-    result = Fit.load(args.fit)
+    result = _load_fit(args)
     table = prior_sensitivity(result, args.flops, factors=args.factors, run=_runner(args))
     title = (f"N_opt at {args.flops:.4g} FLOPs under every prior scale multiplied (5%, median, "
              f"95%); median_shift is relative to the fit, width_ratio compares the 90% "
@@ -811,7 +828,7 @@ def _validate_transfer(args) -> int:
 
 
 def _summary(args) -> int:
-    return _print_summary(Fit.load(args.fit), args.prob, args.json)
+    return _print_summary(_load_fit(args), args.prob, args.json)
 
 
 def _models(args) -> int:
@@ -849,6 +866,14 @@ def _datasets(args) -> int:
     print(f"files ({len(paths)}): {shown}")
     print("loader options: " + (", ".join(datasets.loader_options(args.name)) or "none"))
     return 0
+
+
+def _load_fit(args) -> Fit:
+    """Load ``args.fit``; its convergence goes into every --json record (see _records)."""
+    result = Fit.load(args.fit)
+    args.fit_status = {"converged": bool(result.converged),
+                       "problems": list(result.diagnostics["problems"])}
+    return result
 
 
 def _print_summary(result: Fit, prob: float, as_json: bool) -> int:
@@ -909,7 +934,7 @@ def _note_beyond(result: Fit, beyond, args, widened: bool = True) -> int:
 
 def _print_table(table: pd.DataFrame, args, title: str | None = None) -> int:
     if args.json:
-        print(json.dumps(_records(table), indent=2))
+        print(json.dumps(_records(table, args), indent=2))
         return 0
     if title:
         print(title)
@@ -942,11 +967,14 @@ def _readable(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(shown).set_index(index)
 
 
-def _records(table: pd.DataFrame) -> list[dict]:
+def _records(table: pd.DataFrame, args=None) -> list[dict]:
+    """Rows as JSON records; answers drawn from a fit carry its ``converged`` and ``problems``."""
     frame = table.reset_index() if table.index.name or table.index.nlevels > 1 else table
     if frame is table and not isinstance(table.index, pd.RangeIndex):
         frame = table.rename_axis("name").reset_index()
-    return json.loads(frame.to_json(orient="records", double_precision=15))
+    records = json.loads(frame.to_json(orient="records", double_precision=15))
+    status = getattr(args, "fit_status", None)
+    return [record | status for record in records] if status else records
 
 
 def _source(args) -> str | None:

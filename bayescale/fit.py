@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale import datasets
+from bayescale import datasets, fitfile
 from bayescale.errors import BayescaleError, FitFileError, RunsWarning
 from bayescale.laws import reference_inputs
 from bayescale.model import build_model, identification_problems, reference_scales
@@ -183,24 +183,31 @@ class Fit:
                  if name in self.posterior]
         return parameter_table(self.posterior[names], prob=prob)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the fit to a netCDF file; :meth:`load` reads it back exactly.
+
+        The file is written beside the target and renamed into place only when complete, with
+        a SHA-256 digest of its contents that :meth:`load` checks.
 
         Parameters
         ----------
         path : str or pathlib.Path
             Where to write (conventionally ``*.nc``).
+        overwrite : bool, default False
+            Replace an existing file; without it an existing file is an error.
 
         Returns
         -------
         pathlib.Path
             The path written.
 
+        Raises
+        ------
+        FitFileError
+            If the path exists (and not ``overwrite``), is a directory or cannot be written.
+
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.tree.to_netcdf(path, engine="h5netcdf")
-        return path
+        return fitfile.write(self.tree, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path) -> Fit:
@@ -216,17 +223,13 @@ class Fit:
         Fit
             The fit.
 
+        Raises
+        ------
+        FitFileError
+            If the file is missing, unreadable, damaged or edited since it was saved.
+
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FitFileError(f"fit file '{path}' does not exist: make one with "
-                               "'bayescale fit RUNS -o FIT.nc'")
-        try:
-            with xr.open_datatree(path, engine="h5netcdf") as opened:
-                tree = opened.load()
-        except (OSError, ValueError) as error:
-            raise FitFileError(f"'{path}' is not a readable netCDF fit file: {error}") from None
-        return cls(tree)
+        return cls(fitfile.read(path))
 
     def __repr__(self) -> str:
         sampler = self.sampler

@@ -11,10 +11,12 @@ otherwise a new source.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, ConvergenceWarning
 from bayescale.laws import get_law
 
 # Ask for a source not in the fit: offsets drawn from the between-source distribution.
@@ -47,6 +49,15 @@ def resolve_source(fit, source: str | None) -> str:
     return source
 
 
+def warn_if_not_converged(fit) -> None:
+    """Warn (:class:`ConvergenceWarning`) that answers from ``fit`` rest on a failed fit."""
+    if not fit.converged:
+        warnings.warn("this fit did not pass its convergence checks ("
+                      + "; ".join(fit.diagnostics["problems"]) + "): answers drawn from it may "
+                      "be wrong; refit with more tuning steps or draws (or a higher "
+                      "target_accept)", ConvergenceWarning, stacklevel=3)
+
+
 def law_parameters(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
     """Return the law's parameters per posterior draw, in raw units, in log form.
 
@@ -69,14 +80,18 @@ def law_parameters(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
         (chain, draw). The Dataset's ``law`` attribute names the law.
 
     """
+    warn_if_not_converged(fit)
     post = fit.posterior
     law = fit.spec.law_object
     sources = fit.sources
     chosen = resolve_source(fit, source)
     rng = np.random.default_rng(seed)
     values = {}
-    if chosen != NEW_SOURCE or len(sources) == 1:
-        chosen = chosen if chosen != NEW_SOURCE else sources[0]
+    if chosen == NEW_SOURCE and len(sources) == 1:
+        raise BayescaleError(f"a new source draws from the spread between a fit's sources, and "
+                             f"this fit has one ('{sources[0]}'): query that source, or fit "
+                             "several sources together (with_datasets=..., --with)")
+    if chosen != NEW_SOURCE:
         for name in law.parameters:
             values[name] = post[f"{law.sampled_name(name)}_source"].sel(source=chosen, drop=True)
         sigma = post["sigma"].sel(source=chosen, drop=True)

@@ -33,6 +33,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from bayescale import interrupts
 from bayescale.errors import ConvergenceWarning, SamplerError
 
 log = logging.getLogger("bayescale")
@@ -141,12 +142,23 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
         how = f"pip install 'bayescale[{extra}]'" if extra else f"pip install {' '.join(missing)}"
         raise ImportError(f"'{settings.sampler}' requires package(s): {', '.join(missing)} — "
                           f"{how}")
-    if settings.sampler == "nutpie":
-        tree, device = _sample_nutpie(model, settings, progressbar, structure), "cpu"
-    elif settings.sampler in JAX_SAMPLERS:
-        tree, device = _sample_jax(model, settings, progressbar, structure)
-    else:
-        tree, device = _sample_pymc(model, settings, progressbar)
+    interrupts.clear()
+    with interrupts.interrupts_as_keyboard_interrupt():
+        try:
+            if settings.sampler == "nutpie":
+                tree, device = _sample_nutpie(model, settings, progressbar, structure), "cpu"
+            elif settings.sampler in JAX_SAMPLERS:
+                tree, device = _sample_jax(model, settings, progressbar, structure)
+            else:
+                tree, device = _sample_pymc(model, settings, progressbar)
+        except Exception:
+            interrupts.raise_if_interrupted()  # e.g. nutpie: "Sampler has no results to take"
+            raise
+    interrupts.raise_if_interrupted()  # a sampler that caught Ctrl-C returns a partial trace
+    drawn = tree["posterior"].sizes.get("draw", 0)
+    if drawn != settings.draws:
+        raise SamplerError(f"the sampler returned {drawn} draws of the {settings.draws} asked "
+                           "for (it stopped early); nothing is kept, run the fit again")
     if log_likelihood:
         pm.compute_log_likelihood(tree, model=model, progressbar=False)
     tree.attrs["device"] = device
