@@ -353,6 +353,9 @@ def _runs_arguments(p: argparse.ArgumentParser) -> None:
                         "with its own offsets")
     p.add_argument("--with-option", action="append", default=[], metavar="DATASET:KEY=VALUE",
                    help="a loader option of a --with data set, e.g. gadre2024:eval=openlm")
+    p.add_argument("--unusual-units", action="store_true",
+                   help="accept a runs file whose values look like the wrong unit (N or D "
+                        "below 1e5, D < N on every row, a loss outside 0.3-20 nats/token)")
     p.add_argument("--split-by", nargs="+", metavar="COLUMN",
                    help="make these columns' values part of each run's source (e.g. a column "
                         "saying how N was counted), so each value gets its own offsets")
@@ -419,6 +422,8 @@ def _fit(args) -> int:
 
 def _runs_from(args, load_with: bool = True):
     options = dict(column=args.column, source_col=args.source_col, source=args.source)
+    if args.unusual_units:
+        options["check_units"] = False
     runs = _load_runs(args.runs, args.option, options)
     if not load_with:
         return runs
@@ -467,8 +472,9 @@ def _load_runs(name: str, loader_options: list[str], options: dict):
     if name not in datasets.available():
         raise BayescaleError(f"'{name}' is neither a runs file nor a registered data set "
                              f"({', '.join(datasets.available())})")
-    if columns or any(options.values()):
-        raise ValueError("--column, --source-col and --source apply to runs files only")
+    if columns or any(options.values()) or "check_units" in options:
+        raise ValueError("--column, --source-col, --source and --unusual-units apply to runs "
+                         "files only")
     parsed = {key: _literal(value) for key, value in
               (_key_value(item, "--option") for item in loader_options)}
     return datasets.load(name, **parsed)
@@ -621,7 +627,9 @@ def _plan(args) -> int:
         table = value.to_dataframe().sort_values("expected_sd_log10_N_opt")
         sections["next_run"] = (
             f"Value of one more run: expected sd of log10 N_opt at {args.flops:.4g} FLOPs "
-            f"after it (today {value.attrs['current_sd_log10_N_opt']:.4g}), best first:", table)
+            f"after it (today {value.attrs['current_sd_log10_N_opt']:.4g}), best first; "
+            f"mc_error is its Monte Carlo standard error ({value.attrs['outcomes']} simulated "
+            "outcomes); worse_than_best False: not distinguishable from the best:", table)
     return _print_sections(sections, args)
 
 

@@ -111,9 +111,10 @@ def info(name: str) -> dict[str, Any]:
         The card's fields.
 
     """
+    if name not in available():  # by name only: never a card (or a path) from elsewhere
+        raise DatasetError(f"unknown data set '{name}': the registered ones are {available()} "
+                           "(only data sets whose cards ship with bayescale can be loaded)")
     path = data_folder("datasets") / f"{name}.toml"
-    if not path.is_file():
-        raise DatasetError(f"unknown data set '{name}': the registered ones are {available()}")
     with path.open("rb") as handle:
         return tomllib.load(handle)
 
@@ -161,6 +162,11 @@ def load(name: str, **options: Any) -> Runs:
     if unknown:
         raise DatasetError(f"data set '{name}' has no option(s) {unknown}; its options are "
                            f"{accepted or 'none'} (see help(bayescale.loaders.{card['loader']}))")
+    for option, value in options.items():
+        default = inspect.signature(loader).parameters[option].default
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise DatasetError(f"data set '{name}': option {option} takes true or false, not "
+                               f"{value!r}")
     pinned = [entry["sha256"] for entry in card["files"]]
     files = (", ".join(f"{entry['path']} sha256 {entry['sha256'][:16]}..."
                        for entry in card["files"]) if len(pinned) <= 3 else

@@ -18,16 +18,17 @@ draw. The draws are kept paired: the loss of two plans under the same draw is co
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 from scipy.special import gammaln
 
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, ConvergenceWarning
 from bayescale.laws import FLOPS_PER_PARAM_TOKEN, LOG_FLOPS_PER_PARAM_TOKEN, get_law, law_inputs
 from bayescale.optimal import frontier
-from bayescale.posterior import law_log_loss, law_parameters
+from bayescale.posterior import check_counts, check_reads_unique, law_log_loss, law_parameters
 
 # Inference costs 2 FLOPs per parameter per token (a forward pass), Sardana et al. 2024.
 INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0
@@ -100,19 +101,6 @@ def _objective(loss: xr.DataArray, risk: float | None) -> xr.DataArray:
     return loss.quantile(risk, dim=("chain", "draw")).drop_vars("quantile")
 
 
-def _check_law_reads_unique(params: xr.Dataset, unique_tokens) -> None:
-    if unique_tokens is None:
-        return
-    law = get_law(params.attrs["law"])
-    if "U" not in law.inputs:
-        raise BayescaleError(
-            f"unique_tokens needs a law that models repeated data; the '{law.name}' law does "
-            "not read unique tokens. Fit with model='data_constrained' (CLI --model "
-            "data_constrained), or cap the tokens with max_tokens (CLI --max-tokens)")
-    if not (np.isfinite(unique_tokens) and unique_tokens > 0):
-        raise BayescaleError(f"unique_tokens must be positive and finite, not {unique_tokens}")
-
-
 def optimal_plan(fit_or_params, flops: float, *, risk: float | None = None, N: float | None = None,
                  max_tokens: float | None = None, unique_tokens: float | None = None,
                  source: str | None = None, seed: int = 0) -> xr.Dataset:
@@ -150,7 +138,7 @@ def optimal_plan(fit_or_params, flops: float, *, risk: float | None = None, N: f
     """
     params = posterior_params(fit_or_params, source=source, seed=seed)
     flops = _check_budget(flops)
-    _check_law_reads_unique(params, unique_tokens)
+    check_reads_unique(params.attrs["law"], unique_tokens)
     if risk is not None and not 0 < risk < 1:
         raise BayescaleError(f"risk must be a probability in (0, 1), such as 0.9; not {risk}")
     log_tokens_times_params = np.log(flops) - LOG_FLOPS_PER_PARAM_TOKEN
@@ -214,8 +202,7 @@ def _as_plan(plan) -> tuple[float, float]:
     except (TypeError, ValueError, KeyError):
         raise BayescaleError(f"a plan is (N, D), a dict with keys 'N' and 'D', or the Dataset "
                              f"of optimal_plan; got {plan!r}") from None
-    if not (np.isfinite([N, D]).all() and N > 0 and D > 0):
-        raise BayescaleError(f"a plan's N and D must be positive and finite; got N={N}, D={D}")
+    check_counts(N, D)
     return N, D
 
 
@@ -246,7 +233,7 @@ def compare_plans(fit_or_params, plan_a, plan_b, *, unique_tokens: float | None 
 
     """
     params = posterior_params(fit_or_params, source=source, seed=seed)
-    _check_law_reads_unique(params, unique_tokens)
+    check_reads_unique(params.attrs["law"], unique_tokens)
     (N_a, D_a), (N_b, D_b) = _as_plan(plan_a), _as_plan(plan_b)
     loss_a = plan_loss(params, N_a, D_a, unique_tokens)
     loss_b = plan_loss(params, N_b, D_b, unique_tokens)
@@ -285,7 +272,7 @@ def regret(fit_or_params, N: float, D: float, *, unique_tokens: float | None = N
 
     """
     params = posterior_params(fit_or_params, source=source, seed=seed)
-    _check_law_reads_unique(params, unique_tokens)
+    check_reads_unique(params.attrs["law"], unique_tokens)
     N, D = _as_plan((N, D))
     budget = xr.DataArray([FLOPS_PER_PARAM_TOKEN * N * D], dims="flops")
     best = frontier(params, budget, unique_tokens=unique_tokens)["loss_opt"].isel(flops=0,
@@ -377,7 +364,10 @@ def _tokens_for_loss(params, log_N, target, risk, iterations: int = 40) -> xr.Da
     return xr.where(reachable, high, np.inf)
 
 
-def value_of_next_run(fit, candidates: Sequence, flops: float, *, outcomes: int = 200,
+MIN_WEIGHT_ESS = 50  # below it a candidate's reweighted posterior rests on too few draws
+
+
+def value_of_next_run(fit, candidates: Sequence, flops: float, *, outcomes: int = 1000,
                       source: str | None = None, seed: int = 0) -> xr.Dataset:
     """Score candidate runs by how much each would shrink the uncertainty of N_opt at ``flops``.
 
@@ -395,8 +385,8 @@ def value_of_next_run(fit, candidates: Sequence, flops: float, *, outcomes: int 
         Candidate runs.
     flops : float
         The target budget whose N_opt matters.
-    outcomes : int, default 200
-        Simulated outcomes per candidate.
+    outcomes : int, default 1000
+        Simulated outcomes, the same for every candidate (common random numbers).
     source : str, optional
         The source the new run belongs to (default: the fit's default source, your runs).
     seed : int, default 0
@@ -405,10 +395,14 @@ def value_of_next_run(fit, candidates: Sequence, flops: float, *, outcomes: int 
     Returns
     -------
     xarray.Dataset
-        Over ``candidate``: ``N``, ``D``, ``flops`` of the run, ``expected_sd_log10_N_opt``,
-        ``sd_reduction`` (share of today's sd removed) and ``min_weight_ess`` (the smallest
-        effective number of reweighted draws; below ~50 the estimate is coarse, and the run is
-        so informative that a refit is the better check). ``attrs["current_sd_log10_N_opt"]``.
+        Over ``candidate``: ``N``, ``D``, ``flops`` of the run, ``expected_sd_log10_N_opt``
+        and its Monte Carlo standard error ``mc_error``, ``sd_reduction`` (share of today's sd
+        removed; within Monte Carlo error of zero it may come out slightly negative),
+        ``worse_than_best`` (True where the candidate's expected sd exceeds the best one's by
+        more than three times the Monte Carlo error of their difference; candidates all
+        False cannot be told apart) and ``min_weight_ess`` (the smallest effective number of
+        reweighted draws; below 50 it warns: the estimate is coarse, and a refit with the run
+        is the better check). ``attrs["current_sd_log10_N_opt"]``.
 
     """
     params = posterior_params(fit, source=source, seed=seed)
@@ -427,29 +421,43 @@ def value_of_next_run(fit, candidates: Sequence, flops: float, *, outcomes: int 
     sigma = flat["sigma"].values
     nu = flat["nu"].values if "nu" in flat else None
     laplace = params.attrs.get("likelihood") == "laplace"
-    expected, ess = np.empty(len(pairs)), np.empty(len(pairs))
+    # Common random numbers: every candidate sees the same draws and standard noise, so their
+    # differences carry far less Monte Carlo error than their values.
+    pick = rng.integers(mu.shape[1], size=outcomes)
+    if nu is not None:
+        noise = rng.standard_t(nu[pick])
+    else:
+        noise = rng.laplace(size=outcomes) if laplace else rng.standard_normal(outcomes)
+    sds, ess = np.empty((len(pairs), outcomes)), np.empty(len(pairs))
     for k, mean_k in enumerate(mu):
-        pick = rng.integers(mean_k.size, size=outcomes)
-        if nu is not None:
-            noise = rng.standard_t(nu[pick])
-        else:
-            noise = rng.laplace(size=outcomes) if laplace else rng.standard_normal(outcomes)
         y = mean_k[pick] + sigma[pick] * noise
         log_w = _log_density(y[:, None], mean_k[None, :], sigma, nu, laplace)  # (outcomes, draws)
         w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         w /= w.sum(axis=1, keepdims=True)
         mean = w @ log10_opt
-        sd = np.sqrt(np.maximum(w @ log10_opt**2 - mean**2, 0.0))
-        expected[k], ess[k] = sd.mean(), (1.0 / (w**2).sum(axis=1)).min()
+        sds[k] = np.sqrt(np.maximum(w @ log10_opt**2 - mean**2, 0.0))
+        ess[k] = (1.0 / (w**2).sum(axis=1)).min()
+    expected = sds.mean(axis=1)
+    mc_error = sds.std(axis=1, ddof=1) / np.sqrt(outcomes)
+    best = int(np.argmin(expected))
+    gap_error = (sds - sds[best]).std(axis=1, ddof=1) / np.sqrt(outcomes)
     current = float(np.std(log10_opt))
+    coarse = np.flatnonzero(ess < MIN_WEIGHT_ESS)
+    if coarse.size:
+        warnings.warn(f"candidate(s) {coarse.tolist()} leave as few as {ess.min():.0f} effective "
+                      f"draws after reweighting (< {MIN_WEIGHT_ESS}): their scores are coarse; "
+                      "such a run is informative enough that a refit with it is the better "
+                      "check", ConvergenceWarning, stacklevel=2)
     return xr.Dataset({
         "N": ("candidate", pairs[:, 0]), "D": ("candidate", pairs[:, 1]),
         "flops": ("candidate", FLOPS_PER_PARAM_TOKEN * pairs[:, 0] * pairs[:, 1]),
         "expected_sd_log10_N_opt": ("candidate", expected),
+        "mc_error": ("candidate", mc_error),
         "sd_reduction": ("candidate", 1.0 - expected / current),
+        "worse_than_best": ("candidate", expected - expected[best] > 3 * gap_error),
         "min_weight_ess": ("candidate", ess),
     }, coords={"candidate": np.arange(len(pairs))}, attrs={"current_sd_log10_N_opt": current,
-                                                 "target_flops": flops})
+                                                 "target_flops": flops, "outcomes": outcomes})
 
 
 def _log_density(y, mu, sigma, nu, laplace=False):

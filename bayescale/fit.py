@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from bayescale import datasets, fitfile
-from bayescale.errors import BayescaleError, FitFileError, RunsWarning
+from bayescale.errors import BayescaleError, FitFileError, RunsError, RunsWarning
 from bayescale.laws import reference_inputs
 from bayescale.model import build_model, identification_problems, reference_scales
 from bayescale.runs import Runs, as_runs, combine_runs
@@ -382,6 +382,10 @@ def fit(
     if with_datasets:
         runs = combine_runs(runs, *(
             item if isinstance(item, Runs) else datasets.load(item) for item in with_datasets))
+    if "U" in spec.law_object.inputs and "U" not in runs.table.columns:
+        raise RunsError(f"the {spec.law} law reads each run's unique tokens, and the runs have "
+                        "no column U: add one (U = D for a run that saw every token once), or "
+                        "fit a law without repeated data (model='chinchilla')")
     for message in identification_problems(runs, spec):
         warnings.warn(message, RunsWarning, stacklevel=2)
     reference = reference_scales(runs)

@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from bayescale.laws import LOG_FLOPS_PER_PARAM_TOKEN, get_law, law_inputs
-from bayescale.posterior import law_log_loss, law_parameters
+from bayescale.posterior import check_reads_unique, law_log_loss, law_parameters
 
 
 def compute_optimal(fit, flops, source: str | None = None, seed: int = 0,
@@ -42,8 +42,7 @@ def compute_optimal(fit, flops, source: str | None = None, seed: int = 0,
     budgets = budgets.assign_coords(flops=budgets.values)
     if not np.all(np.isfinite(budgets)) or np.any(budgets <= 0):
         raise ValueError(f"flops must be positive and finite, got {budgets.values}")
-    if unique_tokens is not None and not (np.isfinite(unique_tokens) and unique_tokens > 0):
-        raise ValueError(f"unique_tokens must be positive and finite, got {unique_tokens}")
+    check_reads_unique(fit.spec.law, unique_tokens)
     from bayescale.predict import decades_beyond, warn_if_far
 
     warn_if_far(fit, budgets.values, "frontier")

@@ -49,6 +49,36 @@ def resolve_source(fit, source: str | None) -> str:
     return source
 
 
+SMALLEST_QUERY_COUNT = 1e5  # below it N or D was probably given in millions or billions
+
+
+def check_counts(N, D) -> None:
+    """Refuse N or D that are not positive finite counts, or look like millions/billions."""
+    for name, values, example in (("N", N, "7e10 for a 70B model"),
+                                  ("D", D, "1.4e12 for 1.4T tokens")):
+        values = np.asarray(values, dtype=float)
+        if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+            raise BayescaleError(f"{name} must be positive and finite, not {values.tolist()}")
+        if np.any(values < SMALLEST_QUERY_COUNT):
+            raise BayescaleError(f"{name} = {values.min():g} looks like millions or billions "
+                                 f"rather than a count: give raw counts, e.g. {example}")
+
+
+def check_reads_unique(law_name: str, unique_tokens, what: str = "unique_tokens") -> None:
+    """Refuse unique tokens for a law that does not read them, and bad values."""
+    if unique_tokens is None:
+        return
+    law = get_law(law_name)
+    if "U" not in law.inputs:
+        raise BayescaleError(
+            f"{what} needs a law that models repeated data; the '{law.name}' law does not read "
+            "unique tokens. Fit with model='data_constrained' (CLI --model data_constrained), "
+            "or cap the tokens with max_tokens (CLI --max-tokens)")
+    values = np.asarray(unique_tokens, dtype=float)
+    if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+        raise BayescaleError(f"{what} must be positive and finite, not {unique_tokens}")
+
+
 def warn_if_not_converged(fit) -> None:
     """Warn (:class:`ConvergenceWarning`) that answers from ``fit`` rest on a failed fit."""
     if not fit.converged:

@@ -9,7 +9,7 @@ import xarray as xr
 
 from bayescale.errors import ExtrapolationWarning
 from bayescale.laws import law_inputs
-from bayescale.posterior import law_log_loss, law_parameters
+from bayescale.posterior import check_counts, check_reads_unique, law_log_loss, law_parameters
 
 FAR_BEYOND_DECADES = 3.0
 
@@ -85,14 +85,11 @@ def predict(fit, N, D, source: str | None = None, noise: bool = False,
     D = np.atleast_1d(np.asarray(D, dtype=float))
     if N.shape != D.shape or N.ndim != 1:
         raise ValueError(f"N and D must pair up one to one; got {N.size} N and {D.size} D values")
-    if not (np.all(np.isfinite(N)) and np.all(np.isfinite(D)) and np.all(N > 0)
-            and np.all(D > 0)):
-        raise ValueError("N and D must be positive and finite")
+    check_counts(N, D)
     log_U = None
     if U is not None:
+        check_reads_unique(fit.spec.law, U, what="U (unique tokens)")
         U = np.broadcast_to(np.asarray(U, dtype=float), N.shape)
-        if not (np.all(np.isfinite(U)) and np.all(U > 0)):
-            raise ValueError("U (unique tokens) must be positive and finite")
         log_U = xr.DataArray(np.log(U), dims="run")
     rng = np.random.default_rng(seed)
     params = law_parameters(fit, source=source, seed=int(rng.integers(2**31)))

@@ -24,6 +24,7 @@ Any other column is kept, unchanged, as metadata.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 import warnings
@@ -49,6 +50,12 @@ DESCRIPTIONS = {
 }
 # Below this a parameter or token count is almost surely in millions or billions (7 for 7B).
 SMALLEST_COUNT = 1e3
+# Plausible ranges, checked unless check_units=False: counts below SMALLEST_PLAUSIBLE are
+# probably in thousands or millions (1300 for 1.3B); losses outside LOSS_RANGE are probably not
+# in nats per token (a percentage, bits, a perplexity) or not a loss.
+SMALLEST_PLAUSIBLE = 1e5
+LOSS_RANGE = (0.3, 20.0)
+UNITS_FIX = "if these values are right, pass check_units=False (CLI: --unusual-units)"
 DEFAULT_SOURCE = "runs"
 
 
@@ -172,6 +179,7 @@ def as_runs(
     exclude_reason: str | None = None,
     flops_rtol: float = 0.25,
     conventions: Mapping[str, str] | Mapping[str, Mapping[str, str]] | None = None,
+    check_units: bool = True,
 ) -> Runs:
     """Validate training runs and return them in bayescale's one internal form.
 
@@ -196,6 +204,10 @@ def as_runs(
     conventions : mapping, optional
         How the numbers were counted, e.g. ``{"N": "without embeddings", "flops": "6ND"}``, for
         every source of the table; or one such mapping per source name.
+    check_units : bool, default True
+        Refuse values that are probably in the wrong unit: ``N`` or ``D`` below 1e5 (thousands
+        or millions given as counts), ``D < N`` on every row (swapped columns), a loss outside
+        0.3-20 nats/token (a percentage, bits). ``False`` confirms unusual but real data.
 
     Returns
     -------
@@ -233,6 +245,8 @@ def as_runs(
         frame["D"] = frame["C"] / (6.0 * frame["N"])
         notes.append("D computed as C / (6 N)")
         _check_counts(frame, names=("D",))
+    if check_units:
+        _check_units(frame)
     elif "C" in frame:
         _warn_flops_mismatch(frame, flops_rtol)
     if "C" not in frame:
@@ -335,6 +349,9 @@ def read_table(data) -> pd.DataFrame:
     :func:`as_runs` checks the columns and values.
     """
     if isinstance(data, pd.DataFrame):
+        if data.columns.nlevels > 1:
+            raise RunsError("the runs table has multi-level column names: flatten them first, "
+                            "e.g. table.columns = ['_'.join(map(str, c)) for c in table.columns]")
         frame = data.copy()
     elif isinstance(data, Mapping):
         frame = pd.DataFrame(dict(data))
@@ -346,19 +363,45 @@ def read_table(data) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             frame = pd.read_parquet(path)
         elif path.suffix.lower() in (".csv", ".txt"):
-            frame = pd.read_csv(path)
+            frame = _read_csv(path)
         else:
             raise RunsError(f"runs file '{path}' has suffix '{path.suffix}': bayescale reads "
                             ".csv and .parquet files; convert it or load it into a DataFrame")
     else:
         raise RunsError("runs must be a pandas DataFrame, a dict of columns, or the path of a "
                         f".csv or .parquet file; got {type(data).__name__}")
+    repeated = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
+    if repeated:
+        raise RunsError(f"the runs table has more than one column named {repeated}: rename or "
+                        "drop the extra ones")
     if frame.empty:
         raise RunsError("the runs table has no rows: give at least one training run")
     if frame.index.has_duplicates:
         raise RunsError("the runs table's index has duplicate labels, so rows cannot be named "
                         "in messages: call .reset_index(drop=True) on it first")
     frame.index.name = "row"
+    return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read a CSV file, refusing what pandas would silently rename or garble."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+        frame = pd.read_csv(path)
+    except UnicodeDecodeError:
+        raise RunsError(f"runs file '{path}' is not UTF-8 text: save it as UTF-8 CSV (or give a "
+                        ".parquet file)") from None
+    except pd.errors.EmptyDataError:
+        raise RunsError(f"runs file '{path}' is empty: it needs a header row (N, D, loss) and "
+                        "one row per run") from None
+    except pd.errors.ParserError as error:
+        raise RunsError(f"runs file '{path}' is not a readable CSV table: "
+                        f"{' '.join(str(error).split())}") from None
+    repeated = sorted({str(c) for c in header if header.count(c) > 1})
+    if repeated:
+        raise RunsError(f"runs file '{path}' has more than one column named {repeated}: rename "
+                        "or drop the extra ones")
     return frame
 
 
@@ -492,6 +535,29 @@ def _check_counts(frame, names=("N", "D")) -> None:
                 f"column '{name}' ({DESCRIPTIONS[name]}) looks like it is in millions or "
                 f"billions at rows {_rows_with_values(frame[name], tiny)}: give raw counts, "
                 "e.g. 7e9 for a 7B model or 1.4e12 for 1.4T tokens")
+
+
+def _check_units(frame) -> None:
+    """Refuse values that are probably in the wrong unit (see ``as_runs(check_units=)``)."""
+    for name in ("N", "D"):
+        small = frame[name] < SMALLEST_PLAUSIBLE
+        if small.any():
+            raise RunsError(
+                f"column '{name}' ({DESCRIPTIONS[name]}) is below {SMALLEST_PLAUSIBLE:.0e} at "
+                f"rows {_rows_with_values(frame[name], small)}: probably thousands or millions "
+                f"rather than a count (give 1.3e9 for 1.3B); {UNITS_FIX}")
+    if len(frame) > 1 and (frame["D"] < frame["N"]).all():
+        raise RunsError(
+            "every run has fewer training tokens (D) than parameters (N), median D/N "
+            f"{(frame['D'] / frame['N']).median():.3g}: the N and D columns look swapped; "
+            f"{UNITS_FIX}")
+    low, high = LOSS_RANGE
+    odd = ~frame["loss"].between(low, high)
+    if odd.any():
+        raise RunsError(
+            f"column 'loss' ({DESCRIPTIONS['loss']}) is outside {low}-{high:g} at rows "
+            f"{_rows_with_values(frame['loss'], odd)}: a percentage, bits per token, a "
+            f"perplexity or an accuracy rather than a loss in nats per token?; {UNITS_FIX}")
 
 
 def _warn_flops_mismatch(frame, rtol) -> None:

@@ -6,6 +6,7 @@ A user's overrides are merged over the defaults (``defaults | user``); nothing i
 
 from __future__ import annotations
 
+import inspect
 import json
 import tomllib
 from collections.abc import Mapping
@@ -21,6 +22,8 @@ from bayescale.laws import LAWS, Law, get_law
 from bayescale.resources import data_folder
 
 LIKELIHOODS = ("student_t", "normal", "laplace")
+POSITIVE_ARGUMENTS = {"Gamma": ("alpha", "beta", "mu"), "InverseGamma": ("alpha", "beta"),
+                      "StudentT": ("nu",), "HalfStudentT": ("nu",)}
 EXPONENT_POOLING = ("shared", "pooled")
 PARAMETERIZATIONS = ("noncentered", "centered")
 
@@ -74,8 +77,11 @@ class ModelSpec:
         Parameters
         ----------
         priors : mapping, optional
-            Parameter name -> a full prior entry, e.g.
+            Parameter name -> a prior entry, e.g.
             ``{"alpha": {"dist": "TruncatedNormal", "mu": 0.35, "sigma": 0.05, "lower": 0}}``.
+            An entry with the model's distribution (or no ``dist``) changes only the arguments
+            it names, e.g. ``{"alpha": {"sigma": 0.2}}`` keeps the model's ``mu``; another
+            distribution replaces the entry.
         likelihood : {"student_t", "normal", "laplace"}, optional
             Noise distribution of log loss.
         pooling : mapping, optional
@@ -87,7 +93,12 @@ class ModelSpec:
             The new specification; this one is unchanged.
 
         """
-        merged_priors = dict(self.priors) | {k: dict(v) for k, v in (priors or {}).items()}
+        merged_priors = dict(self.priors)
+        for name, entry in (priors or {}).items():
+            base = merged_priors.get(name, {})
+            same = "dist" not in entry or entry["dist"] == base.get("dist")
+            merged = (dict(base) | dict(entry)) if same and base else dict(entry)
+            merged_priors[name] = merged | {"why": entry.get("why", "set by the user")}
         merged_pooling = dict(self.pooling) | dict(pooling or {})
         return replace(
             self,
@@ -225,12 +236,22 @@ def _validate(spec: ModelSpec) -> None:
     missing = [name for name in needed if name not in spec.priors]
     if missing:
         raise SpecError(f"model '{spec.name}' has no prior for {missing}")
+    allowed = [*law.parameters, "sigma", "nu"]
+    unknown = [name for name in spec.priors if name not in allowed]
+    if unknown:
+        raise SpecError(f"model '{spec.name}': {unknown} is not a parameter of the {spec.law} "
+                        f"law; priors can be set on {allowed}")
     for name, entry in spec.priors.items():
         _check_prior(spec.name, name, entry)
     for name in law.log_scale:
         if name in spec.priors and spec.priors[name]["dist"] != "LogNormal":
             raise SpecError(f"model '{spec.name}': the prior on {name} must be LogNormal (the "
                             f"model samples log {name}); got {spec.priors[name]['dist']}")
+        if name in spec.priors and set(spec.priors[name]) - {"why"} != {"dist", "mu", "sigma"}:
+            given = sorted(set(spec.priors[name]) - {"dist", "why"})
+            raise SpecError(f"model '{spec.name}': the LogNormal prior on {name} takes exactly "
+                            f"mu and sigma (the model samples log {name} as Normal(mu, "
+                            f"sigma)); got {given}")
     _check_fixed(spec, law)
     pooling = spec.pooling
     if pooling.get("exponents", "shared") not in EXPONENT_POOLING:
@@ -275,6 +296,17 @@ def _check_prior(model: str, name: str, entry: Mapping[str, Any]) -> None:
         raise SpecError(f"model '{model}': prior '{name}' names '{entry['dist']}', which is not "
                         "a PyMC distribution")
     for key, value in entry.items():
-        if key not in ("dist", "why") and not isinstance(value, int | float):
+        if key not in ("dist", "why") and (isinstance(value, bool)
+                                           or not isinstance(value, int | float)):
             raise SpecError(f"model '{model}': prior '{name}' parameter {key} = {value!r} must "
                             "be a number")
+    accepted = [p.name for p in inspect.signature(dist.dist).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [key for key in entry if key not in ("dist", "why", *accepted)]
+    if unknown:
+        raise SpecError(f"model '{model}': prior '{name}': {entry['dist']} has no argument(s) "
+                        f"{unknown}; its arguments are {accepted}")
+    for key in (*POSITIVE_ARGUMENTS.get(entry["dist"], ()), "sigma", "tau", "lam", "scale"):
+        if key in entry and not entry[key] > 0:
+            raise SpecError(f"model '{model}': prior '{name}': {key} = {entry[key]!r} must be "
+                            "positive")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import bayescale as bs
 from bayescale import BayescaleError, decide
 from bayescale.laws import chinchilla_optimal_log_params
 
@@ -128,11 +129,15 @@ def test_value_of_next_run_knows_an_uninformative_run():
     # With only beta uncertain, a run at D0 says nothing about it (the D term is pinned there),
     # and a run at 100x D0 measured to 0.1% pins beta and so N_opt.
     params = chinchilla_params(draws=2000, beta_sd=0.03, sigma=0.001)
-    value = decide.value_of_next_run(params, [(1e9, D0), (1e10, 100 * D0)], 1e24, outcomes=50)
+    with pytest.warns(bs.ConvergenceWarning, match=r"candidate\(s\) \[1\] leave as few as"):
+        value = decide.value_of_next_run(params, [(1e9, D0), (1e10, 100 * D0)], 1e24,
+                                         outcomes=50)
     uninformative, informative = value.sd_reduction.values
     assert abs(uninformative) < 1e-9
     assert informative > 0.5
     assert value.attrs["current_sd_log10_N_opt"] > 0.01
+    assert value.worse_than_best.values.tolist() == [True, False]
+    assert np.all(value.mc_error.values >= 0) and value.mc_error.values[1] > 0
 
 
 def test_value_of_next_run_on_a_fit(simulated_fit):

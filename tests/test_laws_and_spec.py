@@ -71,7 +71,8 @@ def test_spec_from_file_and_round_trip(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"likelihood": "cauchy"}, r"likelihood must be one of \('student_t', 'normal', 'laplace'\)"),
+        ({"likelihood": "cauchy"},
+         r"likelihood must be one of \('student_t', 'normal', 'laplace'\)"),
         ({"priors": {"alpha": {"dist": "Nope", "mu": 1}}}, r"names 'Nope', which is not a PyMC"),
         ({"priors": {"alpha": {"mu": 1}}}, r"must be a table with a 'dist' key"),
         ({"priors": {"alpha": {"dist": "Normal", "mu": "x"}}}, r"parameter mu = 'x' must be a"),
