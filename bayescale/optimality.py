@@ -104,6 +104,10 @@ def rule_allocation(fit, flops, anchor_flops: float | None = None,
         raise ValueError(f"flops must be positive and finite, got {budgets}")
     if not 0 < exponent < 1:
         raise ValueError(f"exponent must lie between 0 and 1, not {exponent}")
+    if fit.spec.law_object.optimal_log_params is None:
+        raise BayescaleError(f"the {fit.spec.law} law has no compute-optimal allocation for a "
+                             "sizing rule to be compared with: fit a law of N and D (e.g. "
+                             "model='chinchilla')")
     if anchor_flops is None:
         anchor_flops = float(fit.runs.table["C"].max())
     if anchor_params is None:

@@ -102,6 +102,9 @@ class SamplerSettings:
                 raise SamplerError(f"{name} must be a positive integer, not {getattr(self, name)}")
         if not 0.5 <= self.target_accept < 1:
             raise SamplerError(f"target_accept must be in [0.5, 1), not {self.target_accept}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer) \
+                or not 0 <= self.seed < 2**32:
+            raise SamplerError(f"seed must be an integer from 0 to 2**32 - 1, not {self.seed!r}")
 
     def to_dict(self) -> dict:
         """Return the settings as a plain dict."""
