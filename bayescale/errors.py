@@ -17,6 +17,10 @@ class DatasetError(BayescaleError):
     """A published data set that cannot be found, downloaded or verified."""
 
 
+class QueryError(BayescaleError, ValueError):
+    """A query argument that cannot be right (N, D or unique tokens of a planned run)."""
+
+
 class FitFileError(BayescaleError):
     """A saved fit that cannot be read back as a bayescale Fit."""
 

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from bayescale.errors import BayescaleError, ConvergenceWarning
+from bayescale.errors import BayescaleError, ConvergenceWarning, QueryError
 from bayescale.laws import get_law
 
 # Ask for a source not in the fit: offsets drawn from the between-source distribution.
@@ -58,9 +58,9 @@ def check_counts(N, D) -> None:
                                   ("D", D, "1.4e12 for 1.4T tokens")):
         values = np.asarray(values, dtype=float)
         if not (np.all(np.isfinite(values)) and np.all(values > 0)):
-            raise BayescaleError(f"{name} must be positive and finite, not {values.tolist()}")
+            raise QueryError(f"{name} must be positive and finite, not {values.tolist()}")
         if np.any(values < SMALLEST_QUERY_COUNT):
-            raise BayescaleError(f"{name} = {values.min():g} looks like millions or billions "
+            raise QueryError(f"{name} = {values.min():g} looks like millions or billions "
                                  f"rather than a count: give raw counts, e.g. {example}")
 
 
@@ -70,13 +70,13 @@ def check_reads_unique(law_name: str, unique_tokens, what: str = "unique_tokens"
         return
     law = get_law(law_name)
     if "U" not in law.inputs:
-        raise BayescaleError(
+        raise QueryError(
             f"{what} needs a law that models repeated data; the '{law.name}' law does not read "
             "unique tokens. Fit with model='data_constrained' (CLI --model data_constrained), "
             "or cap the tokens with max_tokens (CLI --max-tokens)")
     values = np.asarray(unique_tokens, dtype=float)
     if not (np.all(np.isfinite(values)) and np.all(values > 0)):
-        raise BayescaleError(f"{what} must be positive and finite, not {unique_tokens}")
+        raise QueryError(f"{what} must be positive and finite, not {unique_tokens}")
 
 
 def warn_if_not_converged(fit) -> None:

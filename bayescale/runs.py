@@ -245,10 +245,10 @@ def as_runs(
         frame["D"] = frame["C"] / (6.0 * frame["N"])
         notes.append("D computed as C / (6 N)")
         _check_counts(frame, names=("D",))
-    if check_units:
-        _check_units(frame)
     elif "C" in frame:
         _warn_flops_mismatch(frame, flops_rtol)
+    if check_units:
+        _check_units(frame)
     if "C" not in frame:
         frame["C"] = 6.0 * frame["N"] * frame["D"]
         notes.append("C computed as 6 N D")

@@ -95,6 +95,9 @@ class ModelSpec:
         """
         merged_priors = dict(self.priors)
         for name, entry in (priors or {}).items():
+            if not isinstance(entry, Mapping):
+                merged_priors[name] = entry  # refused by validation, with the right message
+                continue
             base = merged_priors.get(name, {})
             same = "dist" not in entry or entry["dist"] == base.get("dist")
             merged = (dict(base) | dict(entry)) if same and base else dict(entry)

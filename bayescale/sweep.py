@@ -117,14 +117,14 @@ class FitSummary:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # recorded as `converged`
             fitted = fit(runs, **options)
-        source = self.source if self.source in fitted.sources else None
-        params = law_parameters(fitted, source=source)
-        law = fitted.spec.law_object
-        values = {name: (np.exp(params[law.key(name)]) if name in law.log_scale
-                         else params[law.key(name)]) for name in law.parameters}
-        if law.optimal_log_params is not None:
-            values["N_opt"] = compute_optimal(fitted, [self.flops], source=source)[
-                "N_opt"].isel(flops=0, drop=True)
+            source = self.source if self.source in fitted.sources else None
+            params = law_parameters(fitted, source=source)
+            law = fitted.spec.law_object
+            values = {name: (np.exp(params[law.key(name)]) if name in law.log_scale
+                             else params[law.key(name)]) for name in law.parameters}
+            if law.optimal_log_params is not None:
+                values["N_opt"] = compute_optimal(fitted, [self.flops], source=source)[
+                    "N_opt"].isel(flops=0, drop=True)
         summary = {name: np.quantile(np.asarray(value), SUMMARY_PROBS).tolist()
                    for name, value in values.items()}
         return {"summary": summary, "converged": fitted.converged,

@@ -203,11 +203,12 @@ class _SimulationFit:
             try:
                 with warnings.catch_warnings():  # recorded per simulation instead
                     warnings.simplefilter("ignore", ConvergenceWarning)
+                    # Losses drawn from the prior can lie outside the plausible range.
                     fitted = fit(table, model=self.spec, seed=self.seed + 1 + i,
-                                 **self.options)
+                                 check_units=False, **self.options)
+                    draws = _posterior_values(fitted, self.spec, self.flops)
             finally:
                 log.setLevel(level)
-            draws = _posterior_values(fitted, self.spec, self.flops)
             rng = np.random.default_rng(self.seed + 1 + i)
             rank = {name: sbc_rank(task["truth"][name], draws[name], self.n_ranks, rng)
                     for name in task["truth"]}

@@ -74,7 +74,7 @@ def test_spec_from_file_and_round_trip(tmp_path):
         ({"likelihood": "cauchy"},
          r"likelihood must be one of \('student_t', 'normal', 'laplace'\)"),
         ({"priors": {"alpha": {"dist": "Nope", "mu": 1}}}, r"names 'Nope', which is not a PyMC"),
-        ({"priors": {"alpha": {"mu": 1}}}, r"must be a table with a 'dist' key"),
+        ({"priors": {"alpha": "LogNormal"}}, r"must be a table with a 'dist' key"),
         ({"priors": {"alpha": {"dist": "Normal", "mu": "x"}}}, r"parameter mu = 'x' must be a"),
         ({"priors": {"E": {"dist": "Normal", "mu": 1.7, "sigma": 1}}},
          r"the prior on E must be LogNormal"),

@@ -15,6 +15,10 @@ from bayescale.cli import main
 from bayescale.literature import N_LIT, PARAMETERS, LiteraturePrior
 from bayescale.simulate import simulate_runs
 
+# a short fit; the discrepancy is what is tested
+QUIET_CONVERGENCE = pytest.mark.filterwarnings(
+    "ignore::bayescale.errors.ConvergenceWarning")
+
 # A population of law shapes: log shares of E, A and B in the loss at (N_LIT, D_LIT), log
 # alpha, log beta; each source has its own loss level on top.
 POPULATION_MEAN = np.array([np.log(0.55), np.log(0.25), np.log(0.2), np.log(0.33),
@@ -124,6 +128,7 @@ def widening_fit():
                       discrepancy=0.03)
 
 
+@QUIET_CONVERGENCE
 def test_discrepancy_widens_with_distance_and_not_inside_the_data(widening_fit):
     fitted = widening_fit
     c_max = 10 ** fitted.discrepancy["log10_C_max"]
@@ -143,6 +148,7 @@ def test_discrepancy_widens_with_distance_and_not_inside_the_data(widening_fit):
     assert gain[0] == 0 and np.all(np.diff(gain) > 0) and gain[3] > 0.1, gain
 
 
+@QUIET_CONVERGENCE
 def test_far_beyond_queries_warn_and_say_how_far(widening_fit, tmp_path, capsys):
     fitted = widening_fit
     c_max = 10 ** fitted.discrepancy["log10_C_max"]

@@ -8,6 +8,10 @@ import pytest
 import bayescale as bs
 from bayescale.posterior import law_parameters
 
+# two-source fits (see conftest): the queries are tested
+QUIET_CONVERGENCE = pytest.mark.filterwarnings(
+    "ignore::bayescale.errors.ConvergenceWarning")
+
 
 def test_compute_optimal_shapes_and_identities(epoch_fit):
     frontier = bs.compute_optimal(epoch_fit, [1e21, 1e23, 1e25])
@@ -40,6 +44,7 @@ def test_predict_with_and_without_noise(epoch_fit):
         bs.predict(epoch_fit, [-1e9], [1e10])
 
 
+@QUIET_CONVERGENCE
 def test_known_and_new_sources(two_source_fit):
     fit = two_source_fit
     assert fit.sources == ["lab-a", "lab-b"]
@@ -57,6 +62,7 @@ def test_known_and_new_sources(two_source_fit):
         bs.predict(fit, [1e9], [2e10], source="lab-c")
 
 
+@QUIET_CONVERGENCE
 def test_known_source_offsets_are_recovered(two_source_fit):
     post = two_source_fit.posterior
     E = np.exp(post["log_E_source"])
@@ -73,6 +79,7 @@ def test_known_source_offsets_are_recovered(two_source_fit):
     assert float((lab_b["log_A"] > lab_a["log_A"]).mean()) > 0.9
 
 
+@QUIET_CONVERGENCE
 def test_new_source_draws_are_reproducible(two_source_fit):
     first = law_parameters(two_source_fit, seed=1)
     again = law_parameters(two_source_fit, seed=1)
@@ -102,6 +109,7 @@ def test_parameter_summary(epoch_fit):
     assert (table["lo"] < table["median"]).all()
 
 
+@QUIET_CONVERGENCE
 @pytest.mark.parametrize("parameterization", ["centered", "noncentered"])
 def test_pooled_exponents_build_sample_and_answer(two_source_runs, parameterization):
     """Structure of the optional pooling settings; few draws, so convergence is not judged."""
