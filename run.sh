@@ -54,7 +54,7 @@ case "${1:-}" in
   main)
     setup
     mkdir -p out
-    .venv/bin/bayescale fit epoch-chinchilla -o out/epoch-chinchilla.nc
+    .venv/bin/bayescale fit epoch-chinchilla -o out/epoch-chinchilla.nc --overwrite
     echo
     .venv/bin/bayescale optimal out/epoch-chinchilla.nc \
       --flops 1e21 1e22 1e23 5.76e23 1e24 1e25 1e26
