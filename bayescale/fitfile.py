@@ -10,6 +10,7 @@ that :func:`write` stored, so a damaged or edited file is refused rather than an
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -111,9 +112,13 @@ def _place_new(temporary: str, path: Path) -> None:
         return
     except FileExistsError:
         pass
-    kept = next(path.with_name(f"{path.stem}-{k}{path.suffix}") for k in range(1, 10**6)
-                if not path.with_name(f"{path.stem}-{k}{path.suffix}").exists())
-    os.link(temporary, kept)
+    for k in itertools.count(1):  # keep this fit under the first free name beside it
+        kept = path.with_name(f"{path.stem}-{k}{path.suffix}")
+        try:
+            os.link(temporary, kept)
+            break
+        except FileExistsError:
+            continue
     raise FitFileError(f"'{path}' was created by another process while this fit ran; this fit "
                        f"is kept as '{kept}' (pass --overwrite to replace a file)")
 
