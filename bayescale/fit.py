@@ -330,7 +330,7 @@ def fit(
         Laplace approximation (the posterior mode and the inverse Hessian there, see
         :mod:`bayescale.laplace`), whose covariance is then the fixed dense mass matrix, so
         tuning only adapts the step size; a few hundred tuning steps suffice. Measured to make
-        fits of many sources far faster (README, "Speed").
+        fits of many sources far faster (docs/speed.md).
     progressbar : bool, default False
         Show a progress bar while sampling.
     log_likelihood : bool, default True
