@@ -68,9 +68,6 @@ __all__ = [
     "rule_allocation",
 ]
 
-_log = logging.getLogger("bayescale")
-if not _log.handlers:  # report what bayescale does (exclusions, fitting) unless told otherwise
-    _handler = logging.StreamHandler()
-    _handler.setFormatter(logging.Formatter("%(message)s"))
-    _log.addHandler(_handler)
-    _log.setLevel(logging.INFO)
+# A library only names its logger; whoever runs it decides what is shown (the command line
+# prints bayescale's messages; in Python, logging.basicConfig(level=logging.INFO) does).
+logging.getLogger("bayescale").addHandler(logging.NullHandler())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import sys
 import warnings
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    _configure_logging(args.verbosity)
     warnings.formatwarning = _one_line_warning
     try:
         with interrupts_as_keyboard_interrupt():
@@ -55,11 +57,41 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Write to whatever ``sys.stderr`` is at the time of each message."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def _configure_logging(verbosity: int) -> None:
+    """Print bayescale's messages on stderr: notes and progress unless --quiet."""
+    log = logging.getLogger("bayescale")
+    if not any(isinstance(handler, _StderrHandler) for handler in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    log.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
+
+
 def _parser() -> argparse.ArgumentParser:
+    from bayescale import __version__
+
     parser = argparse.ArgumentParser(
         prog="bayescale",
         description="Bayesian inference of neural scaling laws: fit training runs, then query "
                     "the compute-optimal frontier and the loss of planned runs.")
+    parser.add_argument("--version", action="version", version=f"bayescale {__version__}")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                       default=0, help="print only warnings and errors on stderr")
+    noise.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                       help="also print debugging messages")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("fit", help="fit a scaling law to runs and save the posterior")
@@ -304,13 +336,17 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(run=_validate_heldout)
     q = checks.add_parser("transfer", help="leave-one-data-set-out: each published source as "
                                            "your runs (5, 8 or 80%% of them), fitted alone, "
-                                           "with the others, and by the Huber baseline")
+                                           "with the others (all, or two named), and by the "
+                                           "Huber baseline")
     q.add_argument("--sets", nargs="+", metavar="SOURCE",
                    help="user sets to run (default: all; e.g. gadre2024/rpj epoch-chinchilla)")
     q.add_argument("--regimes", nargs="+", choices=["few-5", "few-8", "many"],
                    default=["few-5", "few-8", "many"], help="regimes (default: all three)")
     q.add_argument("--draws", type=int, default=1000, help="draws and tuning steps per chain")
     q.add_argument("--resamples", type=int, default=1000, help="baseline bootstrap resamples")
+    q.add_argument("--methods", nargs="+", choices=["alone", "with", "with-pair", "huber"],
+                   default=["alone", "with", "with-pair", "huber"],
+                   help="ways of fitting (default: all four)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("-o", "--output", help="also write the per-turn table as CSV")
     q.add_argument("--json", action="store_true", help="print JSON")
@@ -820,8 +856,9 @@ def _validate_transfer(args) -> int:
                          f"{', '.join(known)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each turn records its convergence in the table
-        table = transfer.transfer_table(args.sets, args.regimes, draws=args.draws,
-                                        resamples=args.resamples, seed=args.seed)
+        table = transfer.transfer_table(args.sets, args.regimes, args.methods,
+                                        draws=args.draws, resamples=args.resamples,
+                                        seed=args.seed)
     if args.output:
         table.to_csv(args.output, index=False)
     if args.json:

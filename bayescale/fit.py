@@ -291,8 +291,9 @@ def fit(
     borrow : {"prior", "joint"}, default "prior"
         How published runs inform your fit. ``"prior"`` (default): your runs are fitted alone
         under the *literature prior*, the distribution of a new source's E, A, B, alpha and
-        beta over the published sources of ``with_datasets``, each fitted alone
-        (:mod:`bayescale.literature`; it costs no more than a fit alone). Measured by the
+        beta centred on the published sources of ``with_datasets``, each fitted alone, and
+        spread as widely as all registered sources differ (:mod:`bayescale.literature`; it
+        costs no more than a fit alone). Measured by the
         leave-one-data-set-out benchmark (``benchmarks/transfer.py``), it helps most when
         you have few runs and does not hurt when you have many. Priors you give in
         ``priors=`` override it. ``"joint"``: the published runs are fitted with yours, each
@@ -452,6 +453,7 @@ def _literature_spec(spec: ModelSpec, runs: Runs, names: Sequence[str | Runs],
     entries = prior.priors(runs)
     entries = {name: entry for name, entry in entries.items() if name not in priors}
     record = {"datasets": list(prior.datasets), "sources": prior.sources,
+              "spread_datasets": list(prior.spread_datasets), "widening": prior.widening,
               "priors": {name: {k: v for k, v in entry.items() if k != "why"}
                          for name, entry in entries.items()}}
     return spec.with_overrides(priors=entries), record

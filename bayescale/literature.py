@@ -309,13 +309,15 @@ class LiteraturePrior:
         Covariance of a new source's parameters: the spread between sources, each source's
         own posterior uncertainty, and the uncertainty of the mean.
     datasets : tuple of str
-        The data sets it was learned from.
+        The data sets it is centred on.
     sources : int
-        How many published sources went into it.
+        How many published sources it is centred on.
     log_sigma : (float, float)
         Mean and standard deviation of a new source's log noise scale.
     widening : float
-        The factor by which the spread was widened (see :meth:`from_table`).
+        The factor by which the spread was widened (see :func:`_loo_widening`).
+    spread_datasets : tuple of str
+        The data sets whose sources taught how far a new source may lie.
 
     """
 
@@ -325,18 +327,24 @@ class LiteraturePrior:
     sources: int
     log_sigma: tuple[float, float] = (np.log(0.01), 1.0)
     widening: float = 1.0
+    spread_datasets: tuple[str, ...] = ()
 
     @classmethod
     def from_table(cls, datasets: Sequence[str] | None = None, *, exclude: Sequence[str] = (),
                    table: pd.DataFrame | None = None) -> LiteraturePrior:
         """Learn the prior from the per-source table (default: the shipped one).
 
+        The prior is centred on the sources of ``datasets``; how far a new source may lie from
+        that centre (the spread between sources, its widening and each fit's own uncertainty)
+        is learned from every data set not excluded. Naming a few data sets says what your runs
+        resemble; it does not make the literature look more uniform than it is.
+
         Parameters
         ----------
         datasets : sequence of str, optional
-            Learn from these data sets only (default: all in the table).
+            Centre the prior on these data sets (default: all in the table).
         exclude : sequence of str, optional
-            Leave these data sets out entirely.
+            Leave these data sets out entirely, centre and spread.
         table : pandas.DataFrame, optional
             A table made by :func:`source_estimates` instead of the shipped one.
 
@@ -346,18 +354,20 @@ class LiteraturePrior:
             The prior.
 
         """
-        table = _chosen(_read(SOURCES_FILE) if table is None else table, datasets, exclude)
-        if len(table) < 2:
+        table = _read(SOURCES_FILE) if table is None else table
+        pool = _chosen(table, None, exclude)
+        centre = _chosen(table, datasets, exclude)
+        if len(pool) < 2:
             raise BayescaleError(
-                f"the literature prior learns how published sources differ, and "
-                f"{', '.join(sorted(set(table['dataset'])))} has one source: name more data "
-                "sets (with_datasets=['all'], CLI --with all), or fit jointly with "
-                "borrow='joint' (CLI --borrow joint)")
-        mean, cov, log_sigma = _population(table)
-        widening = _loo_widening(table)
+                f"the literature prior learns how published sources differ, and only "
+                f"{', '.join(sorted(set(pool['dataset'])))} is left, with one source: exclude "
+                "fewer data sets, or fit jointly with borrow='joint' (CLI --borrow joint)")
+        mean, cov, log_sigma = _population(pool, centre)
+        widening = _loo_widening(pool)
         return cls(mean=mean, cov=widening ** 2 * cov, datasets=tuple(sorted(set(
-            table["dataset"]))), sources=len(table),
-            log_sigma=(log_sigma[0], widening * log_sigma[1]), widening=widening)
+            centre["dataset"]))), sources=len(centre),
+            log_sigma=(log_sigma[0], widening * log_sigma[1]), widening=widening,
+            spread_datasets=tuple(sorted(set(pool["dataset"]))))
 
     def priors(self, runs, draws: int = 20000, seed: int = 0) -> dict[str, dict]:
         """Return the Chinchilla model's prior entries for a new source with these runs.
@@ -404,9 +414,10 @@ class LiteraturePrior:
             "alpha": log_alpha,
             "beta": log_beta,
         }
+        spread = ", ".join(self.spread_datasets or self.datasets)
         why = (f"literature prior: the shape of the law over {self.sources} published sources "
-               f"in {', '.join(self.datasets)} (each fitted alone; models/literature/), at the "
-               "level of your runs")
+               f"in {', '.join(self.datasets)}, spread as widely as sources differ in "
+               f"{spread} (each fitted alone; models/literature/), at the level of your runs")
         entries = {name: {"dist": "LogNormal", "mu": round(float(values.mean()), 6),
                           "sigma": round(float(values.std()), 6), "why": why}
                    for name, values in sampled.items()}
@@ -427,22 +438,31 @@ class LiteraturePrior:
         return pd.DataFrame(rows).set_index("parameter")
 
 
-def _population(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
-    """Random-effects summary of the sources: mean, a new source's covariance, its log sigma."""
+def _population(table: pd.DataFrame, centre: pd.DataFrame | None = None
+                ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """Random-effects summary: the centre's mean, a new source's covariance, its log sigma.
+
+    The spread between sources and each fit's own uncertainty come from ``table``; the mean
+    (and the uncertainty of estimating it) from ``centre`` (default: ``table`` itself).
+    """
+    centre = table if centre is None else centre
     weights = _dataset_weights(table)
+    centre_weights = _dataset_weights(centre)
     means = table[[f"mean_{p}" for p in PARAMETERS]].to_numpy()
-    mean = weights @ means
-    centred = means - mean
+    pooled_mean = weights @ means
+    mean = centre_weights @ centre[[f"mean_{p}" for p in PARAMETERS]].to_numpy()
+    centred = means - pooled_mean
     between = (centred * weights[:, None]).T @ centred / (1 - np.sum(weights ** 2))
     within = sum(w * _covariance(row) for w, (_, row) in
                  zip(weights, table.iterrows(), strict=True))
-    # A new source's parameters = the mean (estimated from an effective number of sources
+    # A new source's parameters = the centre (estimated from an effective number of sources
     # 1 / sum(w^2)) + its deviation from it + the noise of estimating it from its runs.
-    inflation = 1 + np.sum(weights ** 2)
+    inflation = 1 + np.sum(centre_weights ** 2)
     cov = between * inflation + within
     sigma_means = table["mean_log_sigma"].to_numpy()
-    sigma_mean = float(weights @ sigma_means)
-    sigma_var = (float(weights @ (sigma_means - sigma_mean) ** 2) / (1 - np.sum(weights ** 2))
+    sigma_pooled = float(weights @ sigma_means)
+    sigma_mean = float(centre_weights @ centre["mean_log_sigma"].to_numpy())
+    sigma_var = (float(weights @ (sigma_means - sigma_pooled) ** 2) / (1 - np.sum(weights ** 2))
                  * inflation + float(weights @ table["var_log_sigma"].to_numpy()))
     return mean, cov, (sigma_mean, float(np.sqrt(sigma_var)))
 

@@ -9,6 +9,10 @@ runs that span at least 3 model sizes, and its lower 80%), each way of fitting i
 ``with``
     ``bayescale.fit(runs, with_datasets=<every other data set>)``: the default way of borrowing
     (the literature prior), learned without the held-out data set.
+``with-pair``
+    The same, centred on two named data sets (the first two of :data:`PAIR_ORDER` that are not
+    held out), as a user who names the published runs theirs resemble
+    (``--with epoch-chinchilla gadre2024``); its spread is learned from every other data set.
 ``huber``
     The Huber-bootstrap baseline (Hoffmann et al.'s Approach 3 as Epoch AI reproduced it), from
     a coarser grid of starts (:data:`bayescale.baseline.COARSE_GRID`) with L-BFGS-B capped at
@@ -37,7 +41,7 @@ from bayescale.baseline import COARSE_GRID, huber_bootstrap
 from bayescale.compare import INTERVALS, _score
 from bayescale.fit import fit
 from bayescale.literature import (
-    LITERATURE_DATASETS,
+    LiteraturePrior,
     discrepancy_per_decade,
     literature_runs,
     lowest_compute_runs,
@@ -51,7 +55,8 @@ HOLDOUT = 0.2
 # iterations each) takes hours per fit.
 HUBER_MAXITER = 2000
 REGIMES = ("few-5", "few-8", "many")
-METHODS = ("alone", "with", "huber")
+METHODS = ("alone", "with", "with-pair", "huber")
+PAIR_ORDER = ("epoch-chinchilla", "gadre2024", "gemstones")
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,23 @@ def split_heldout(table: pd.DataFrame, holdout: float = HOLDOUT) -> pd.Series:
     return table["C"] >= threshold
 
 
+def borrowed_priors(kept, user: UserSet, method: str) -> dict | None:
+    """Return the literature prior a method borrows, learned without the user's data set.
+
+    ``fit(runs, with_datasets=names)`` centres the prior on ``names`` and learns its spread from
+    every registered data set; here the held-out data set is excluded from both.
+    """
+    if method == "alone":
+        return None
+    if method == "with":
+        names = None
+    elif method == "with-pair":
+        names = [name for name in PAIR_ORDER if name != user.dataset][:2]
+    else:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    return LiteraturePrior.from_table(names, exclude=[user.dataset]).priors(kept)
+
+
 def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
                resamples: int = 1000, seed: int = 0) -> dict:
     """Fit one user set in one regime with one method and score its held-out runs.
@@ -114,7 +136,6 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
     below = runs.table[~held]
     chosen = regime_rows(below, regime)
     kept = runs.select(runs.table.index.isin(chosen))
-    others = [name for name in LITERATURE_DATASETS if name != user.dataset]
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence and far-beyond warnings are recorded
@@ -123,9 +144,8 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
                                      maxiter=HUBER_MAXITER)
         else:
             tau = discrepancy_per_decade(exclude=[user.dataset])
-            options = {"with_datasets": others} if method == "with" else {}
             fitted = fit(kept, draws=draws, tune=draws, seed=seed, discrepancy=tau,
-                         log_likelihood=False, **options)
+                         log_likelihood=False, priors=borrowed_priors(kept, user, method))
         wall = time.perf_counter() - start
         scored = _score(fitted, runs.table[held], seed)
     width = (scored["hi90"] - scored["lo90"]) / scored["loss"]

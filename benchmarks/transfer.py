@@ -33,11 +33,12 @@ def markdown(table: pd.DataFrame, summary: pd.DataFrame) -> str:
     wide = table.pivot_table(index=["user_set", "regime"], columns="method", sort=False,
                              values=["median_rel_error", "coverage90", "coverage50",
                                      "median_width90", "decades_beyond_max"])
-    lines = ["| user set | regime | n fit / held out | decades beyond | median error: alone / "
-             "with / huber | 90% coverage: alone / with / huber | 50% coverage: alone / with "
-             "/ huber | 90% width: alone / with / huber |", "|---" * 8 + "|"]
-    counts = table.groupby(["user_set", "regime"], sort=False)[["n_fit", "n_held_out"]].first()
     methods = [m for m in transfer.METHODS if m in set(table["method"])]
+    names = " / ".join(methods)
+    lines = [f"| user set | regime | n fit / held out | decades beyond | median error: {names} | "
+             f"90% coverage: {names} | 50% coverage: {names} | 90% width: {names} |",
+             "|---" * 8 + "|"]
+    counts = table.groupby(["user_set", "regime"], sort=False)[["n_fit", "n_held_out"]].first()
     for (user, regime), row in wide.iterrows():
 
         def cells(name, style, row=row):

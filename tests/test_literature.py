@@ -61,8 +61,26 @@ def test_literature_prior_recovers_the_population():
     assert LiteraturePrior.from_table(table=_population_table(40), exclude=["set0"]).sources == 30
     with pytest.raises(bs.BayescaleError, match="'nope' is not among the literature's data sets"):
         LiteraturePrior.from_table(["nope"], table=_population_table())
-    with pytest.raises(bs.BayescaleError, match="set0 has one source: name more data sets"):
-        LiteraturePrior.from_table(["set0"], table=_population_table(4))
+    with pytest.raises(bs.BayescaleError, match="only set0 is left, with one source"):
+        LiteraturePrior.from_table(table=_population_table(4), exclude=["set1", "set2", "set3"])
+
+
+def test_named_data_sets_centre_the_prior_and_every_data_set_spreads_it():
+    table = _population_table(40)
+    everything = LiteraturePrior.from_table(table=table)
+    centred = LiteraturePrior.from_table(["set0"], table=table)
+    assert centred.datasets == ("set0",) and centred.sources == 10
+    assert centred.spread_datasets == ("set0", "set1", "set2", "set3")
+    own = table[table["dataset"] == "set0"][[f"mean_{p}" for p in PARAMETERS]].mean()
+    np.testing.assert_allclose(centred.mean, own.to_numpy())
+    assert centred.widening == everything.widening
+    # the spread is the whole literature's; only the centre's own uncertainty grows (1/10
+    # of the spread from 10 sources instead of 1/40 from 40)
+    ratio = np.diag(centred.cov) / np.diag(everything.cov)
+    assert np.all(ratio > 1.0) and np.all(ratio < 1.1)
+    # one named source is enough to centre on, since the spread comes from all of them
+    single = LiteraturePrior.from_table(["set0"], table=_population_table(4))
+    assert single.sources == 1 and len(single.spread_datasets) == 4
 
 
 def test_a_source_from_the_population_is_predicted_better_with_the_literature_prior():
@@ -95,6 +113,7 @@ def test_with_datasets_borrows_the_literature_prior_by_default():
                         priors={"beta": {"dist": "LogNormal", "mu": -1.0, "sigma": 0.3}})
     record = fitted.provenance["literature_prior"]
     assert record["datasets"] == ["gadre2024"] and record["sources"] == 3
+    assert record["spread_datasets"] == sorted(literature.LITERATURE_DATASETS)
     assert fitted.sources == ["runs"]  # the published runs are not in the likelihood
     expected = LiteraturePrior.from_table(["gadre2024"]).priors(
         bs.as_runs(small[["N", "D", "loss"]]))
