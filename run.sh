@@ -66,6 +66,7 @@ case "${1:-}" in
     setup
     shift
     .venv/bin/python -m ruff check .
+    .venv/bin/lint-imports
     .venv/bin/python -m pytest "$@"
     ;;
   bench)

@@ -2,7 +2,7 @@
 
 import sys
 
-from bayescale.cli import main
+from bayescale.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

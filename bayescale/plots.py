@@ -15,14 +15,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pymc as pm
 import xarray as xr
+from scipy.stats import binom
 
-from bayescale import datasets
-from bayescale.decide import optimal_plan, plan_loss
+from bayescale.data import datasets
+from bayescale.decide.forecast import forecast_year
+from bayescale.decide.plans import optimal_plan, plan_loss
 from bayescale.errors import BayescaleError
-from bayescale.laws import FLOPS_PER_PARAM_TOKEN
-from bayescale.model import build_model
-from bayescale.optimal import frontier
-from bayescale.posterior import law_parameters, resolve_source
+from bayescale.inference.model import build_model
+from bayescale.queries.draws import law_parameters, resolve_source
+from bayescale.queries.frontier import frontier
+from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN
 
 LOSS_LABEL = "loss (nats/token)"
 LABELS = {"N": "parameters N", "D": "training tokens D", "C": "training compute C (FLOPs)"}
@@ -406,7 +408,7 @@ def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,
         A fitted model.
     start_year, start_flops, growth, growth_sd : float
         The largest budget in ``start_year`` and its yearly growth (see
-        :func:`bayescale.forecast.forecast_year`).
+        :func:`bayescale.decide.forecast.forecast_year`).
     target_loss : float, optional
         Draws a line at the target, and the 90% interval of the year it is reached.
     years : float, default 10
@@ -423,8 +425,6 @@ def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,
     (matplotlib.figure.Figure, matplotlib.axes.Axes)
 
     """
-    from bayescale.forecast import forecast_year
-
     fig, ax = _axes(axes, 1)
     params = law_parameters(fit, source=source, seed=seed)
     rng = np.random.default_rng(seed)
@@ -461,3 +461,30 @@ PLOTS = {
     "extrapolation": plot_extrapolation, "ppc": plot_predictive_check, "pair": plot_pair,
     "decision": plot_decision, "forecast": plot_forecast,
 }
+
+
+def plot_ranks(result: xr.Dataset, bins: int = 10, axes=None):
+    """Plot a rank histogram per quantity, with the 99% band of a uniform histogram.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, numpy.ndarray of Axes)
+
+    """
+    quantities = [str(q) for q in result["quantity"].values]
+    if axes is None:
+        _, axes = plt.subplots(1, len(quantities), figsize=(2.6 * len(quantities), 2.8),
+                                 layout="constrained", squeeze=False)
+        axes = axes[0]
+    axes = np.atleast_1d(axes).ravel()
+    n_ranks = result.attrs["n_ranks"]
+    for ax, quantity in zip(axes, quantities, strict=True):
+        ranks = result["rank"].sel(quantity=quantity).values
+        ranks = ranks[np.isfinite(ranks)]
+        low, high = binom.ppf([0.005, 0.995], ranks.size, 1 / bins)
+        ax.axhspan(low, high, color="0.85", label="99% band if uniform")
+        ax.hist(ranks, bins=np.linspace(0, n_ranks + 1, bins + 1), color="C0",
+                edgecolor="white")
+        ax.set(title=quantity, xlabel=f"rank among {n_ranks} draws", yticks=[])
+    axes[0].set_ylabel("simulations")
+    return axes[0].figure, axes

@@ -12,7 +12,7 @@ parameter at 5.76e23 FLOPs, beside Epoch's published numbers; writes
 
 **extrapolation**: on each data set with enough compute range, both methods fit the Chinchilla
 law to the smaller runs and predict the held-out largest-compute ones
-(:func:`bayescale.extrapolation_check`): mean log predictive density of log loss, coverage of
+(:func:`bayescale.checks.extrapolation_check`): mean log predictive density of log loss, coverage of
 the 50% and 90% predictive intervals, median absolute relative error. The baseline's predictive
 is its bootstrap draws plus normal noise with each refit's robust residual scale. Writes
 ``benchmarks/results/extrapolation.csv``. datablations is left out: its repeated-data runs
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 import bayescale as bs
-from bayescale import datasets
+from bayescale.data import datasets
 
 RESULTS = Path(__file__).parent / "results"
 QUANTITIES = ("E", "A", "B", "alpha", "beta")
@@ -84,9 +84,10 @@ def extrapolation(resamples: int = 1000) -> pd.DataFrame:
             start = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                score = bs.extrapolation_check(runs, method=method, seed=0, **holdout, **extra)
+                score = bs.checks.extrapolation_check(runs, method=method,
+                                                      seed=0, **holdout, **extra)
             problems = "; ".join(str(w.message)[:80] for w in caught
-                                 if issubclass(w.category, bs.ConvergenceWarning))
+                                 if issubclass(w.category, bs.errors.ConvergenceWarning))
             rows.append({"data set": label, "method": method} | {
                 k: score.summary[k] for k in SCORES} | {
                 "wall_s": round(time.perf_counter() - start, 1), "problems": problems})

@@ -25,7 +25,7 @@ import logging
 import pandas as pd
 
 import bayescale as bs
-from bayescale import datasets
+from bayescale.data import datasets
 
 RESULTS = Path(__file__).parent / "results"
 

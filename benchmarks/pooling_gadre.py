@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 import bayescale as bs
-from bayescale import datasets
+from bayescale.data import datasets
 
 RESULTS = Path(__file__).parent / "results"
 SETS = ("rpj", "c4_original", "rw_original")
@@ -81,7 +81,7 @@ def main() -> None:
             for method, extra in (("alone", ()), ("joint", (others,))):
                 start = time.perf_counter()
                 with warnings.catch_warnings():  # recorded in the table instead
-                    warnings.simplefilter("ignore", bs.ConvergenceWarning)
+                    warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
                     fit = bs.fit(user, with_datasets=extra, borrow="joint", draws=args.draws,
                                  tune=args.tune, seed=args.seed)
                 wall = time.perf_counter() - start

@@ -5,7 +5,7 @@ Usage: ``./run.sh bench suite`` (or ``python benchmarks/suite.py [--quick] [--on
 Each measurement runs in its own Python process with empty PyTensor and JAX compile caches, so
 that "cold" is a first fit as a new user meets it; "warm" is a second fit of the same data in
 that process (all samplers but PyMC's reuse their compiled programs; see
-:mod:`bayescale.sampling`). Every fit is end to end: checks, model, compile,
+:mod:`bayescale.inference.sampling`). Every fit is end to end: checks, model, compile,
 sampling, log likelihood, convergence report.
 
 Sections (the ``section`` column of the CSV):
@@ -14,7 +14,7 @@ Sections (the ``section`` column of the CSV):
     Each data set in :data:`DATA_SETS` with each sampler: cold and warm wall time, leapfrog
     steps per draw, min bulk ESS, bulk ESS per second (warm), divergences, max R-hat, peak RSS.
 ``scaling``
-    Synthetic checkpoint-level runs (:func:`bayescale.simulate.simulate_runs`) at 1k-100k rows
+    Synthetic checkpoint-level runs (:func:`bayescale.data.simulate.simulate_runs`) at 1k-100k rows
     in 10-1000 sources, fitted with each of ``--scaling-methods``: nutpie after a tiny fit of
     the same structure has paid the compile, and numpyro (or PyMC) started from the Laplace
     approximation (``init="laplace"``, its optimisation and Hessian in the wall time): wall
@@ -24,7 +24,7 @@ Sections (the ``section`` column of the CSV):
     dropped.
 ``sweep``
     Many fits of one structure in one process, as in a simulation-based calibration: an SBC
-    (:func:`bayescale.validate.sbc`, Epoch's 240-run design, 2 chains x (500 + 500)) of one
+    (:func:`bayescale.checks.validate.sbc`, Epoch's 240-run design, 2 chains x (500 + 500)) of one
     simulation, then one of :data:`SWEEP_FITS` others, with each of ``--sweep-methods``:
     the first fit's wall time (compile included) and the mean wall time of the later fits.
 ``baseline``
@@ -97,7 +97,7 @@ def scaling_runs(n_runs: int, n_sources: int, seed: int = 0):
     prior alone: an ill-posed fit (nutpie at 10k runs in 1000 sources: 573 s, 555 leapfrog
     steps per draw, max R-hat 2.9), not a measure of speed.
     """
-    from bayescale.simulate import simulate_runs
+    from bayescale.data.simulate import simulate_runs
 
     sizes = max(1, min(SCALING_SIZES, n_runs // n_sources // 2))
     return simulate_runs(n_runs, n_sources, sizes=sizes, seed=seed)
@@ -129,17 +129,17 @@ def _timed_fit(runs, **options):
 
     start = time.perf_counter()
     with warnings.catch_warnings():  # convergence is measured and reported, not warned about
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)
-        warnings.simplefilter("ignore", bs.RunsWarning)
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
+        warnings.simplefilter("ignore", bs.errors.RunsWarning)
         fit = bs.fit(runs, **options)
     return fit, time.perf_counter() - start
 
 
 def _gradient_ms(runs, model_name: str) -> float:
     """Milliseconds per gradient of the model's log density (PyTensor's compiled function)."""
-    from bayescale.model import build_model
-    from bayescale.runs import as_runs
-    from bayescale.spec import load_spec
+    from bayescale.data.runs import as_runs
+    from bayescale.inference.model import build_model
+    from bayescale.spec.model_spec import load_spec
 
     model = build_model(as_runs(runs), load_spec(model_name))
     gradient = model.compile_dlogp()
@@ -156,7 +156,7 @@ def work(task: dict) -> dict:
     """Run one measurement in this process and return its row."""
     import logging
 
-    from bayescale import datasets
+    from bayescale.data import datasets
 
     logging.getLogger("bayescale").setLevel(logging.WARNING)
     options = {"draws": task["draws"], "tune": task["tune"], "chains": 4, "seed": 0}
@@ -181,7 +181,7 @@ def work(task: dict) -> dict:
     if task["section"] == "gpu":
         import jax
 
-        from bayescale.sampling import jax_device
+        from bayescale.inference.sampling import jax_device
 
         if jax_device("auto") != "gpu":
             kinds = sorted({device.platform for device in jax.devices()})
@@ -197,7 +197,7 @@ def work(task: dict) -> dict:
     if task["section"] == "sweep":
         import warnings
 
-        from bayescale.validate import sbc
+        from bayescale.checks.validate import sbc
 
         options = SWEEP_METHODS[task["sampler"]] | {"draws": task["draws"], "tune": task["tune"]}
         with warnings.catch_warnings():  # convergence is counted, not warned about

@@ -7,8 +7,8 @@ Every registered data set (gadre2024's three training sets, three of porian2024'
 configurations) takes a turn as "the user's runs", its top 20% by compute held out, in three
 regimes (its 5 and 8 lowest-compute runs spanning 3 sizes; its lower 80%), fitted alone, with
 every other data set (the default ``with_datasets`` borrowing), and by the Huber-bootstrap
-baseline (see :mod:`bayescale.transfer`). Prints the per-turn table and the summary and writes
-``benchmarks/results/transfer.csv`` and ``transfer_summary.csv``. ``--quick`` runs one set
+baseline (see :mod:`bayescale.checks.transfer`). Prints the per-turn table and the summary and
+writes ``benchmarks/results/transfer.csv`` and ``transfer_summary.csv``. ``--quick`` runs one set
 (gadre2024/rpj) with few draws: the smoke test CI runs.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayescale import transfer
+from bayescale.checks import transfer
 
 RESULTS = Path(__file__).parent / "results"
 

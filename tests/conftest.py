@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale import datasets
+from bayescale.data import datasets
 
 matplotlib.use("Agg")  # plots render to files; no display in CI
 
@@ -35,7 +35,7 @@ def offline_mirror():
 @pytest.fixture(scope="session", autouse=True)
 def jax_compile_cache(tmp_path_factory):
     """Keep the JAX samplers' compile cache in a temporary folder, not the user's cache."""
-    from bayescale.sampling import JAX_CACHE_ENV
+    from bayescale.inference.sampling import JAX_CACHE_ENV
 
     folder = tmp_path_factory.mktemp("jax-cache")
     with pytest.MonkeyPatch.context() as patch:
@@ -96,5 +96,5 @@ def two_source_fit(two_source_runs):
     # per 2000 draws in about 3 of 8 seeds; the fit warns about them. The tests that use this
     # fixture check the diagnostics they rely on explicitly instead.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
         return bs.fit(two_source_runs, draws=1000, tune=1000, seed=5)

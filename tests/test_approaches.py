@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import bayescale as bs
-from bayescale import datasets
-from bayescale.approaches import envelope_fit, envelope_points, isoflop_fit, isoflop_slices
-from bayescale.cli import main
+from bayescale.checks.approaches import envelope_fit, envelope_points, isoflop_fit, isoflop_slices
+from bayescale.cli.main import main
+from bayescale.data import datasets
 
 TUNED = "porian2024/rw-tuned-short-const-standard-val"
 
@@ -45,12 +45,12 @@ def test_approach_1_on_gemstones_training_curves():
 
 def test_approaches_need_one_source_and_their_columns():
     runs = datasets.load("porian2024")
-    with pytest.raises(bs.BayescaleError, match=r"fit one source at a time \(15 given"):
+    with pytest.raises(bs.errors.BayescaleError, match=r"fit one source at a time \(15 given"):
         isoflop_fit(runs)
     one = datasets.load("epoch-chinchilla")
-    with pytest.raises(bs.BayescaleError, match=r"no budget column 'budget'"):
+    with pytest.raises(bs.errors.BayescaleError, match=r"no budget column 'budget'"):
         isoflop_fit(one)
-    with pytest.raises(bs.BayescaleError, match=r"no column 'run_name'"):
+    with pytest.raises(bs.errors.BayescaleError, match=r"no column 'run_name'"):
         envelope_fit(one)
 
 

@@ -5,8 +5,8 @@ import pytest
 from scipy.optimize import check_grad
 
 import bayescale as bs
-from bayescale import datasets
-from bayescale.baseline import huber_objective
+from bayescale.data import datasets
+from bayescale.estimators.huber import huber_objective
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +45,9 @@ def test_bootstrap_is_a_fit_every_query_reads(huber_fit, tmp_path):
 
 
 def test_baseline_fits_one_source_only(two_source_runs):
-    with pytest.raises(bs.BayescaleError, match=r"fits one source .* these runs have 2"):
+    with pytest.raises(bs.errors.BayescaleError, match=r"fits one source .* these runs have 2"):
         bs.fit(two_source_runs, method="huber-bootstrap", resamples=2)
-    with pytest.raises(bs.BayescaleError, match=r"unknown method 'ols'"):
+    with pytest.raises(bs.errors.BayescaleError, match=r"unknown method 'ols'"):
         bs.fit(two_source_runs, method="ols")
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.compare import compare_laws, extrapolation_check
-from bayescale.laws import LAWS, law_inputs
+from bayescale.checks.compare import compare_laws, extrapolation_check
+from bayescale.spec.laws import LAWS, law_inputs
 from tests.conftest import simulate_runs
 
 KAPLAN_TRUTH = {"log_N_c": np.log(8.8e13), "log_D_c": np.log(5.4e13), "alpha_N": 0.076,
@@ -42,8 +42,8 @@ def compare_recording(runs, laws):
     Kaplan's runs); the table's ``converged`` column records that and the tests check it.
     """
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", bs.RunsWarning)
-        warnings.simplefilter("always", bs.ConvergenceWarning)
+        warnings.simplefilter("always", bs.errors.RunsWarning)
+        warnings.simplefilter("always", bs.errors.ConvergenceWarning)
         comparison = compare_laws(runs, laws, seed=2, **SAMPLING)
     return comparison, [str(w.message) for w in caught if "Pareto k" in str(w.message)]
 
@@ -85,7 +85,7 @@ def test_kaplan_fit_recovers_its_exponents(kaplan_comparison):
 
 
 def test_compare_needs_two_laws():
-    with pytest.raises(bs.BayescaleError, match="at least two"):
+    with pytest.raises(bs.errors.BayescaleError, match="at least two"):
         compare_laws(simulate_runs(), ["chinchilla"])
 
 
@@ -108,9 +108,9 @@ def test_extrapolation_check_scores_held_out_runs(method, options):
 def test_extrapolation_threshold_and_errors():
     runs = simulate_runs()
     C = runs["N"] * runs["D"] * 6
-    with pytest.raises(bs.BayescaleError, match="compute range"):
+    with pytest.raises(bs.errors.BayescaleError, match="compute range"):
         extrapolation_check(runs, holdout_above=C.max() * 2)
-    with pytest.raises(bs.BayescaleError, match="fraction"):
+    with pytest.raises(bs.errors.BayescaleError, match="fraction"):
         extrapolation_check(runs, holdout=1.5)
-    with pytest.raises(bs.BayescaleError, match="leaves"):
+    with pytest.raises(bs.errors.BayescaleError, match="leaves"):
         extrapolation_check(runs, holdout_above=C.min() * 1.001)

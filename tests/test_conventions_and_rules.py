@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale import conventions
-from bayescale.cli import main
+from bayescale.cli.main import main
+from bayescale.data import conventions
 
 # GPT-2 small: 124.4M parameters with its tied 50257 x 768 embedding, 12 layers, context 1024.
 VOCAB, WIDTH, LAYERS, CONTEXT = 50257, 768, 12, 1024
@@ -22,7 +22,7 @@ def test_embedding_conversions_by_hand():
     without = conventions.params_without_embeddings(124.4e6, VOCAB, WIDTH)
     assert without == pytest.approx(124.4e6 - embedding)  # 85.8M, Kaplan's count
     assert conventions.params_with_embeddings(without, VOCAB, WIDTH) == pytest.approx(124.4e6)
-    with pytest.raises(bs.BayescaleError, match="no parameters"):
+    with pytest.raises(bs.errors.BayescaleError, match="no parameters"):
         conventions.params_without_embeddings(1e6, VOCAB, WIDTH)
 
 
@@ -38,9 +38,9 @@ def test_flop_formulas_by_hand():
     both = conventions.flops_per_token(N, "attention+last_layer", n_layers=LAYERS,
                                        context=CONTEXT, width=WIDTH, vocab=VOCAB)
     assert both == pytest.approx(510e6 + 56_623_104 + 231_584_256)
-    with pytest.raises(bs.BayescaleError, match="needs n_layers, context"):
+    with pytest.raises(bs.errors.BayescaleError, match="needs n_layers, context"):
         conventions.flops_per_token(N, "attention", width=WIDTH)
-    with pytest.raises(bs.BayescaleError, match="unknown FLOP formula"):
+    with pytest.raises(bs.errors.BayescaleError, match="unknown FLOP formula"):
         conventions.flops_per_token(N, "8N")
 
 
@@ -66,11 +66,11 @@ def test_recount_rewrites_N_and_C_and_records_it():
 
 def test_recount_needs_the_stated_convention_and_architecture():
     unstated = bs.as_runs(gpt2_like_runs().table.drop(columns=["source"]), source="other")
-    with pytest.raises(bs.BayescaleError, match="does not say whether its N counts"):
+    with pytest.raises(bs.errors.BayescaleError, match="does not say whether its N counts"):
         conventions.recount(unstated, N="without embeddings", vocab=VOCAB, width=WIDTH)
-    with pytest.raises(bs.BayescaleError, match="needs width"):
+    with pytest.raises(bs.errors.BayescaleError, match="needs width"):
         conventions.recount(gpt2_like_runs(), N="without embeddings", vocab=VOCAB)
-    with pytest.raises(bs.BayescaleError, match="not a column"):
+    with pytest.raises(bs.errors.BayescaleError, match="not a column"):
         conventions.recount(gpt2_like_runs(), N="without embeddings", vocab=VOCAB,
                             width="d_model")
 
@@ -81,7 +81,7 @@ def test_split_by_makes_the_convention_part_of_the_source():
                       conventions={"flops": "6ND"}).split_by("n_count")
     assert runs.sources == ["lab [n_count=with]", "lab [n_count=without]"]
     assert runs.conventions["lab [n_count=without]"] == {"flops": "6ND", "n_count": "without"}
-    with pytest.raises(bs.RunsError, match="not columns"):
+    with pytest.raises(bs.errors.RunsError, match="not columns"):
         runs.split_by("tokenizer")
 
 
@@ -89,7 +89,7 @@ def test_fit_split_sources_by_equals_fitting_those_sources(two_source_runs, two_
     # The same runs as one source with a 'counting' column, split by it: the same model.
     table = two_source_runs.rename(columns={"source": "counting"})
     with warnings.catch_warnings():  # the same known two-source divergences as the fixture
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
         split = bs.fit(table, source="my-lab", split_sources_by="counting", draws=1000,
                        tune=1000, seed=5)
     assert split.sources == ["my-lab [counting=lab-a]", "my-lab [counting=lab-b]"]
@@ -98,7 +98,7 @@ def test_fit_split_sources_by_equals_fitting_those_sources(two_source_runs, two_
 
 
 def test_kaplan_rule_costs_loss_away_from_its_anchor(simulated_fit):
-    gap = bs.rule_allocation(simulated_fit, [1e19, 1e21, 1e23], anchor_flops=1e19)
+    gap = bs.queries.rule_allocation(simulated_fit, [1e19, 1e21, 1e23], anchor_flops=1e19)
     anchor = float(bs.compute_optimal(simulated_fit, 1e19)["N_opt"].median())
     assert gap.attrs["anchor_params"] == pytest.approx(anchor)
     # the rule's N by hand: N_a (C / C_a)^0.73

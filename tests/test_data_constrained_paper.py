@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import bayescale as bs
-from bayescale import SpecError, datasets, load_spec
+from bayescale.data import datasets
+from bayescale.errors import SpecError
+from bayescale.spec import load_spec
 
 PUBLISHED = {"R_D_star": 15.39, "R_N_star": 5.31}
 C4_BASE = {"E": 1.869, "A": 520.8, "B": 1487.7, "alpha": 0.3526596, "beta": 0.3526596}
@@ -18,7 +20,8 @@ def test_paper_selection_keeps_the_papers_runs():
     assert "2b855b9b" in set(runs.table["run_name"])
     assert "2b84b4b" in set(runs.excluded["run_name"])
     assert runs.excluded["excluded_because"].str.contains("parametric fit").all()
-    with pytest.raises(bs.DatasetError, match=r"selection must be one of \['all', 'paper'\]"):
+    with pytest.raises(bs.errors.DatasetError,
+                       match=r"selection must be one of \['all', 'paper'\]"):
         datasets.load("datablations", selection="papers")
 
 

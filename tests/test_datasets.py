@@ -5,7 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from bayescale import DatasetError, datasets
+from bayescale.data import datasets
+from bayescale.errors import DatasetError
 
 
 def test_registry_lists_and_describes():

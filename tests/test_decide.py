@@ -5,8 +5,9 @@ import pytest
 import xarray as xr
 
 import bayescale as bs
-from bayescale import BayescaleError, decide
-from bayescale.laws import chinchilla_optimal_log_params
+from bayescale import decide
+from bayescale.errors import BayescaleError
+from bayescale.spec.laws import chinchilla_optimal_log_params
 
 TRUTH = {"E": 1.8, "A": 450.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
 D0 = 2e10  # the data's reference token count, where the D term is pinned
@@ -129,7 +130,7 @@ def test_value_of_next_run_knows_an_uninformative_run():
     # With only beta uncertain, a run at D0 says nothing about it (the D term is pinned there),
     # and a run at 100x D0 measured to 0.1% pins beta and so N_opt.
     params = chinchilla_params(draws=2000, beta_sd=0.03, sigma=0.001)
-    with pytest.warns(bs.ConvergenceWarning, match=r"candidate\(s\) \[1\] leave as few as"):
+    with pytest.warns(bs.errors.ConvergenceWarning, match=r"candidate\(s\) \[1\] leave as few as"):
         value = decide.value_of_next_run(params, [(1e9, D0), (1e10, 100 * D0)], 1e24,
                                          outcomes=50)
     uninformative, informative = value.sd_reduction.values

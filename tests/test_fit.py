@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 
 import bayescale as bs
-from bayescale import sampling
-from bayescale.laws import chinchilla_optimal_log_params
+from bayescale.inference import sampling
+from bayescale.spec.laws import chinchilla_optimal_log_params
 from tests.conftest import TRUTH, simulate_runs
 
 
@@ -56,7 +56,7 @@ def test_epoch_fit_reproduces_published_estimate(epoch_fit):
 def test_same_seed_same_draws_other_seed_other_draws():
     runs = simulate_runs(seed=3)
     # few draws keep this fast; they fall short of the ESS bar, which the fits say out loud
-    with pytest.warns(bs.ConvergenceWarning):
+    with pytest.warns(bs.errors.ConvergenceWarning):
         first = bs.fit(runs, draws=100, tune=300, chains=2, seed=42)
         second = bs.fit(runs, draws=100, tune=300, chains=2, seed=42)
         third = bs.fit(runs, draws=100, tune=300, chains=2, seed=43)
@@ -72,7 +72,7 @@ def test_pymc_sampler_gives_the_same_posterior(simulated_fit):
 
 
 def test_unconverged_fit_warns_loudly_and_is_recorded():
-    with pytest.warns(bs.ConvergenceWarning, match=r"did NOT converge: .*bulk ESS .* Try to "
+    with pytest.warns(bs.errors.ConvergenceWarning, match=r"did NOT converge: .*bulk ESS .* Try to "
                                                    r".*more draws"):
         short = bs.fit(simulate_runs(), draws=15, tune=15, chains=2, seed=1)
     assert not short.converged
@@ -81,7 +81,7 @@ def test_unconverged_fit_warns_loudly_and_is_recorded():
 
 
 def test_one_chain_is_reported_as_too_few_for_r_hat(simulated_fit):
-    from bayescale.sampling import convergence_report
+    from bayescale.inference.sampling import convergence_report
 
     one = simulated_fit.tree.copy()
     for group in ("posterior", "sample_stats"):
@@ -108,17 +108,17 @@ def test_save_load_round_trip_gives_identical_queries(epoch_fit, tmp_path):
 
 
 def test_load_errors(tmp_path):
-    with pytest.raises(bs.FitFileError, match=r"does not exist: make one with"):
+    with pytest.raises(bs.errors.FitFileError, match=r"does not exist: make one with"):
         bs.load_fit(tmp_path / "none.nc")
     (tmp_path / "junk.nc").write_text("not netcdf")
-    with pytest.raises(bs.FitFileError, match=r"is not a readable netCDF fit file"):
+    with pytest.raises(bs.errors.FitFileError, match=r"is not a readable netCDF fit file"):
         bs.load_fit(tmp_path / "junk.nc")
 
 
 def test_sampler_errors():
-    with pytest.raises(bs.SamplerError, match=r"unknown sampler 'stan': choose one of"):
+    with pytest.raises(bs.errors.SamplerError, match=r"unknown sampler 'stan': choose one of"):
         bs.fit(simulate_runs(), sampler="stan")
-    with pytest.raises(bs.SamplerError, match=r"draws must be a positive integer"):
+    with pytest.raises(bs.errors.SamplerError, match=r"draws must be a positive integer"):
         bs.fit(simulate_runs(), draws=0)
 
 
@@ -135,7 +135,7 @@ def test_a_fit_of_the_same_structure_reuses_the_compiled_model_with_its_own_runs
     options = {"draws": 300, "tune": 300, "seed": 4}
     sampling.clear_compiled()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
         first = bs.fit(two_source_runs, **options)
         with caplog.at_level(logging.INFO, logger="bayescale"):
             reused = bs.fit(subset, **options)
@@ -152,12 +152,12 @@ def test_a_fit_of_the_same_structure_reuses_the_compiled_model_with_its_own_runs
 
 def test_leaving_out_the_log_likelihood_keeps_the_draws(tmp_path):
     runs = simulate_runs(seed=6)
-    with pytest.warns(bs.ConvergenceWarning):  # few draws, to keep this fast
+    with pytest.warns(bs.errors.ConvergenceWarning):  # few draws, to keep this fast
         full = bs.fit(runs, draws=100, tune=300, chains=2, seed=8)
         lean = bs.fit(runs, draws=100, tune=300, chains=2, seed=8, log_likelihood=False)
     assert "log_likelihood" in full.tree.children and "log_likelihood" not in lean.tree.children
     xr.testing.assert_equal(full.posterior, lean.posterior)
     loaded = bs.load_fit(lean.save(tmp_path / "lean.nc"))
     xr.testing.assert_equal(loaded.posterior, lean.posterior)
-    with pytest.raises(bs.BayescaleError, match="needs the pointwise log likelihood"):
-        bs.compare_laws(runs, log_likelihood=False)
+    with pytest.raises(bs.errors.BayescaleError, match="needs the pointwise log likelihood"):
+        bs.checks.compare_laws(runs, log_likelihood=False)

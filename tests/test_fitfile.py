@@ -8,14 +8,14 @@ import h5netcdf
 import pytest
 
 import bayescale as bs
-from bayescale.cli import main
+from bayescale.cli.main import main
 from tests.conftest import simulate_runs
 
 
 def test_save_refuses_to_replace_without_overwrite(simulated_fit, tmp_path):
     path = simulated_fit.save(tmp_path / "fit.nc")
     before = path.read_bytes()
-    with pytest.raises(bs.FitFileError, match=r"already exists: pass --overwrite \(Python: "
+    with pytest.raises(bs.errors.FitFileError, match=r"already exists: pass --overwrite \(Python: "
                                               r"overwrite=True\)"):
         simulated_fit.save(path)
     assert path.read_bytes() == before
@@ -25,10 +25,10 @@ def test_save_refuses_to_replace_without_overwrite(simulated_fit, tmp_path):
 
 
 def test_unwritable_targets_are_named(simulated_fit, tmp_path):
-    with pytest.raises(bs.FitFileError, match=r"is a directory: give a file name"):
+    with pytest.raises(bs.errors.FitFileError, match=r"is a directory: give a file name"):
         simulated_fit.save(tmp_path)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(bs.FitFileError, match=r"'.*file' is a file, not a folder"):
+    with pytest.raises(bs.errors.FitFileError, match=r"'.*file' is a file, not a folder"):
         simulated_fit.save(tmp_path / "file" / "fit.nc")
 
 
@@ -38,13 +38,13 @@ def test_damaged_or_edited_files_are_refused(simulated_fit, tmp_path):
     damaged = bytearray(good)
     damaged[len(good) // 2] ^= 0xFF  # inside the draws
     (tmp_path / "damaged.nc").write_bytes(bytes(damaged))
-    with pytest.raises(bs.FitFileError, match=r"damaged or was edited after it was saved"):
+    with pytest.raises(bs.errors.FitFileError, match=r"damaged or was edited after it was saved"):
         bs.load_fit(tmp_path / "damaged.nc")
     edited = tmp_path / "edited.nc"
     edited.write_bytes(good)
     with h5netcdf.File(edited, "a") as handle:
         handle.attrs["sampler"] = handle.attrs["sampler"].replace('"draws": 500', '"draws": 50')
-    with pytest.raises(bs.FitFileError, match=r"damaged or was edited"):
+    with pytest.raises(bs.errors.FitFileError, match=r"damaged or was edited"):
         bs.load_fit(edited)
 
 
@@ -64,15 +64,15 @@ def test_strict_exits_3_and_queries_say_the_fit_did_not_converge(tmp_path, capsy
     csv = tmp_path / "runs.csv"
     simulate_runs().to_csv(csv, index=False)
     out = tmp_path / "short.nc"
-    with pytest.warns(bs.ConvergenceWarning):
+    with pytest.warns(bs.errors.ConvergenceWarning):
         status = main(["fit", str(csv), "-o", str(out), "--draws", "20", "--tune", "20",
                        "--no-progress", "--strict"])
     assert status == 3 and "--strict: the fit did not converge" in capsys.readouterr().err
-    with pytest.warns(bs.ConvergenceWarning, match=r"did not pass its convergence checks"):
+    with pytest.warns(bs.errors.ConvergenceWarning, match=r"did not pass its convergence checks"):
         assert main(["optimal", str(out), "--flops", "1e22", "--json"]) == 0
     record = __import__("json").loads(capsys.readouterr().out)[0]
     assert record["converged"] is False and record["problems"]
-    with pytest.warns(bs.ConvergenceWarning):
+    with pytest.warns(bs.errors.ConvergenceWarning):
         bs.compute_optimal(bs.load_fit(out), [1e22])
 
 

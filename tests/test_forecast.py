@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescale import BayescaleError, forecast
+from bayescale.decide import forecast
+from bayescale.errors import BayescaleError
 
 P = {"E": 1.8, "A": 450.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale import datasets
-from bayescale.model import identification_problems
-from bayescale.spec import load_spec
+from bayescale.data import datasets
+from bayescale.inference.model import identification_problems
+from bayescale.spec.model_spec import load_spec
 
 PAPER_DESIGN = datasets.info("gadre2024")["published"]["fit_design"]
 
@@ -59,7 +59,7 @@ def test_joint_fit_by_data_set_name(joint_fit):
     """with_datasets takes registry names too; the fit records whose runs are whose."""
     mine = joint_fit.runs.table.query("source == 'my-runs'")[["N", "D", "loss"]]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)  # few draws: structure only
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)  # few draws: structure only
         fit = bs.fit(mine.reset_index(drop=True), source="my-runs",
                      with_datasets=["epoch-chinchilla"], borrow="joint", draws=100,
                      tune=200, chains=2)
@@ -69,7 +69,7 @@ def test_joint_fit_by_data_set_name(joint_fit):
     assert fit.runs.table.index[0] == "my-runs:0"
     assert any(note.startswith("epoch-chinchilla: excluded 5 of 245") for note in
                fit.provenance["runs_notes"])
-    with pytest.raises(bs.RunsError, match=r"source 'epoch-chinchilla' appears in runs #0"):
+    with pytest.raises(bs.errors.RunsError, match=r"source 'epoch-chinchilla' appears in runs #0"):
         bs.fit(datasets.load("epoch-chinchilla"), with_datasets=["epoch-chinchilla"],
                borrow="joint")
 
@@ -95,7 +95,7 @@ def test_short_source_warning_says_what_pooling_does():
     assert "posteriors follow the priors" in single and "with_datasets" in single
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(bs.RunsWarning, match=r"source 'short' has only 1 distinct N"):
+        with pytest.raises(bs.errors.RunsWarning, match=r"source 'short' has only 1 distinct N"):
             bs.fit(runs)
 
 
@@ -104,7 +104,7 @@ def test_well_designed_sources_raise_no_warning(two_source_runs):
 
 
 def test_optimality_of_famous_models(epoch_fit):
-    gap = bs.optimality(epoch_fit, ["gpt-3", "chinchilla", "llama-3-8b"])
+    gap = bs.queries.optimality(epoch_fit, ["gpt-3", "chinchilla", "llama-3-8b"])
     assert gap["excess_loss"].dims == ("chain", "draw", "model")
     assert list(gap["model"].values) == ["gpt-3", "chinchilla", "llama-3-8b"]
     ratio = gap["tokens_per_param_ratio"].median(("chain", "draw"))
@@ -116,8 +116,8 @@ def test_optimality_of_famous_models(epoch_fit):
     assert float(excess.sel(model="gpt-3").median()) > 10 * float(
         excess.sel(model="chinchilla").median())
     np.testing.assert_allclose(gap["C"], 6 * gap["N"] * gap["D"])
-    with pytest.raises(bs.BayescaleError, match=r"unknown model\(s\) \['gpt3'\]"):
-        bs.optimality(epoch_fit, "gpt3")
+    with pytest.raises(bs.errors.BayescaleError, match=r"unknown model\(s\) \['gpt3'\]"):
+        bs.queries.optimality(epoch_fit, "gpt3")
 
 
 def test_fact_tables_have_sources():
@@ -135,7 +135,7 @@ def test_fact_tables_have_sources():
 
 
 def test_block_layout_keeps_each_run_and_each_block_to_one_source():
-    from bayescale.model import block_layout
+    from bayescale.inference.model import block_layout
 
     rng = np.random.default_rng(5)
     for counts in ([240], [10] * 300, [3, 100, 1, 57], [1] * 20):
@@ -151,8 +151,8 @@ def test_pointwise_log_likelihood_is_each_runs_own_law_and_noise():
     # source's parameters, whatever block the layout puts it in.
     from scipy import stats
 
-    from bayescale.model import build_model, reference_scales
-    from bayescale.runs import as_runs
+    from bayescale.data.runs import as_runs
+    from bayescale.inference.model import build_model, reference_scales
     from tests.conftest import simulate_runs
 
     rng = np.random.default_rng(2)

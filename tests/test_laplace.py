@@ -5,7 +5,7 @@ import pymc as pm
 import pytest
 
 import bayescale as bs
-from bayescale.laplace import _hessian, laplace
+from bayescale.inference.laplace import _hessian, laplace
 from tests.conftest import TRUTH, assert_recovers_truth_like, simulate_runs
 
 
@@ -73,7 +73,7 @@ def test_laplace_refuses_a_posterior_without_curvature():
     with pm.Model() as model:
         pm.Normal("x", 0.0, 1.0)
         pm.Flat("free")  # improper and flat: no mode, no curvature
-    with pytest.raises(bs.SamplerError, match=r"not concave at its mode.*free"):
+    with pytest.raises(bs.errors.SamplerError, match=r"not concave at its mode.*free"):
         laplace(model)
 
 
@@ -92,17 +92,17 @@ def test_laplace_start_gives_nutpies_posterior_and_is_recorded(sampler, simulate
 
 
 def test_laplace_start_needs_a_sampler_that_takes_a_mass_matrix():
-    with pytest.raises(bs.SamplerError, match=r"init='laplace'.*sampler='pymc'"):
+    with pytest.raises(bs.errors.SamplerError, match=r"init='laplace'.*sampler='pymc'"):
         bs.fit(simulate_runs(), sampler="nutpie", init="laplace")
-    with pytest.raises(bs.SamplerError, match="init must be one of"):
+    with pytest.raises(bs.errors.SamplerError, match="init must be one of"):
         bs.fit(simulate_runs(), init="advi")
 
 
 def test_jax_and_pytensor_laplace_agree():
     pytest.importorskip("jax", reason="the JAX backend needs: pip install 'bayescale[jax]'")
-    from bayescale.model import build_model
-    from bayescale.runs import as_runs
-    from bayescale.spec import load_spec
+    from bayescale.data.runs import as_runs
+    from bayescale.inference.model import build_model
+    from bayescale.spec.model_spec import load_spec
 
     model = build_model(as_runs(simulate_runs()), load_spec("chinchilla"))
     by_pytensor, by_jax = laplace(model), laplace(model, backend="jax")
@@ -112,13 +112,14 @@ def test_jax_and_pytensor_laplace_agree():
 
 
 def test_an_unconverged_fit_of_many_sources_is_advised_a_laplace_start():
-    from bayescale.sampling import warn_if_unconverged
+    from bayescale.inference.sampling import warn_if_unconverged
 
     report = {"converged": False, "divergences": 0, "max_rhat": 1.04, "min_ess_bulk": 140,
               "min_ess_tail": 500, "problems": ["bulk ESS 140 for alpha (< 400)"]}
-    with pytest.warns(bs.ConvergenceWarning, match=r"with 100 sources, start from the Laplace"):
+    with pytest.warns(bs.errors.ConvergenceWarning,
+                      match=r"with 100 sources, start from the Laplace"):
         warn_if_unconverged(report, n_sources=100)
     for options in ({"n_sources": 2}, {"n_sources": 100, "init": "laplace"}):
-        with pytest.warns(bs.ConvergenceWarning) as caught:
+        with pytest.warns(bs.errors.ConvergenceWarning) as caught:
             warn_if_unconverged(report, **options)
         assert "Laplace" not in str(caught[0].message)

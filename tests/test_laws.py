@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from bayescale.laws import LAWS, chinchilla_log_loss, law_inputs, reference_inputs
+from bayescale.spec.laws import LAWS, chinchilla_log_loss, law_inputs, reference_inputs
 
 # Published constants (datasets/published_fits.csv).
 KAPLAN = {"log_N_c": np.log(8.8e13), "log_D_c": np.log(5.4e13), "alpha_N": 0.076,

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from bayescale import SpecError, available_specs, load_spec
-from bayescale.laws import chinchilla_log_loss, chinchilla_optimal_log_params
+from bayescale.errors import SpecError
+from bayescale.spec import available_specs, load_spec
+from bayescale.spec.laws import chinchilla_log_loss, chinchilla_optimal_log_params
 
 
 def test_chinchilla_loss_by_hand():

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale import literature
-from bayescale.cli import main
-from bayescale.literature import N_LIT, PARAMETERS, LiteraturePrior
-from bayescale.simulate import simulate_runs
+from bayescale.cli.main import main
+from bayescale.data.simulate import simulate_runs
+from bayescale.fitting import literature
+from bayescale.fitting.literature import N_LIT, PARAMETERS, LiteraturePrior
 
 # a short fit; the discrepancy is what is tested
 QUIET_CONVERGENCE = pytest.mark.filterwarnings(
@@ -59,9 +59,10 @@ def test_literature_prior_recovers_the_population():
     assert np.exp(prior.log_sigma[0]) == pytest.approx(0.005, rel=0.2)
     # leaving a data set out drops its sources entirely
     assert LiteraturePrior.from_table(table=_population_table(40), exclude=["set0"]).sources == 30
-    with pytest.raises(bs.BayescaleError, match="'nope' is not among the literature's data sets"):
+    with pytest.raises(bs.errors.BayescaleError,
+                       match="'nope' is not among the literature's data sets"):
         LiteraturePrior.from_table(["nope"], table=_population_table())
-    with pytest.raises(bs.BayescaleError, match="only set0 is left, with one source"):
+    with pytest.raises(bs.errors.BayescaleError, match="only set0 is left, with one source"):
         LiteraturePrior.from_table(table=_population_table(4), exclude=["set1", "set2", "set3"])
 
 
@@ -107,7 +108,7 @@ def test_a_source_from_the_population_is_predicted_better_with_the_literature_pr
 def test_with_datasets_borrows_the_literature_prior_by_default():
     small = simulate_runs(12, sizes=4, n_range=(1e7, 1e9), seed=2)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)  # few draws: structure only
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)  # few draws: structure only
         fitted = bs.fit(small[["N", "D", "loss"]], with_datasets=["gadre2024"], draws=200,
                         tune=300, chains=2, seed=0,
                         priors={"beta": {"dist": "LogNormal", "mu": -1.0, "sigma": 0.3}})
@@ -120,7 +121,7 @@ def test_with_datasets_borrows_the_literature_prior_by_default():
     assert fitted.spec.priors["alpha"]["mu"] == expected["alpha"]["mu"]
     assert fitted.spec.priors["beta"]["mu"] == -1.0  # the user's prior wins
     assert "beta" not in record["priors"]
-    with pytest.raises(bs.BayescaleError, match="borrow='joint'"):
+    with pytest.raises(bs.errors.BayescaleError, match="borrow='joint'"):
         bs.fit(small[["N", "D", "loss"]], model="kaplan", with_datasets=["gadre2024"])
 
 
@@ -142,7 +143,8 @@ def test_discrepancy_per_decade_recovers_the_growth():
 def widening_fit():
     runs = simulate_runs(40, sizes=5, n_range=(1e7, 1e9), seed=3)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)  # the widening is the point here
+        # the widening is the point here
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
         return bs.fit(runs[["N", "D", "loss"]], draws=300, tune=300, chains=2, seed=0,
                       discrepancy=0.03)
 
@@ -171,14 +173,15 @@ def test_discrepancy_widens_with_distance_and_not_inside_the_data(widening_fit):
 def test_far_beyond_queries_warn_and_say_how_far(widening_fit, tmp_path, capsys):
     fitted = widening_fit
     c_max = 10 ** fitted.discrepancy["log10_C_max"]
-    with pytest.warns(bs.ExtrapolationWarning, match=r"reaches 4.0 decades of compute beyond"):
+    with pytest.warns(bs.errors.ExtrapolationWarning,
+                      match=r"reaches 4.0 decades of compute beyond"):
         bs.predict(fitted, [1e10], [c_max * 1e4 / 6e10])
-    with pytest.warns(bs.ExtrapolationWarning, match="this frontier reaches"):
+    with pytest.warns(bs.errors.ExtrapolationWarning, match="this frontier reaches"):
         frontier = bs.compute_optimal(fitted, [c_max * 10, c_max * 1e5])
     np.testing.assert_allclose(frontier["decades_beyond"], [1, 5])
     path = fitted.save(tmp_path / "fit.nc")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.ExtrapolationWarning)
+        warnings.simplefilter("ignore", bs.errors.ExtrapolationWarning)
         assert main(["optimal", str(path), "--flops", f"{c_max * 100:.6g}"]) == 0
         captured = capsys.readouterr()
         assert "decades_beyond" in captured.out and "up to 2 decades here" in captured.out
@@ -191,7 +194,7 @@ def test_lowest_compute_runs_span_three_sizes():
     table = pd.DataFrame({"N": [1e7] * 6 + [2e7, 4e7, 8e7], "C": np.arange(1.0, 10.0)})
     chosen = literature.lowest_compute_runs(table, 5)
     assert list(chosen) == [0, 1, 2, 6, 7]
-    with pytest.raises(bs.BayescaleError, match="fewer than 5 runs spanning 3 model sizes"):
+    with pytest.raises(bs.errors.BayescaleError, match="fewer than 5 runs spanning 3 model sizes"):
         literature.lowest_compute_runs(table.iloc[:7], 5)
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bayescale import datasets
+from bayescale.data import datasets
 
 papermill = pytest.importorskip("papermill")
 

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection, PolyCollection
 
-from bayescale import BayescaleError, datasets, plots
-from bayescale.cli import main
+from bayescale import plots
+from bayescale.cli.main import main
+from bayescale.data import datasets
+from bayescale.errors import BayescaleError
 
 
 def render(fig) -> bytes:

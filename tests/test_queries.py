@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bayescale as bs
-from bayescale.posterior import law_parameters
+from bayescale.queries.draws import law_parameters
 
 # two-source fits (see conftest): the queries are tested
 QUIET_CONVERGENCE = pytest.mark.filterwarnings(
@@ -58,7 +58,7 @@ def test_known_and_new_sources(two_source_fit):
     assert float(b.median()) - float(a.median()) > 0.4
     # a new source carries the spread between sources: wider than either known one
     assert float(new.std()) > 2 * max(float(a.std()), float(b.std()))
-    with pytest.raises(bs.BayescaleError, match=r"unknown source 'lab-c'"):
+    with pytest.raises(bs.errors.BayescaleError, match=r"unknown source 'lab-c'"):
         bs.predict(fit, [1e9], [2e10], source="lab-c")
 
 
@@ -90,16 +90,16 @@ def test_new_source_draws_are_reproducible(two_source_fit):
 
 def test_interval_table(epoch_fit):
     frontier = bs.compute_optimal(epoch_fit, [1e22, 1e24])
-    table = bs.interval_table(frontier, prob=0.9)
+    table = bs.queries.interval_table(frontier, prob=0.9)
     assert list(table.index) == [1e22, 1e24]
     assert {"N_opt", "N_opt_lo", "N_opt_hi", "loss_opt_hi"} <= set(table.columns)
     assert (table["N_opt_lo"] < table["N_opt"]).all() and (table["N_opt"] < table["N_opt_hi"]).all()
     expected = np.quantile(frontier["N_opt"].sel(flops=1e22).values.ravel(), [0.05, 0.95])
     np.testing.assert_allclose(table.loc[1e22, ["N_opt_lo", "N_opt_hi"]], expected, rtol=1e-6)
-    hdi = bs.interval_table(frontier, prob=0.9, kind="hdi")
+    hdi = bs.queries.interval_table(frontier, prob=0.9, kind="hdi")
     assert (hdi["N_opt_hi"] - hdi["N_opt_lo"] <= table["N_opt_hi"] - table["N_opt_lo"]).all()
     with pytest.raises(ValueError, match="kind must be one of"):
-        bs.interval_table(frontier, kind="box")
+        bs.queries.interval_table(frontier, kind="box")
 
 
 def test_parameter_summary(epoch_fit):
@@ -114,7 +114,7 @@ def test_parameter_summary(epoch_fit):
 def test_pooled_exponents_build_sample_and_answer(two_source_runs, parameterization):
     """Structure of the optional pooling settings; few draws, so convergence is not judged."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
         fit = bs.fit(two_source_runs, pooling={"exponents": "pooled",
                                                "parameterization": parameterization},
                      draws=100, tune=200, chains=2, seed=3)

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale import RunsError, RunsWarning, as_runs
+from bayescale import as_runs
+from bayescale.errors import RunsError, RunsWarning
 
 
 def good(**changes):
@@ -195,7 +196,7 @@ def test_combine_runs_keeps_every_row_named_and_refuses_shared_sources():
                    conventions={"N": "with embeddings"})
     theirs = as_runs({"N": [1e8, 3e8, 5e8], "D": [2e9, 6e9, 1e10], "loss": [3.1, 2.8, 2.7]},
                      source="paper", exclude=[2], exclude_reason="a test exclusion")
-    both = bs.combine_runs(mine, theirs)
+    both = bs.data.combine_runs(mine, theirs)
     assert list(both.table.index) == ["mine:0", "mine:1", "paper:0", "paper:1"]
     assert list(both.excluded.index) == ["paper:2"]
     assert both.sources == ["mine", "paper"]
@@ -203,11 +204,11 @@ def test_combine_runs_keeps_every_row_named_and_refuses_shared_sources():
     assert "paper: excluded 1 of 3 rows: a test exclusion" in both.notes
     with pytest.raises(RunsError, match=r"source 'mine' appears in runs #0 and #1: give your "
                                         r"runs their own source name"):
-        bs.combine_runs(mine, mine)
+        bs.data.combine_runs(mine, mine)
 
 
 def test_simulated_runs_follow_the_law_with_per_source_offsets():
-    from bayescale.simulate import EPOCH_LIKE, simulate_runs
+    from bayescale.data.simulate import EPOCH_LIKE, simulate_runs
 
     table = simulate_runs(1003, 10, sigma=0.0, seed=2)
     assert len(table) == 1003 and table["source"].nunique() == 10
@@ -217,5 +218,5 @@ def test_simulated_runs_follow_the_law_with_per_source_offsets():
     np.testing.assert_allclose(table["loss"], law)
     assert table.groupby("source")["E"].nunique().eq(1).all() and table["E"].nunique() == 10
     assert len(bs.as_runs(table[["source", "N", "D", "loss"]])) == 1003
-    with pytest.raises(bs.BayescaleError, match="at least 3 runs per source"):
+    with pytest.raises(bs.errors.BayescaleError, match="at least 3 runs per source"):
         simulate_runs(20, 10)

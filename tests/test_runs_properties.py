@@ -7,7 +7,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bayescale import RunsError, RunsWarning, as_runs
+from bayescale import as_runs
+from bayescale.errors import RunsError, RunsWarning
 
 # Cells a careless CSV can hold: good numbers, tiny "in billions" numbers, zero, negatives,
 # NaN, inf, text like '7B', empty strings and None.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bayescale as bs
-from bayescale import sampling
+from bayescale.inference import sampling
 from tests.conftest import assert_recovers_truth_like, simulate_runs
 
 pytest.importorskip("jax", reason="the JAX samplers need: pip install 'bayescale[jax]'")
@@ -60,7 +60,7 @@ def test_many_vectorised_chains_sample_the_same_posterior(simulated_fit, monkeyp
     assert_recovers_truth_like(fit, simulated_fit)
 
 
-@pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::bayescale.errors.ConvergenceWarning")
 def test_a_refit_of_the_same_runs_loads_the_compiled_sampler_from_disk():
     import jax
     import jax.monitoring
@@ -94,9 +94,9 @@ def test_a_refit_of_the_same_runs_loads_the_compiled_sampler_from_disk():
 
 @pytest.mark.parametrize(("sampler", "init"), [("numpyro", "adapt"), ("numpyro", "laplace"),
                                                ("blackjax", "adapt")])
-@pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::bayescale.errors.ConvergenceWarning")
 def test_a_jax_fit_of_other_runs_reuses_the_compiled_sampler(sampler, init):
-    from bayescale import jax_model
+    from bayescale.inference import jax_model
 
     sampling.clear_compiled()
     options = {"sampler": sampler, "init": init, "draws": 100, "tune": 100, "seed": 2,
@@ -137,9 +137,9 @@ def test_the_jax_compile_cache_can_be_turned_off_or_set_through_jax(monkeypatch,
 
 
 def test_gpu_needs_a_jax_sampler_and_devices_are_checked():
-    with pytest.raises(bs.SamplerError, match="device='gpu' needs a JAX sampler"):
+    with pytest.raises(bs.errors.SamplerError, match="device='gpu' needs a JAX sampler"):
         bs.fit(simulate_runs(), sampler="nutpie", device="gpu")
-    with pytest.raises(bs.SamplerError, match="device must be one of"):
+    with pytest.raises(bs.errors.SamplerError, match="device must be one of"):
         bs.fit(simulate_runs(), sampler="numpyro", device="tpu")
 
 

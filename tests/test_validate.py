@@ -9,8 +9,9 @@ import pytest
 import xarray as xr
 
 import bayescale as bs
-from bayescale import sensitivity, sweep, validate
-from bayescale.cli import main
+from bayescale import plots
+from bayescale.checks import sensitivity, sweep, validate
+from bayescale.cli.main import main
 from tests.conftest import TRUTH, simulate_runs
 
 
@@ -50,7 +51,7 @@ def test_sbc_rank_counts_draws_below_the_truth():
 
 
 def test_rank_plot_renders(small_sbc):
-    fig, axes = validate.plot_ranks(small_sbc, bins=5)
+    fig, axes = plots.plot_ranks(small_sbc, bins=5)
     assert len(axes) == 6 and all(len(ax.containers[0]) == 5 for ax in axes)  # 5 bars
     fig.savefig(io.BytesIO(), format="png")
 
@@ -140,13 +141,13 @@ def test_prior_sensitivity_on_well_pinned_runs(simulated_fit):
 
 
 def test_scaled_spec_scales_every_sigma_and_keeps_the_rest():
-    spec = bs.load_spec("chinchilla")
+    spec = bs.spec.load_spec("chinchilla")
     wide = sensitivity.scaled_spec(spec, 2.0)
     assert wide.priors["alpha"]["sigma"] == 2 * spec.priors["alpha"]["sigma"]
     assert wide.priors["alpha"]["mu"] == spec.priors["alpha"]["mu"]
     assert wide.priors["nu"] == spec.priors["nu"]
     assert wide.pooling["scales"]["E"]["sigma"] == 2 * spec.pooling["scales"]["E"]["sigma"]
-    with pytest.raises(bs.BayescaleError, match="must be positive"):
+    with pytest.raises(bs.errors.BayescaleError, match="must be positive"):
         sensitivity.scaled_spec(spec, 0)
 
 
@@ -181,7 +182,7 @@ def test_extreme_but_valid_inputs_sample_without_overflow():
     loss = loss * np.exp(0.002 * rng.standard_normal(N.size))
     assert loss.min() / truth["E"] - 1 < 0.02 and loss.max() > 50
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)  # checked below, explicitly
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)  # checked below, explicitly
         fitted = bs.fit({"N": N, "D": D, "loss": loss}, draws=300, tune=500, seed=2,
                         check_units=False)  # N from 1e3 and losses to 96 nats: on purpose
     for name, values in fitted.posterior.items():
@@ -189,7 +190,7 @@ def test_extreme_but_valid_inputs_sample_without_overflow():
     assert np.isfinite(fitted.tree["log_likelihood"]["log_loss"].values).all()
     assert fitted.diagnostics["divergences"] <= 5, fitted.diagnostics
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)  # what is tested is overflow
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)  # what is tested is overflow
         frontier = bs.compute_optimal(fitted, [1e10, 1e30])
     for name in ("N_opt", "D_opt", "loss_opt"):
         assert np.isfinite(frontier[name].values).all()
@@ -220,9 +221,9 @@ def test_one_fit_per_metric_recovers_each_metrics_law_and_a_bad_metric_fails_alo
     # The table's own loss column is kept, as metadata, in the other metrics' fits.
     tasks = sweep.metric_tasks(table, ["eval_loss"])
     assert "loss (not fitted)" in tasks["eval_loss"]["runs"].columns
-    with pytest.raises(bs.RunsError, match=r"metric\(s\) \['nope'\] are not columns"):
+    with pytest.raises(bs.errors.RunsError, match=r"metric\(s\) \['nope'\] are not columns"):
         sweep.metric_tasks(table, ["loss", "nope"])
-    with pytest.raises(bs.BayescaleError, match="has one loss per run"):
+    with pytest.raises(bs.errors.BayescaleError, match="has one loss per run"):
         sweep.metric_tasks("epoch-chinchilla", ["loss"])
 
 

@@ -1,0 +1,234 @@
+"""Leave-one-data-set-out transfer: does borrowing from published runs predict new runs better.
+
+Each registered data set (and source groups inside one) takes a turn as "the user's runs". Its
+top 20% by compute are held out; it is fitted in three regimes (its 5 and its 8 lowest-compute
+runs that span at least 3 model sizes, and its lower 80%), each way of fitting in turn:
+
+``alone``
+    ``bayescale.fit(runs)``: the model's default priors.
+``with``
+    ``bayescale.fit(runs, with_datasets=<every other data set>)``: the default way of borrowing
+    (the literature prior), learned without the held-out data set.
+``with-pair``
+    The same, centred on two named data sets (the first two of :data:`PAIR_ORDER` that are not
+    held out), as a user who names the published runs theirs resemble
+    (``--with epoch-chinchilla gadre2024``); its spread is learned from every other data set.
+``huber``
+    The Huber-bootstrap baseline (Hoffmann et al.'s Approach 3 as Epoch AI reproduced it), from
+    a coarser grid of starts (:data:`bayescale.estimators.huber.COARSE_GRID`) with L-BFGS-B capped
+    at :data:`HUBER_MAXITER` iterations, so that fits of 5 runs finish.
+
+Both Bayesian fits widen predictions beyond the fitted runs by the discrepancy learned from the
+*other* data sets' nested held-out fits, so nothing of the held-out data set informs its
+predictions. Each fit predicts the held-out runs with observation noise; the scores are those of
+:func:`bayescale.checks.extrapolation_check` (coverage of 50/80/90/95% intervals, log predictive
+density, median relative error), plus the median width of the 90% interval, the wall time and
+convergence.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayescale.checks.compare import INTERVALS, _score
+from bayescale.estimators.huber import COARSE_GRID, huber_bootstrap
+from bayescale.fitting.fitter import fit
+from bayescale.fitting.literature import (
+    LiteraturePrior,
+    discrepancy_per_decade,
+    literature_runs,
+    lowest_compute_runs,
+)
+from bayescale.fitting.result import Fit
+
+log = logging.getLogger("bayescale")
+
+HOLDOUT = 0.2
+# The baseline here starts from a 243-point grid, each L-BFGS-B run capped at this many
+# iterations: with 5-8 runs the optimum is degenerate and Epoch's full grid (4500 starts, 10,000
+# iterations each) takes hours per fit.
+HUBER_MAXITER = 2000
+REGIMES = ("few-5", "few-8", "many")
+METHODS = ("alone", "with", "with-pair", "huber")
+PAIR_ORDER = ("epoch-chinchilla", "gadre2024", "gemstones")
+
+
+@dataclass(frozen=True)
+class UserSet:
+    """One turn as "the user's runs": a data set's source (or all of a one-source data set)."""
+
+    dataset: str
+    source: str
+
+    @property
+    def label(self) -> str:
+        """The source's name (for one-source data sets, the data set's)."""
+        return self.source
+
+
+# Every registered data set takes a turn; gadre2024 with all three training sets and
+# porian2024 with three of its 15 configurations (the fully corrected set-up on each corpus,
+# and Kaplan's set-up).
+USER_SETS = (
+    UserSet("epoch-chinchilla", "epoch-chinchilla"),
+    UserSet("gadre2024", "gadre2024/c4_original"),
+    UserSet("gadre2024", "gadre2024/rpj"),
+    UserSet("gadre2024", "gadre2024/rw_original"),
+    UserSet("porian2024", "porian2024/rw-tuned-short-const-standard-val"),
+    UserSet("porian2024", "porian2024/owt2-tuned-short-const-standard-val"),
+    UserSet("porian2024", "porian2024/rw-base-long-kaplan-standard-val"),
+    UserSet("gemstones", "gemstones/cool_end"),
+    UserSet("datablations", "datablations/single-epoch"),
+)
+QUICK_SETS = ("gadre2024/rpj",)
+
+
+def regime_rows(table: pd.DataFrame, regime: str) -> pd.Index:
+    """Return the rows a regime fits from the runs below the held-out threshold."""
+    if regime == "many":
+        return table.index
+    return lowest_compute_runs(table, int(regime.split("-")[1]))
+
+
+def split_heldout(table: pd.DataFrame, holdout: float = HOLDOUT) -> pd.Series:
+    """Return a mask of the top ``holdout`` fraction of runs by compute (ties held out too)."""
+    count = max(1, round(holdout * len(table)))
+    threshold = np.sort(table["C"].to_numpy())[-count]
+    return table["C"] >= threshold
+
+
+def borrowed_priors(kept, user: UserSet, method: str) -> dict | None:
+    """Return the literature prior a method borrows, learned without the user's data set.
+
+    ``fit(runs, with_datasets=names)`` centres the prior on ``names`` and learns its spread from
+    every registered data set; here the held-out data set is excluded from both.
+    """
+    if method == "alone":
+        return None
+    if method == "with":
+        names = None
+    elif method == "with-pair":
+        names = [name for name in PAIR_ORDER if name != user.dataset][:2]
+    else:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    return LiteraturePrior.from_table(names, exclude=[user.dataset]).priors(kept)
+
+
+def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
+               resamples: int = 1000, seed: int = 0) -> dict:
+    """Fit one user set in one regime with one method and score its held-out runs.
+
+    Returns
+    -------
+    dict
+        The row of the transfer table.
+
+    """
+    runs = literature_runs(user.dataset)
+    runs = runs.select(runs.table["source"].to_numpy() == user.source)
+    held = split_heldout(runs.table)
+    below = runs.table[~held]
+    chosen = regime_rows(below, regime)
+    kept = runs.select(runs.table.index.isin(chosen))
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence and far-beyond warnings are recorded
+        if method == "huber":
+            fitted = Fit(huber_bootstrap(kept, resamples=resamples, seed=seed,
+                                         grid=COARSE_GRID, maxiter=HUBER_MAXITER))
+        else:
+            tau = discrepancy_per_decade(exclude=[user.dataset])
+            fitted = fit(kept, draws=draws, tune=draws, seed=seed, discrepancy=tau,
+                         log_likelihood=False, priors=borrowed_priors(kept, user, method))
+        wall = time.perf_counter() - start
+        scored = _score(fitted, runs.table[held], seed)
+    width = (scored["hi90"] - scored["lo90"]) / scored["loss"]
+    log10_C_max = np.log10(kept.table["C"].max())
+    row = {
+        "dataset": user.dataset, "user_set": user.label, "regime": regime, "method": method,
+        "n_fit": len(kept), "n_held_out": int(held.sum()),
+        "decades_beyond_max": float(np.log10(scored["C"].max()) - log10_C_max),
+        "median_rel_error": float(scored["rel_error"].abs().median()),
+        **{f"coverage{round(100 * level)}": float(
+            ((scored[f"lo{round(100 * level)}"] <= scored["loss"])
+             & (scored["loss"] <= scored[f"hi{round(100 * level)}"])).mean())
+           for level in INTERVALS},
+        "median_width90": float(width.median()),
+        "lpd_mean": float(scored["lpd"].mean()),
+        "wall_s": wall,
+        "converged": bool(fitted.converged),
+    }
+    log.info("bayescale: transfer %s %s %s: error %.2f%%, 90%% coverage %.0f%%, %.1f s",
+             user.label, regime, method, 100 * row["median_rel_error"],
+             100 * row["coverage90"], wall)
+    return row
+
+
+def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods=METHODS, *,
+                   draws: int = 1000, resamples: int = 1000, seed: int = 0,
+                   progress: bool = False) -> pd.DataFrame:
+    """Run the leave-one-data-set-out transfer benchmark.
+
+    Parameters
+    ----------
+    sets : tuple of str, optional
+        User-set labels to run (default: all of :data:`USER_SETS`).
+    regimes, methods : sequence of str
+        Which of :data:`REGIMES` and :data:`METHODS` to run.
+    draws : int, default 1000
+        Draws and tuning steps per chain of the Bayesian fits (4 chains).
+    resamples : int, default 1000
+        Bootstrap resamples of the Huber baseline.
+    seed : int, default 0
+        Seed of every fit and prediction.
+    progress : bool, default False
+        Print a line per turn on stderr as it finishes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (user set, regime, method); see :func:`score_turn`.
+
+    """
+    chosen = [user for user in USER_SETS if sets is None or user.label in sets]
+    rows = []
+    for user in chosen:
+        for regime in regimes:
+            for method in methods:
+                row = score_turn(user, regime, method, draws=draws, resamples=resamples,
+                                 seed=seed)
+                rows.append(row)
+                if progress:
+                    print(f"{user.label} {regime} {method}: error "
+                          f"{100 * row['median_rel_error']:.2f}%, 90% coverage "
+                          f"{100 * row['coverage90']:.0f}%, {row['wall_s']:.1f} s",
+                          file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method and regime: mean of the sets' median errors, pooled coverage, worst set."""
+    weights = table["n_held_out"]
+    rows = []
+    for (method, regime), group in table.groupby(["method", "regime"], sort=False):
+        w = weights[group.index]
+        rows.append({
+            "method": method, "regime": regime, "sets": len(group),
+            "mean_median_rel_error": float(group["median_rel_error"].mean()),
+            **{f"coverage{round(100 * level)}_pooled": float(
+                np.average(group[f"coverage{round(100 * level)}"], weights=w))
+               for level in INTERVALS},
+            "coverage90_min": float(group["coverage90"].min()),
+            "coverage90_max": float(group["coverage90"].max()),
+            "lpd_mean": float(group["lpd_mean"].mean()),
+            "wall_s": float(group["wall_s"].sum()),
+            "converged": f"{int(group['converged'].sum())}/{len(group)}",
+        })
+    return pd.DataFrame(rows)

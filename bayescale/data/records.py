@@ -1,0 +1,55 @@
+"""What every fit records about its data: the runs as a Dataset, their provenance, versions.
+
+Both the Bayesian fit and the Huber-bootstrap baseline stamp their trees with :data:`FORMAT`
+and these records.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+
+import pandas as pd
+import xarray as xr
+
+from bayescale.data.runs import Runs
+
+log = logging.getLogger("bayescale")
+
+FORMAT = "bayescale-fit/1"
+PACKAGES = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray", "nutpie")
+
+
+def provenance(runs: Runs, user_sources: Sequence[str] = ()) -> dict:
+    """Return what a fit records about its data: hash, notes, conventions, versions, time."""
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data_sha256": runs.digest(),
+        "runs_notes": list(runs.notes),
+        "conventions": runs.conventions,
+        "user_sources": list(user_sources),
+        "versions": package_versions(),
+    }
+
+
+def package_versions() -> dict[str, str]:
+    """Return the installed versions of bayescale and the packages a fit depends on."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def table_to_dataset(table: pd.DataFrame) -> xr.Dataset:
+    """Store a runs table as a Dataset over dim ``row``; text columns as fixed strings."""
+    table = table.copy()
+    for name in table.columns:
+        if not (pd.api.types.is_numeric_dtype(table[name])
+                or pd.api.types.is_bool_dtype(table[name])):
+            table[name] = table[name].astype(str).to_numpy(dtype=str)
+    return xr.Dataset.from_dataframe(table)

@@ -1,0 +1,243 @@
+"""Fit a scaling law to runs: check them, choose the priors, sample, and record how.
+
+:func:`fit` validates the runs, adds the literature prior or the published runs when asked,
+samples the model (or runs the Huber-bootstrap baseline), and returns a :class:`Fit`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayescale.data import datasets
+from bayescale.data.records import FORMAT, provenance, table_to_dataset
+from bayescale.data.runs import Runs, as_runs, combine_runs
+from bayescale.errors import BayescaleError, RunsError, RunsWarning
+from bayescale.estimators.huber import huber_bootstrap
+from bayescale.fitting.literature import LiteraturePrior, discrepancy_per_decade
+from bayescale.fitting.result import Fit
+from bayescale.inference.model import build_model, identification_problems, reference_scales
+from bayescale.inference.sampling import convergence_report, sample, warn_if_unconverged
+from bayescale.inference.settings import DEFAULT_SAMPLER, SamplerSettings
+from bayescale.spec.model_spec import ModelSpec, load_spec
+
+log = logging.getLogger("bayescale")
+
+METHODS = ("bayes", "huber-bootstrap")
+BORROW = ("prior", "joint")
+
+
+def fit(
+    runs: Any,
+    *,
+    method: str = "bayes",
+    resamples: int = 4000,
+    with_datasets: Sequence[str | Runs] = (),
+    borrow: str = "prior",
+    discrepancy: float | str = "learned",
+    split_sources_by: str | Sequence[str] | None = None,
+    model: str | Path | ModelSpec = "chinchilla",
+    priors: dict | None = None,
+    likelihood: str | None = None,
+    pooling: dict | None = None,
+    sampler: str = DEFAULT_SAMPLER,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    target_accept: float = 0.9,
+    device: str = "auto",
+    init: str = "adapt",
+    progressbar: bool = False,
+    log_likelihood: bool = True,
+    **runs_options: Any,
+) -> Fit:
+    """Fit a scaling law to training runs and return its posterior.
+
+    Parameters
+    ----------
+    runs : DataFrame, dict, path or Runs
+        The runs (see :func:`bayescale.as_runs` for the columns).
+    method : {"bayes", "huber-bootstrap"}, default "bayes"
+        ``bayes``: the PyMC posterior. ``huber-bootstrap``: the classical Hoffmann/Epoch fit
+        (Huber loss, L-BFGS-B from a grid, bootstrap intervals; see
+        :mod:`bayescale.estimators.huber`), returned as a Fit whose draws are the bootstrap
+        estimates; sampler settings and priors do not apply to it.
+    resamples : int, default 4000
+        Bootstrap resamples of the ``huber-bootstrap`` method (``seed`` seeds them).
+    with_datasets : sequence of str or Runs, optional
+        Published runs to fit jointly with yours: registered data-set names (see
+        ``bayescale.datasets.list()``; ``"all"`` for every one the literature prior knows), or,
+        with ``borrow="joint"``, runs loaded with options
+        (``bayescale.datasets.load("gadre2024", eval="openlm")``). How they inform your fit
+        is ``borrow``'s choice.
+    borrow : {"prior", "joint"}, default "prior"
+        How published runs inform your fit. ``"prior"`` (default): your runs are fitted alone
+        under the *literature prior*, the distribution of a new source's E, A, B, alpha and
+        beta centred on the published sources of ``with_datasets``, each fitted alone, and
+        spread as widely as all registered sources differ (:mod:`bayescale.fitting.literature`; it
+        costs no more than a fit alone). Measured by the
+        leave-one-data-set-out benchmark (``benchmarks/transfer.py``), it helps most when
+        you have few runs and does not hurt when you have many. Priors you give in
+        ``priors=`` override it. ``"joint"``: the published runs are fitted with yours, each
+        source with its own offsets and, by default, shared exponents.
+    discrepancy : float or "learned", default "learned"
+        Standard deviation of log loss added per decade of compute by which a prediction
+        lies beyond the fitted runs (the law's misspecification, on top of its parameter
+        uncertainty and noise; :func:`bayescale.predict`). ``"learned"``: the value learned by
+        nested held-out fits of the published runs
+        (:func:`bayescale.fitting.literature.discrepancy_per_decade`); 0 turns it off.
+    split_sources_by : str or sequence of str, optional
+        Columns of your runs whose values become part of the source (see
+        :meth:`bayescale.Runs.split_by`), e.g. a column saying how N or C was counted: each
+        convention then gets its own offsets instead of being mixed in one source.
+    model : str, path or ModelSpec, default "chinchilla"
+        A named model from ``models/``, a TOML file, or a specification.
+    priors, likelihood, pooling : optional
+        Overrides of the model's priors, likelihood and pooling (see :func:`load_spec`).
+    sampler : {"nutpie", "pymc", "numpyro", "blackjax"}, default "nutpie"
+        The NUTS implementation (numpyro and blackjax: ``pip install 'bayescale[jax]'``).
+    draws, tune, chains : int
+        Posterior draws and tuning steps per chain, and the number of chains.
+    seed : int, default 0
+        Random seed; the same seed gives identical draws.
+    target_accept : float, default 0.9
+        NUTS target acceptance rate (raise it if there are divergences).
+    device : {"auto", "cpu", "gpu"}, default "auto"
+        Where a JAX sampler runs: ``"auto"`` uses a GPU when JAX sees one; ``"gpu"`` without
+        one falls back to the CPU with a message. The chains run vectorised on a GPU, so many
+        chains (``chains=64`` to ``1024``) cost little more than a few. The fit records the
+        device in ``fit.tree.attrs["device"]``.
+    init : {"adapt", "laplace"}, default "adapt"
+        How the chains start. ``"adapt"``: the sampler's own initialisation and mass-matrix
+        adaptation. ``"laplace"`` (samplers ``pymc`` and ``numpyro``): from draws of the
+        Laplace approximation (the posterior mode and the inverse Hessian there, see
+        :mod:`bayescale.inference.laplace`), whose covariance is then the fixed dense mass matrix,
+        so tuning only adapts the step size; a few hundred tuning steps suffice. Measured to make
+        fits of many sources far faster (docs/speed.md).
+    progressbar : bool, default False
+        Show a progress bar while sampling.
+    log_likelihood : bool, default True
+        Store each run's pointwise log likelihood (needed for LOO, ``compare_laws``). Its size
+        is chains x draws x runs doubles (3.2 GB at 100,000 runs and 4 x 1000 draws): leave it
+        out for very large tables.
+    **runs_options
+        Passed to :func:`bayescale.as_runs` (``columns``, ``source_col``, ``source``,
+        ``exclude``, ``exclude_reason``).
+
+    Returns
+    -------
+    Fit
+        The fit. If it did not converge a :class:`ConvergenceWarning` says so and what to try,
+        and ``fit.diagnostics`` records it.
+
+    """
+    spec = load_spec(model, priors=priors, likelihood=likelihood, pooling=pooling)
+    if method not in METHODS:
+        raise BayescaleError(f"unknown method '{method}': choose one of {METHODS}")
+    if method == "huber-bootstrap":
+        runs = as_runs(runs, **runs_options)
+        if with_datasets:
+            raise BayescaleError("method='huber-bootstrap' fits one source; with_datasets= "
+                                 "needs the Bayesian fit (method='bayes')")
+        if spec.law != "chinchilla":
+            raise BayescaleError(f"method='huber-bootstrap' is Hoffmann/Epoch's fit of the "
+                                 f"Chinchilla law; model '{spec.name}' has the {spec.law} law: "
+                                 "use method='bayes' for it")
+        log.info("bayescale: Huber-bootstrap baseline on %d runs (%d resamples)", len(runs),
+                 resamples)
+        return Fit(huber_bootstrap(runs, resamples=resamples, seed=seed, spec=spec))
+    settings = SamplerSettings(sampler=sampler, draws=draws, tune=tune, chains=chains,
+                               seed=seed, target_accept=target_accept, device=device,
+                               init=init)
+    runs = as_runs(runs, **runs_options)
+    if split_sources_by is not None:
+        runs = runs.split_by(split_sources_by)
+    tau, tau_origin = _discrepancy(discrepancy)
+    borrowed = None
+    if borrow not in BORROW:
+        raise BayescaleError(f"unknown borrow='{borrow}': choose one of {BORROW}")
+    if with_datasets and borrow == "prior":
+        spec, borrowed = _literature_spec(spec, runs, with_datasets, priors or {})
+        with_datasets = ()
+    user_sources = runs.sources if with_datasets else []
+    if with_datasets:
+        runs = combine_runs(runs, *(
+            item if isinstance(item, Runs) else datasets.load(item) for item in with_datasets))
+    if "U" in spec.law_object.inputs and "U" not in runs.table.columns:
+        raise RunsError(f"the {spec.law} law reads each run's unique tokens, and the runs have "
+                        "no column U: add one (U = D for a run that saw every token once), or "
+                        "fit a law without repeated data (model='chinchilla')")
+    for message in identification_problems(runs, spec):
+        warnings.warn(message, RunsWarning, stacklevel=2)
+    reference = reference_scales(runs)
+    log.info("bayescale: fitting %s to %d runs from %d source(s) (N0 = %.3g, D0 = %.3g)",
+             spec.name, len(runs), len(runs.sources), np.exp(reference["N"]),
+             np.exp(reference["D"]))
+    # Fits that differ only in their runs share a structure, and so one compiled model.
+    structure = f"{spec.to_json()}|sources={len(runs.sources)}"
+    tree = sample(build_model(runs, spec), settings, progressbar=progressbar, structure=structure,
+                  log_likelihood=log_likelihood)
+
+    report = convergence_report(tree)
+    tree["runs"] = xr.DataTree(table_to_dataset(runs.table))
+    if not runs.excluded.empty:
+        tree["excluded_runs"] = xr.DataTree(table_to_dataset(runs.excluded))
+    tree.attrs.update({
+        "bayescale_format": FORMAT,
+        "spec": spec.to_json(),
+        "sampler": json.dumps(settings.to_dict()),
+        "diagnostics": json.dumps(report),
+        "provenance": json.dumps(provenance(runs, user_sources) | (
+            {"literature_prior": borrowed} if borrowed else {})),
+        "discrepancy": json.dumps({"per_decade": tau, "origin": tau_origin,
+                                   "log10_C_max": float(np.log10(runs.table["C"].max()))}),
+    })
+    warn_if_unconverged(report, n_sources=len(runs.sources), init=settings.init)
+    return Fit(tree)
+
+
+def _discrepancy(discrepancy: float | str) -> tuple[float, str]:
+    """Return the discrepancy's growth per decade of compute and where it came from."""
+    if isinstance(discrepancy, str):
+        if discrepancy != "learned":
+            raise BayescaleError(f"discrepancy must be a number >= 0 or 'learned', not "
+                                 f"'{discrepancy}'")
+        return discrepancy_per_decade(), ("learned from nested held-out fits of the registered "
+                                          "data sets (models/literature/)")
+    value = float(discrepancy)
+    if not (np.isfinite(value) and value >= 0):
+        raise BayescaleError(f"discrepancy must be a number >= 0 or 'learned', not {discrepancy}")
+    return value, "given"
+
+
+def _literature_spec(spec: ModelSpec, runs: Runs, names: Sequence[str | Runs],
+                     priors: dict) -> tuple[ModelSpec, dict]:
+    """Return ``spec`` with the literature prior of ``names`` (user priors win), and its record."""
+    if any(not isinstance(name, str) for name in names):
+        raise BayescaleError("with_datasets= as loaded runs needs borrow='joint' (the "
+                             "literature prior is learned from registered data sets by name)")
+    if spec.law != "chinchilla":
+        raise BayescaleError(f"the literature prior (borrow='prior') is for the Chinchilla law; "
+                             f"model '{spec.name}' has the {spec.law} law: use borrow='joint' "
+                             "(CLI --borrow joint)")
+    if len(runs.sources) != 1:
+        raise BayescaleError(f"the literature prior is for one source of runs; yours have "
+                             f"{len(runs.sources)} ({runs.sources}): fit them one at a time, "
+                             "or jointly with borrow='joint' (CLI --borrow joint)")
+    names = [str(name) for name in names]
+    prior = LiteraturePrior.from_table(None if "all" in names else names)
+    entries = prior.priors(runs)
+    entries = {name: entry for name, entry in entries.items() if name not in priors}
+    record = {"datasets": list(prior.datasets), "sources": prior.sources,
+              "spread_datasets": list(prior.spread_datasets), "widening": prior.widening,
+              "priors": {name: {k: v for k, v in entry.items() if k != "why"}
+                         for name, entry in entries.items()}}
+    return spec.with_overrides(priors=entries), record

@@ -1,0 +1,229 @@
+"""The Fit: a fitted law's posterior, its runs and how it was made, as one DataTree.
+
+A :class:`Fit` is a thin view over one ArviZ ``xarray.DataTree``: posterior, sample_stats,
+observed_data, constant_data, log_likelihood, plus a ``runs`` group (the validated runs with their
+metadata) and root attributes carrying the model specification, the sampler settings, the
+convergence report, the data's sha256 and the package versions. Saving writes that tree to
+netCDF; loading reads it back, exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayescale.data.records import FORMAT
+from bayescale.data.runs import NEW_SOURCE, Runs
+from bayescale.errors import FitFileError
+from bayescale.fitting import fitfile
+from bayescale.inference.settings import SamplerSettings
+from bayescale.spec.laws import reference_inputs
+from bayescale.spec.model_spec import ModelSpec
+
+log = logging.getLogger("bayescale")
+
+
+class Fit:
+    """The posterior of a scaling law fitted to runs.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        The fit's tree, as made by :func:`fit` or read by :meth:`load`.
+
+    Notes
+    -----
+    Use :func:`bayescale.compute_optimal` and :func:`bayescale.predict` to query it.
+
+    """
+
+    def __init__(self, tree: xr.DataTree) -> None:
+        if tree.attrs.get("bayescale_format") != FORMAT:
+            raise FitFileError("this DataTree was not made by bayescale.fit (no "
+                               f"'bayescale_format = {FORMAT}' attribute)")
+        self.tree = tree
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior draws (dims chain, draw, ...)."""
+        return self.tree["posterior"].to_dataset()
+
+    @property
+    def method(self) -> str:
+        """``"bayes"`` (a PyMC posterior) or ``"huber-bootstrap"`` (the classical baseline)."""
+        return str(self.tree.attrs.get("method", "bayes"))
+
+    @property
+    def point_estimate(self) -> dict | None:
+        """The baseline's full-data optimum (A, B, E, alpha, beta); None for a Bayesian fit."""
+        return self.diagnostics.get("point_estimate")
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model specification that was fitted."""
+        return ModelSpec.from_json(self.tree.attrs["spec"])
+
+    @property
+    def sampler(self) -> SamplerSettings | dict:
+        """Sampler name, draws, tuning, chains, seed and target acceptance.
+
+        For the Huber-bootstrap baseline: a dict of its settings (resamples, seed, delta).
+        """
+        settings = json.loads(self.tree.attrs["sampler"])
+        return settings if self.method != "bayes" else SamplerSettings(**settings)
+
+    @property
+    def diagnostics(self) -> dict:
+        """The convergence report (R-hat, ESS, divergences, problems, converged)."""
+        return json.loads(self.tree.attrs["diagnostics"])
+
+    @property
+    def discrepancy(self) -> dict:
+        """How predictions beyond the fitted runs widen.
+
+        ``per_decade`` (standard deviation of log loss added per decade of compute beyond the
+        fitted runs), ``log10_C_max`` (log10 of the largest fitted compute) and ``origin``;
+        fits without the setting (the Huber baseline, older files) add none.
+        """
+        if "discrepancy" in self.tree.attrs:
+            return json.loads(self.tree.attrs["discrepancy"])
+        log10_C_max = float(np.log10(np.max(self.tree["runs"]["C"].values)))
+        return {"per_decade": 0.0, "origin": "none", "log10_C_max": log10_C_max}
+
+    @property
+    def converged(self) -> bool:
+        """Whether R-hat, bulk and tail ESS and divergences all met their thresholds."""
+        return bool(self.diagnostics["converged"])
+
+    @property
+    def provenance(self) -> dict:
+        """Package versions, data sha256, creation time and notes on the runs."""
+        return json.loads(self.tree.attrs["provenance"])
+
+    @property
+    def runs(self) -> Runs:
+        """The runs that were fitted (with their metadata), as validated."""
+        table = self.tree["runs"].to_dataset().to_dataframe()
+        excluded = (self.tree["excluded_runs"].to_dataset().to_dataframe()
+                    if "excluded_runs" in self.tree.children else pd.DataFrame())
+        provenance = self.provenance
+        return Runs(table=table, excluded=excluded, notes=tuple(provenance["runs_notes"]),
+                    conventions=provenance.get("conventions", {}))
+
+    @property
+    def sources(self) -> list[str]:
+        """The fitted sources."""
+        return [str(name) for name in self.posterior["source"].values]
+
+    @property
+    def user_sources(self) -> list[str]:
+        """Your own runs' sources in a joint fit with published data sets (else empty)."""
+        return list(self.provenance.get("user_sources", []))
+
+    @property
+    def default_source(self) -> str:
+        """The source that queries use when none is named.
+
+        Your own runs' source in a joint fit with published data (when they are one source),
+        the only source of a one-source fit, and otherwise ``bayescale.NEW_SOURCE``.
+        """
+        if len(self.user_sources) == 1:
+            return self.user_sources[0]
+        if len(self.sources) == 1:
+            return self.sources[0]
+        return NEW_SOURCE
+
+    @property
+    def reference_scales(self) -> dict[str, float]:
+        """Log reference scale of each law input (N, D, U, C, M) the model measured from."""
+        constant = self.tree["constant_data"]
+        return reference_inputs(*(float(constant[f"log_{name}0"]) for name in ("N", "D", "C")))
+
+    def parameter_summary(self, prob: float = 0.94) -> pd.DataFrame:
+        """Return median and a central credible interval of the law's parameters and noise.
+
+        Parameters
+        ----------
+        prob : float, default 0.94
+            Probability mass of the equal-tailed interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter (per source for per-source ones) with median, lower, upper,
+            bulk and tail ESS and R-hat.
+
+        """
+        from bayescale.fitting.summary import parameter_table  # ArviZ: loaded when asked
+
+        names = [name for name in (*self.spec.law_object.parameters, "nu", "sigma")
+                 if name in self.posterior]
+        return parameter_table(self.posterior[names], prob=prob)
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the fit to a netCDF file; :meth:`load` reads it back exactly.
+
+        The file is written beside the target and renamed into place only when complete, with
+        a SHA-256 digest of its contents that :meth:`load` checks.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Where to write (conventionally ``*.nc``).
+        overwrite : bool, default False
+            Replace an existing file; without it an existing file is an error.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Raises
+        ------
+        FitFileError
+            If the path exists (and not ``overwrite``), is a directory or cannot be written.
+
+        """
+        return fitfile.write(self.tree, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Fit:
+        """Read a fit written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The netCDF file.
+
+        Returns
+        -------
+        Fit
+            The fit.
+
+        Raises
+        ------
+        FitFileError
+            If the file is missing, unreadable, damaged or edited since it was saved.
+
+        """
+        return cls(fitfile.read(path))
+
+    def __repr__(self) -> str:
+        sampler = self.sampler
+        status = "converged" if self.converged else "NOT CONVERGED: " + "; ".join(
+            self.diagnostics["problems"])
+        if self.method != "bayes":
+            how = (f"{self.method}, {sampler['resamples']} resamples, seed {sampler['seed']}")
+        else:
+            how = (f"{sampler.chains} chains x {sampler.draws} draws ({sampler.sampler}, seed "
+                   f"{sampler.seed})")
+        return (f"<bayescale.Fit {self.spec.name}: {self.tree['runs'].sizes['row']} runs, "
+                f"{len(self.sources)} source(s); {how}; {status}>")
+
+
+load_fit = Fit.load

@@ -1,0 +1,169 @@
+"""Law parameters per posterior draw, for a known source or for a new one.
+
+A known source uses its own fitted offsets. A *new* source (``source=NEW_SOURCE``) draws its
+offsets from the fitted between-source distribution, one draw per posterior draw, so its
+predictions carry the spread between sources as well as the parameter uncertainty.
+
+``source=None`` means the fit's default source (:attr:`bayescale.Fit.default_source`): your own
+runs' source in a joint fit with published data, the only source of a one-source fit, and
+otherwise a new source.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from bayescale.data.runs import NEW_SOURCE
+from bayescale.errors import BayescaleError, ConvergenceWarning, QueryError
+from bayescale.spec.laws import get_law
+
+
+def resolve_source(fit, source: str | None) -> str:
+    """Return the source a query is about: a fitted source's name or :data:`NEW_SOURCE`.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    source : str or None
+        A fitted source, :data:`NEW_SOURCE`, or None for the fit's default source.
+
+    Returns
+    -------
+    str
+        The source's name, or :data:`NEW_SOURCE`.
+
+    """
+    sources = fit.sources
+    if source is None:
+        return fit.default_source
+    if source != NEW_SOURCE and source not in sources:
+        raise BayescaleError(f"unknown source '{source}': this fit's sources are {sources}; "
+                             f"or ask for a new source with source=bayescale.NEW_SOURCE "
+                             "(CLI --new-source)")
+    return source
+
+
+SMALLEST_QUERY_COUNT = 1e5  # below it N or D was probably given in millions or billions
+
+
+def check_counts(N, D) -> None:
+    """Refuse N or D that are not positive finite counts, or look like millions/billions."""
+    for name, values, example in (("N", N, "7e10 for a 70B model"),
+                                  ("D", D, "1.4e12 for 1.4T tokens")):
+        values = np.asarray(values, dtype=float)
+        if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+            raise QueryError(f"{name} must be positive and finite, not {values.tolist()}")
+        if np.any(values < SMALLEST_QUERY_COUNT):
+            raise QueryError(f"{name} = {values.min():g} looks like millions or billions "
+                                 f"rather than a count: give raw counts, e.g. {example}")
+
+
+def check_reads_unique(law_name: str, unique_tokens, what: str = "unique_tokens") -> None:
+    """Refuse unique tokens for a law that does not read them, and bad values."""
+    if unique_tokens is None:
+        return
+    law = get_law(law_name)
+    if "U" not in law.inputs:
+        raise QueryError(
+            f"{what} needs a law that models repeated data; the '{law.name}' law does not read "
+            "unique tokens. Fit with model='data_constrained' (CLI --model data_constrained), "
+            "or cap the tokens with max_tokens (CLI --max-tokens)")
+    values = np.asarray(unique_tokens, dtype=float)
+    if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+        raise QueryError(f"{what} must be positive and finite, not {unique_tokens}")
+
+
+def warn_if_not_converged(fit) -> None:
+    """Warn (:class:`ConvergenceWarning`) that answers from ``fit`` rest on a failed fit."""
+    if not fit.converged:
+        warnings.warn("this fit did not pass its convergence checks ("
+                      + "; ".join(fit.diagnostics["problems"]) + "): answers drawn from it may "
+                      "be wrong; refit with more tuning steps or draws (or a higher "
+                      "target_accept)", ConvergenceWarning, stacklevel=3)
+
+
+def law_parameters(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
+    """Return the law's parameters per posterior draw, in raw units, in log form.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    source : str, optional
+        A fitted source's name, :data:`NEW_SOURCE`, or None for the fit's default source (see
+        the module docstring).
+    seed : int, default 0
+        Seed for drawing a new source's offsets (results are reproducible).
+
+    Returns
+    -------
+    xarray.Dataset
+        The parameters ``p`` of the fitted law's ``log_loss`` (for the Chinchilla law
+        ``log_E``, ``log_A``, ``log_B``, ``alpha``, ``beta``, with A and B for N and D in raw
+        units), the noise ``sigma`` (plus ``nu`` for a Student-t likelihood), each with dims
+        (chain, draw). The Dataset's ``law`` attribute names the law.
+
+    """
+    warn_if_not_converged(fit)
+    post = fit.posterior
+    law = fit.spec.law_object
+    sources = fit.sources
+    chosen = resolve_source(fit, source)
+    rng = np.random.default_rng(seed)
+    values = {}
+    if chosen == NEW_SOURCE and len(sources) == 1:
+        raise BayescaleError(f"a new source draws from the spread between a fit's sources, and "
+                             f"this fit has one ('{sources[0]}'): query that source, or fit "
+                             "several sources together (with_datasets=..., --with)")
+    if chosen != NEW_SOURCE:
+        for name in law.parameters:
+            values[name] = post[f"{law.sampled_name(name)}_source"].sel(source=chosen, drop=True)
+        sigma = post["sigma"].sel(source=chosen, drop=True)
+    else:
+        for name in law.parameters:
+            values[name] = _new_source_value(post, law, name, rng)
+        # The noise of a new source: that of a fitted source picked at random, per draw.
+        shape = (post.sizes["chain"], post.sizes["draw"])
+        pick = rng.integers(len(sources), size=shape)
+        sigma = post["sigma"].isel(source=0, drop=True).copy(
+            data=np.take_along_axis(post["sigma"].values, pick[..., None], axis=-1)[..., 0])
+
+    params = xr.Dataset(law.to_raw(values, fit.reference_scales) | {"sigma": sigma},
+                        attrs={"law": law.name, "likelihood": fit.spec.likelihood})
+    if "nu" in post:
+        params["nu"] = post["nu"]
+    return params
+
+
+def law_log_loss(params: xr.Dataset, x: dict) -> xr.DataArray:
+    """Return the log loss of the law of ``params`` (from :func:`law_parameters`) at inputs ``x``.
+
+    Parameters
+    ----------
+    params : xarray.Dataset
+        Law parameters per draw, with the law's name in ``attrs["law"]``.
+    x : dict
+        Log inputs, from :func:`bayescale.spec.laws.law_inputs`.
+
+    Returns
+    -------
+    xarray.DataArray
+        log L, broadcast over draws and inputs.
+
+    """
+    return get_law(params.attrs["law"]).log_loss(x, params)
+
+
+def _new_source_value(post: xr.Dataset, law, name: str, rng: np.random.Generator):
+    shared = post[law.sampled_name(name)]
+    spread_name = f"{name}_spread"
+    if spread_name not in post:  # shared across sources: no offset
+        return shared
+    z = shared.copy(data=rng.standard_normal(shared.shape))
+    if name in law.log_scale:  # already sampled as a logarithm
+        return shared + post[spread_name] * z
+    return np.exp(np.log(shared) + post[spread_name] * z)  # exponents: pooled on the log scale
