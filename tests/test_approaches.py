@@ -7,7 +7,7 @@ import pytest
 
 import bayescale as bs
 from bayescale.checks.approaches import envelope_fit, envelope_points, isoflop_fit, isoflop_slices
-from bayescale.cli.main import main
+from bayescale.cli import main
 from bayescale.data import datasets
 
 TUNED = "porian2024/rw-tuned-short-const-standard-val"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bayescale.cli.main import main
+from bayescale.cli import main
 from tests.conftest import simulate_runs
 
 

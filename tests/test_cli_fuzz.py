@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bayescale.cli.main import main
+from bayescale.cli import main
 
 NUMBERS = st.sampled_from(["1e22", "7e10", "1.4e12", "0", "-1", "nan", "inf", "1e400", "70",
                            "abc", "", "1e9:2e10", "3", "0.5", "1.5", "2e-3"])

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.cli.main import main
+from bayescale.cli import main
 from bayescale.data import conventions
 
 # GPT-2 small: 124.4M parameters with its tied 50257 x 768 embedding, 12 layers, context 1024.

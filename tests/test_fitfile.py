@@ -8,7 +8,7 @@ import h5netcdf
 import pytest
 
 import bayescale as bs
-from bayescale.cli.main import main
+from bayescale.cli import main
 from tests.conftest import simulate_runs
 
 

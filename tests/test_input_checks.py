@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.cli.main import main
+from bayescale.cli import main
 from bayescale.data import datasets
 from bayescale.data.resources import data_folder
 from bayescale.spec import load_spec

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.cli.main import main
+from bayescale.cli import main
 from bayescale.data.simulate import simulate_runs
 from bayescale.fitting import literature
 from bayescale.fitting.literature import N_LIT, PARAMETERS, LiteraturePrior

@@ -8,7 +8,7 @@ import pytest
 from matplotlib.collections import PathCollection, PolyCollection
 
 from bayescale import plots
-from bayescale.cli.main import main
+from bayescale.cli import main
 from bayescale.data import datasets
 from bayescale.errors import BayescaleError
 

@@ -11,7 +11,7 @@ import xarray as xr
 import bayescale as bs
 from bayescale import plots
 from bayescale.checks import sensitivity, sweep, validate
-from bayescale.cli.main import main
+from bayescale.cli import main
 from tests.conftest import TRUTH, simulate_runs
 
 

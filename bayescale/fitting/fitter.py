@@ -22,7 +22,7 @@ from bayescale.data.runs import Runs, as_runs, combine_runs
 from bayescale.errors import BayescaleError, RunsError, RunsWarning
 from bayescale.estimators.huber import huber_bootstrap
 from bayescale.fitting.literature import LiteraturePrior, discrepancy_per_decade
-from bayescale.fitting.result import Fit
+from bayescale.fitting.result import METHODS, Fit
 from bayescale.inference.model import build_model, identification_problems, reference_scales
 from bayescale.inference.sampling import convergence_report, sample, warn_if_unconverged
 from bayescale.inference.settings import DEFAULT_SAMPLER, SamplerSettings
@@ -30,7 +30,6 @@ from bayescale.spec.model_spec import ModelSpec, load_spec
 
 log = logging.getLogger("bayescale")
 
-METHODS = ("bayes", "huber-bootstrap")
 BORROW = ("prior", "joint")
 
 

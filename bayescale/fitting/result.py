@@ -27,6 +27,9 @@ from bayescale.spec.model_spec import ModelSpec
 
 log = logging.getLogger("bayescale")
 
+# How a fit can be made: the Bayesian posterior, or the Huber-bootstrap baseline.
+METHODS = ("bayes", "huber-bootstrap")
+
 
 class Fit:
     """The posterior of a scaling law fitted to runs.

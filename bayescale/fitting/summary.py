@@ -1,8 +1,10 @@
-"""Summary tables of posterior quantities: medians and credible intervals, via ArviZ."""
+"""Summary tables of posterior quantities: medians and credible intervals (ArviZ for HDI, ESS).
+
+ArviZ is loaded only for what needs it, so a query of a saved fit stays fast.
+"""
 
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -39,12 +41,19 @@ def interval_table(data: xr.Dataset | xr.DataArray, prob: float = 0.94,
     if isinstance(data, xr.DataArray):
         data = data.to_dataset(name=data.name or "value")
     median = data.median(SAMPLE_DIMS)
-    bounds = getattr(az, kind)(data, prob=prob, dim=list(SAMPLE_DIMS))
+    if kind == "hdi":
+        import arviz as az
+
+        bounds = az.hdi(data, prob=prob, dim=list(SAMPLE_DIMS))
+        lower, upper = (bounds.sel(ci_bound=side, drop=True) for side in ("lower", "upper"))
+    else:  # equal-tailed: the same quantiles as ArviZ's eti
+        tails = data.quantile([(1 - prob) / 2, (1 + prob) / 2], dim=list(SAMPLE_DIMS))
+        lower, upper = (tails.isel(quantile=i, drop=True) for i in (0, 1))
     columns = {}
     for name in data.data_vars:
         columns[name] = median[name]
-        columns[f"{name}_lo"] = bounds[name].sel(ci_bound="lower", drop=True)
-        columns[f"{name}_hi"] = bounds[name].sel(ci_bound="upper", drop=True)
+        columns[f"{name}_lo"] = lower[name]
+        columns[f"{name}_hi"] = upper[name]
     table = xr.Dataset(columns)
     if not table.dims:
         return pd.DataFrame([{name: float(value) for name, value in table.items()}])
@@ -68,6 +77,8 @@ def parameter_table(posterior: xr.Dataset, prob: float = 0.94) -> pd.DataFrame:
         ``r_hat``.
 
     """
+    import arviz as az
+
     stats = az.summary(posterior, kind="stats_median", ci_prob=prob, ci_kind="eti",
                        round_to="none")
     with np.errstate(invalid="ignore", divide="ignore"):  # constant (fixed) parameters: NaN

@@ -1,9 +1,14 @@
 """Questions answered draw by draw from a fit: the frontier, the loss of a run, famous models."""
 
-from bayescale.fitting.summary import interval_table
-from bayescale.queries.famous import allocation_gap, optimality, rule_allocation
-from bayescale.queries.frontier import compute_optimal
-from bayescale.queries.loss import predict
+from bayescale._lazy import lazy_exports
 
 __all__ = ["allocation_gap", "compute_optimal", "interval_table", "optimality", "predict",
            "rule_allocation"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "allocation_gap": "bayescale.queries.famous",
+    "optimality": "bayescale.queries.famous",
+    "rule_allocation": "bayescale.queries.famous",
+    "compute_optimal": "bayescale.queries.frontier",
+    "predict": "bayescale.queries.loss",
+    "interval_table": "bayescale.fitting.summary",
+})

@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import xarray as xr
 
 from bayescale.errors import SpecError
 
@@ -167,6 +166,8 @@ def data_constrained_optimal_log_params(log_C, p, log_U=None):
 
 
 def _best_on_grid(centre, offsets, log_C, log_U, p):
+    import xarray as xr  # loaded when a law is solved for its optimum
+
     grid = xr.DataArray(offsets, dims="_search")
     log_N = centre + grid
     log_D = log_C - LOG_FLOPS_PER_PARAM_TOKEN - log_N

@@ -6,15 +6,18 @@ A user's overrides are merged over the defaults (``defaults | user``); nothing i
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas
 
 from bayescale.data.resources import data_folder
 from bayescale.errors import SpecError
@@ -63,7 +66,7 @@ class ModelSpec:
     fixed: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _validate(self)
+        _validate(self, check_distributions=not _TRUSTED.get())
 
     def with_overrides(
         self,
@@ -133,10 +136,15 @@ class ModelSpec:
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
-        """Rebuild a specification from :meth:`to_json`'s output."""
-        return cls(**json.loads(text))
+        """Rebuild a specification from :meth:`to_json`'s output.
 
-    def prior_table(self) -> pd.DataFrame:
+        It was checked in full when it was fitted; the check that each prior names a PyMC
+        distribution (which loads PyMC) is not repeated, so reading a fit stays fast.
+        """
+        with _trusted():
+            return cls(**json.loads(text))
+
+    def prior_table(self) -> pandas.DataFrame:
         """Return one row per prior: parameter, distribution, its parameters, and why."""
         rows = []
         entries = [(name, entry) for name, entry in self.priors.items()
@@ -153,6 +161,8 @@ class ModelSpec:
             params = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("dist", "why"))
             rows.append({"parameter": name, "prior": f"{entry['dist']}({params})",
                          "why": " ".join(entry.get("why", "").split())})
+        import pandas as pd
+
         return pd.DataFrame(rows)
 
 
@@ -195,8 +205,10 @@ def load_spec(
                                 f"{available_specs()}; or give the path of a .toml file")
         elif not path.is_file():
             raise SpecError(f"model file '{path}' does not exist")
+        shipped = path.parent == data_folder("models")
         try:
-            spec = ModelSpec(**_read_toml(path))
+            with _trusted() if shipped else contextlib.nullcontext():
+                spec = ModelSpec(**_read_toml(path))
         except (TypeError, tomllib.TOMLDecodeError) as error:
             raise SpecError(f"model file '{path}' is malformed: {error}") from None
     if priors or likelihood or pooling:
@@ -225,7 +237,21 @@ def _read_toml(path: Path) -> dict:
     return base | entries | {"priors": priors, "pooling": pooling}
 
 
-def _validate(spec: ModelSpec) -> None:
+# Set while a specification that was checked before is rebuilt (a saved fit's, a shipped one,
+# which the tests check): its priors are not looked up in PyMC again.
+_TRUSTED = contextvars.ContextVar("bayescale_trusted_spec", default=False)
+
+
+@contextlib.contextmanager
+def _trusted():
+    token = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def _validate(spec: ModelSpec, check_distributions: bool = True) -> None:
     if spec.law not in LAWS:
         raise SpecError(f"model '{spec.name}': unknown law '{spec.law}'; "
                         f"known laws: {sorted(LAWS)}")
@@ -244,7 +270,7 @@ def _validate(spec: ModelSpec) -> None:
         raise SpecError(f"model '{spec.name}': {unknown} is not a parameter of the {spec.law} "
                         f"law; priors can be set on {allowed}")
     for name, entry in spec.priors.items():
-        _check_prior(spec.name, name, entry)
+        _check_prior(spec.name, name, entry, check_distributions)
     for name in law.log_scale:
         if name in spec.priors and spec.priors[name]["dist"] != "LogNormal":
             raise SpecError(f"model '{spec.name}': the prior on {name} must be LogNormal (the "
@@ -270,7 +296,8 @@ def _validate(spec: ModelSpec) -> None:
         if name not in pooling.get("scales", {}):
             raise SpecError(f"model '{spec.name}': pooling needs a prior on the spread of "
                             f"{name} across sources (pooling.scales.{name})")
-        _check_prior(spec.name, f"pooling.scales.{name}", pooling["scales"][name])
+        _check_prior(spec.name, f"pooling.scales.{name}", pooling["scales"][name],
+                     check_distributions)
 
 
 def _check_fixed(spec: ModelSpec, law: Law) -> None:
@@ -289,28 +316,35 @@ def _check_fixed(spec: ModelSpec, law: Law) -> None:
                             f"{exponent} fixed too (add fixed.{exponent})")
 
 
-def _check_prior(model: str, name: str, entry: Mapping[str, Any]) -> None:
+def _check_prior(model: str, name: str, entry: Mapping[str, Any],
+                 check_distributions: bool = True) -> None:
     if not isinstance(entry, Mapping) or "dist" not in entry:
         raise SpecError(f"model '{model}': prior '{name}' must be a table with a 'dist' key "
                         "naming a PyMC distribution, e.g. {dist = 'HalfNormal', sigma = 0.05}")
-    import pymc as pm  # heavy: loaded only when a prior is checked
-
-    dist = getattr(pm, str(entry["dist"]), None)
-    if not (isinstance(dist, type) and issubclass(dist, pm.Distribution)):
-        raise SpecError(f"model '{model}': prior '{name}' names '{entry['dist']}', which is not "
-                        "a PyMC distribution")
     for key, value in entry.items():
         if key not in ("dist", "why") and (isinstance(value, bool)
                                            or not isinstance(value, int | float)):
             raise SpecError(f"model '{model}': prior '{name}' parameter {key} = {value!r} must "
                             "be a number")
+    if check_distributions:
+        _check_distribution(model, name, entry)
+    for key in (*POSITIVE_ARGUMENTS.get(entry["dist"], ()), "sigma", "tau", "lam", "scale"):
+        if key in entry and not entry[key] > 0:
+            raise SpecError(f"model '{model}': prior '{name}': {key} = {entry[key]!r} must be "
+                            "positive")
+
+
+def _check_distribution(model: str, name: str, entry: Mapping[str, Any]) -> None:
+    """Check that ``entry`` names a PyMC distribution and only arguments it takes."""
+    import pymc as pm  # heavy: loaded only when a new prior is checked
+
+    dist = getattr(pm, str(entry["dist"]), None)
+    if not (isinstance(dist, type) and issubclass(dist, pm.Distribution)):
+        raise SpecError(f"model '{model}': prior '{name}' names '{entry['dist']}', which is not "
+                        "a PyMC distribution")
     accepted = [p.name for p in inspect.signature(dist.dist).parameters.values()
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     unknown = [key for key in entry if key not in ("dist", "why", *accepted)]
     if unknown:
         raise SpecError(f"model '{model}': prior '{name}': {entry['dist']} has no argument(s) "
                         f"{unknown}; its arguments are {accepted}")
-    for key in (*POSITIVE_ARGUMENTS.get(entry["dist"], ()), "sigma", "tau", "lam", "scale"):
-        if key in entry and not entry[key] > 0:
-            raise SpecError(f"model '{model}': prior '{name}': {key} = {entry[key]!r} must be "
-                            "positive")

@@ -1,0 +1,378 @@
+"""What the command line's groups share: argument groups, runs loading, table and JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bayescale.errors import BayescaleError
+from bayescale.inference.settings import DEFAULT_SAMPLER, INITS, SAMPLERS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bayescale.fitting.result import Fit
+
+PRIOR_PATTERN = re.compile(r"^(\w+)=(\w+)\((.*)\)$")
+
+
+def runs_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments that name a runs table and how to read it."""
+    p.add_argument("runs", help="a .csv or .parquet runs table, or a registered data set name "
+                                "(see 'bayescale datasets')")
+    p.add_argument("--column", action="append", default=[], metavar="YOURS=OURS",
+                   help="map a column name, e.g. --column 'Model Size=N' (repeatable)")
+    p.add_argument("--source-col", help="column naming each run's source")
+    p.add_argument("--source", help="one source name for all runs (default 'runs')")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a data-set loader option, e.g. --option drop_outliers=false")
+    p.add_argument("--with", dest="with_datasets", nargs="+", default=[], metavar="DATASET",
+                   help="borrow strength from these registered data sets (e.g. --with "
+                        "epoch-chinchilla gadre2024, or --with all); how: see --borrow")
+    p.add_argument("--borrow", choices=["prior", "joint"], default="prior",
+                   help="prior (default): fit your runs alone under the literature prior "
+                        "learned from the --with data sets (measured best; costs no more than "
+                        "a fit alone); joint: fit the published runs with yours, each source "
+                        "with its own offsets")
+    p.add_argument("--with-option", action="append", default=[], metavar="DATASET:KEY=VALUE",
+                   help="a loader option of a --with data set, e.g. gadre2024:eval=openlm")
+    p.add_argument("--unusual-units", action="store_true",
+                   help="accept a runs file whose values look like the wrong unit (N or D "
+                        "below 1e5, D < N on every row, a loss outside 0.3-20 nats/token)")
+    p.add_argument("--split-by", nargs="+", metavar="COLUMN",
+                   help="make these columns' values part of each run's source (e.g. a column "
+                        "saying how N was counted), so each value gets its own offsets")
+
+
+def sampler_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the sampler's arguments (sampler, draws, chains, seed, device, init)."""
+    p.add_argument("--sampler", choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-accept", type=float, default=0.9)
+    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
+                   help="where a JAX sampler (numpyro, blackjax) runs; gpu falls back to the "
+                        "CPU with a message when JAX sees none")
+    p.add_argument("--init", choices=list(INITS), default="adapt",
+                   help="laplace: start the chains from the Laplace approximation, with its "
+                        "covariance as a dense mass matrix (samplers pymc, numpyro); much "
+                        "faster on many sources")
+
+
+def sampler_options(args) -> dict:
+    """Return the sampler arguments as keywords of :func:`bayescale.fit`."""
+    return dict(sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
+                seed=args.seed, target_accept=args.target_accept, device=args.device,
+                init=args.init, split_sources_by=getattr(args, "split_by", None))
+
+
+def query_options(p: argparse.ArgumentParser) -> None:
+    """Add the arguments every query of a fit takes (source, interval, seed, JSON)."""
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--source", help="a fitted source (default: your own source in a joint "
+                                        "fit, the only source, or else a new source)")
+    which.add_argument("--new-source", action="store_true",
+                       help="a source not in the fit: integrate over the spread between sources")
+    p.add_argument("--prob", type=float, default=0.94, help="credible interval mass")
+    p.add_argument("--hdi", action="store_true", help="highest-density instead of equal-tailed")
+    p.add_argument("--seed", type=int, default=0, help="seed for new-source and noise draws")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def runs_from(args, load_with: bool = True):
+    """Load the runs of ``args`` (and the --with data sets, unless told not to)."""
+    options = dict(column=args.column, source_col=args.source_col, source=args.source)
+    if args.unusual_units:
+        options["check_units"] = False
+    runs = load_runs(args.runs, args.option, options)
+    if not load_with:
+        return runs
+    return runs, load_with(args.with_datasets, args.with_option)
+
+
+def load_runs(name: str, loader_options: list[str], options: dict):
+    """Load a runs file or a registered data set, with loader and table options."""
+    from bayescale.data import datasets
+
+    columns = dict(key_value(item, "--column") for item in options.pop("column"))
+    if Path(name).is_file() or Path(name).suffix.lower() in (".csv", ".parquet"):
+        if loader_options:
+            raise ValueError("--option applies to registered data sets only")
+        from bayescale.data.runs import as_runs
+
+        return as_runs(Path(name), columns=columns, **options)
+    if name not in datasets.available():
+        raise BayescaleError(f"'{name}' is neither a runs file nor a registered data set "
+                             f"({', '.join(datasets.available())})")
+    if columns or any(options.values()) or "check_units" in options:
+        raise ValueError("--column, --source-col, --source and --unusual-units apply to runs "
+                         "files only")
+    parsed = {key: literal_value(value) for key, value in
+              (key_value(item, "--option") for item in loader_options)}
+    return datasets.load(name, **parsed)
+
+
+def load_with(names: list[str], items: list[str]) -> list:
+    """Load the --with data sets, each with its --with-option settings."""
+    from bayescale.data import datasets
+
+    options: dict[str, dict] = {name: {} for name in names}
+    for item in items:
+        name, sep, rest = item.partition(":")
+        if not sep or name not in options:
+            raise ValueError(f"--with-option '{item}' must look like DATASET:KEY=VALUE with "
+                             f"DATASET one of the --with data sets ({', '.join(names) or 'none'})")
+        key, value = key_value(rest, "--with-option")
+        options[name][key] = literal_value(value)
+    check_registered(names)
+    return [datasets.load(name, **options[name]) for name in names]
+
+
+def check_registered(names: list[str]) -> None:
+    """Raise if a name is not a registered data set."""
+    from bayescale.data import datasets
+
+    unknown = [name for name in names if name not in datasets.available()]
+    if unknown:
+        raise BayescaleError(f"--with {', '.join(unknown)}: not registered data set(s); the "
+                             f"registered ones are {', '.join(datasets.available())}")
+
+
+def plan_pair(text: str) -> tuple[float, float]:
+    """Parse an N:D plan."""
+    try:
+        N, D = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise ValueError(f"a plan is N:D, e.g. 70e9:1.4e12, not '{text}'") from None
+    return N, D
+
+
+def print_sections(sections: dict, args) -> int:
+    """Print titled tables (or one JSON object of them); return the exit status."""
+    if args.json:
+        print(json.dumps({key: json_records(table, args) for key, (_, table) in sections.items()},
+                         indent=2))
+        return 0
+    for number, (title, table) in enumerate(sections.values()):
+        if number:
+            print()
+        print(title)
+        print(readable_table(table).to_string())
+    return 0
+
+
+def sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of a sweep of fits (workers, Dask scheduler)."""
+    p.add_argument("--dask", action="store_true",
+                   help="run the fits on a local Dask cluster (pip install 'bayescale[dask]')")
+    p.add_argument("--workers", type=int, default=2, help="local Dask workers (default 2)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the fits on an existing Dask scheduler, e.g. tcp://host:8786")
+
+
+def sweep_runner(args):
+    """Return the map function a sweep runs its fits with (here, or on Dask)."""
+    if not (args.dask or args.scheduler):
+        return None
+    from functools import partial
+
+    from bayescale.checks.sweep import dask_map
+
+    return partial(dask_map, scheduler=args.scheduler, workers=args.workers)
+
+
+def load_fit(args) -> Fit:
+    """Load the fit named in ``args``, warning if it did not converge."""
+    from bayescale.fitting.result import Fit
+
+    """Load ``args.fit``; its convergence goes into every --json record (see json_records)."""
+    result = Fit.load(args.fit)
+    args.fit_status = {"converged": bool(result.converged),
+                       "problems": list(result.diagnostics["problems"])}
+    return result
+
+
+def print_summary(result: Fit, prob: float, as_json: bool) -> int:
+    """Print a fit's parameters, diagnostics and provenance; return the status."""
+    table = result.parameter_summary(prob=prob)
+    diagnostics = result.diagnostics
+    if as_json:
+        print(json.dumps({
+            "parameters": json_records(table),
+            "diagnostics": diagnostics,
+            "method": result.method,
+            "sampler": (result.sampler.to_dict() if result.method == "bayes"
+                        else result.sampler),
+            "provenance": result.provenance,
+            "spec": json.loads(result.spec.to_json()),
+        }, indent=2))
+        return 0
+    verdict = "converged" if diagnostics["converged"] else "NOT CONVERGED"
+    if result.method != "bayes":
+        table = table[["median", "lo", "hi"]]
+        point = ", ".join(f"{k} {v:.4g}" for k, v in result.point_estimate.items())
+        print(f"{result!r}\n\nPoint estimate (best of the grid): {point}")
+        print(f"Bootstrap median and {prob:.0%} percentile interval:")
+        print(table.to_string(float_format=lambda value: f"{value:.4g}"))
+        print(f"\nDiagnostics: {verdict}; {diagnostics['bootstrap_failed_refits']} refits "
+              f"did not converge; {diagnostics['seconds']:.1f} s")
+    else:
+        print(f"{result!r}\n\nParameters (median and {prob:.0%} equal-tailed interval):")
+        print(table.to_string(float_format=lambda value: f"{value:.4g}"))
+        print(f"\nDiagnostics: {verdict}; max R-hat {diagnostics['max_rhat']:.4f}, "
+              f"min bulk ESS {diagnostics['min_ess_bulk']:.0f}, min tail ESS "
+              f"{diagnostics['min_ess_tail']:.0f}, divergences {diagnostics['divergences']}")
+    for problem in diagnostics["problems"]:
+        print(f"  problem: {problem}")
+    provenance = result.provenance
+    print(f"Data sha256 {provenance['data_sha256'][:16]}..., created {provenance['created']}")
+    for note in provenance["runs_notes"]:
+        print(f"  runs: {note}")
+    print("Versions: " + ", ".join(f"{k} {v}" for k, v in provenance["versions"].items()))
+    settings = result.sampler if isinstance(result.sampler, dict) else result.sampler.to_dict()
+    print("Sampler: " + ", ".join(f"{k} {v}" for k, v in settings.items())
+          + f"; ran on {result.tree.attrs.get('device', 'cpu')}")
+    return 0
+
+
+def note_beyond(result: Fit, beyond, args, widened: bool = True) -> int:
+    """Print how far the queries reach beyond the fitted runs; return the status."""
+    import numpy as np
+
+    """Say below a table how far beyond the fitted runs its queries reach; return 0."""
+    far = float(np.max(beyond))
+    if far > 0 and not args.json:
+        discrepancy = result.discrepancy
+        how = ("these losses carry" if widened else
+               "loss_opt here is the law's, without it; 'bayescale predict' adds")
+        print(f"note: decades_beyond is how far each query lies beyond the largest fitted run "
+              f"({10 ** discrepancy['log10_C_max']:.3g} FLOPs), up to {far:.2g} decades here; "
+              f"{how} a discrepancy of {discrepancy['per_decade']:.3g} in log loss per decade "
+              "beyond, on top of the posterior")
+    return 0
+
+
+def print_table(table: pd.DataFrame, args, title: str | None = None) -> int:
+    """Print a table readably (or as JSON with --json); return the exit status."""
+    if args.json:
+        print(json.dumps(json_records(table, args), indent=2))
+        return 0
+    if title:
+        print(title)
+    print(readable_table(table).to_string())
+    return 0
+
+
+def readable_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Return the table with intervals joined into one readable column each."""
+    import pandas as pd
+
+    """Collapse X, X_lo, X_hi columns into one 'X [lo, hi]' text column each."""
+    shown = {}
+    for name in table.columns:
+        if name.endswith(("_lo", "_hi")) and name[:-3] in table.columns:
+            continue
+        if f"{name}_lo" in table.columns:
+            shown[f"{name} [interval]"] = [
+                f"{m:.4g} [{lo:.4g}, {hi:.4g}]" for m, lo, hi in
+                zip(table[name], table[f"{name}_lo"], table[f"{name}_hi"], strict=True)]
+        elif pd.api.types.is_float_dtype(table[name]):
+            style = ".1f" if name == "year" else ".4g"  # calendar years to a tenth
+            shown[name] = [f"{value:{style}}" for value in table[name]]
+        else:
+            shown[name] = table[name]
+    index = table.index
+    if isinstance(index, pd.MultiIndex):
+        index = pd.MultiIndex.from_tuples(
+            [tuple(f"{v:.4g}" if isinstance(v, float) else v for v in row) for row in index],
+            names=index.names)
+    elif index.dtype.kind == "f":
+        index = pd.Index([f"{value:.4g}" for value in index], name=index.name)
+    return pd.DataFrame(shown).set_index(index)
+
+
+def json_records(table: pd.DataFrame, args=None) -> list[dict]:
+    """Return the table as JSON records, with the fit's convergence in each."""
+    import pandas as pd
+
+    """Rows as JSON records; answers drawn from a fit carry its ``converged`` and ``problems``."""
+    frame = table.reset_index() if table.index.name or table.index.nlevels > 1 else table
+    if frame is table and not isinstance(table.index, pd.RangeIndex):
+        frame = table.rename_axis("name").reset_index()
+    records = json.loads(frame.to_json(orient="records", double_precision=15))
+    status = getattr(args, "fit_status", None)
+    return [record | status for record in records] if status else records
+
+
+def chosen_source(args) -> str | None:
+    """Return the source a query asks about (None: the fit's default)."""
+    from bayescale.data.runs import NEW_SOURCE
+
+    return NEW_SOURCE if args.new_source else args.source
+
+
+def query_title(result: Fit, args, kind: str, interval: bool = True) -> str:
+    """Return the title line of a query's table (source, interval, law)."""
+    from bayescale.data.runs import NEW_SOURCE
+    from bayescale.queries.draws import resolve_source
+
+    source = resolve_source(result, chosen_source(args))
+    if source == NEW_SOURCE and len(result.sources) > 1:
+        who = "a new source (integrating over the spread between sources)"
+    elif args.source is not None:
+        who = f"source '{source}'"
+    elif source in result.user_sources:
+        who = f"source '{source}' (your runs in this joint fit)"
+    else:
+        who = f"source '{result.sources[0]}' (the fit's only source)"
+    if result.method != "bayes":
+        kind = f"{kind} [{result.method} baseline: bootstrap distribution, not a posterior]"
+    if not interval:
+        return f"{kind}; for {who}:"
+    interval = "highest-density" if args.hdi else "equal-tailed"
+    return f"{kind}, median [{args.prob:.0%} {interval} interval], for {who}:"
+
+
+def parse_priors(items: list[str]) -> dict:
+    """Parse --prior NAME=DIST(k=v,...) items into prior overrides."""
+    priors = {}
+    for item in items:
+        match = PRIOR_PATTERN.match(item.replace(" ", ""))
+        if not match:
+            raise ValueError(f"--prior '{item}' must look like NAME=DIST(k=v,...), e.g. "
+                             "'alpha=LogNormal(mu=-1.05,sigma=0.2)'")
+        name, dist, body = match.groups()
+        params = dict(key_value(part, "--prior") for part in body.split(",") if part)
+        priors[name] = {"dist": dist} | {k: float(v) for k, v in params.items()}
+    return priors
+
+
+def key_value(item: str, flag: str) -> tuple[str, str]:
+    """Split a KEY=VALUE option, naming the flag in the error."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"{flag} '{item}' must look like KEY=VALUE")
+    return key, value
+
+
+def literal_value(value: str):
+    """Read an option's value as a bool, int, float or string."""
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() and "." not in value and "e" not in lowered \
+        else number
+
+
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Format a warning as one line on stderr."""
+    return f"bayescale: warning ({category.__name__}): {' '.join(str(message).split())}\n"

@@ -1,0 +1,79 @@
+"""Fit runs and save the posterior: ``bayescale fit``."""
+
+from __future__ import annotations
+
+import sys
+
+from bayescale.cli.common import (
+    check_registered,
+    parse_priors,
+    print_summary,
+    runs_arguments,
+    runs_from,
+    sampler_arguments,
+    sampler_options,
+)
+
+# bayescale.fitting.result.METHODS, written out so that building the parser loads no fitting
+# code (tests/test_cli.py checks they agree)
+METHODS = ("bayes", "huber-bootstrap")
+
+
+def register(commands) -> None:
+    """Add this group's subcommands to the parser."""
+    from bayescale.spec.model_spec import available_specs
+
+    p = commands.add_parser("fit", help="fit a scaling law to runs and save the posterior")
+    runs_arguments(p)
+    p.add_argument("-o", "--output", required=True, help="where to write the fit (.nc)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the file at -o if there is one (checked before sampling)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when the fit fails its convergence checks "
+                        "(it is still saved)")
+    p.add_argument("--model", default="chinchilla",
+                   help=f"named model ({', '.join(available_specs())}) or a .toml file")
+    p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST(k=v,...)",
+                   help="override a prior, e.g. --prior 'alpha=LogNormal(mu=-1.05,sigma=0.2)'")
+    p.add_argument("--likelihood", choices=["student_t", "normal", "laplace"])
+    p.add_argument("--method", choices=list(METHODS), default="bayes",
+                   help="bayes (PyMC posterior) or huber-bootstrap (the classical Hoffmann/"
+                        "Epoch fit with bootstrap intervals, as a baseline)")
+    p.add_argument("--resamples", type=int, default=4000,
+                   help="bootstrap resamples of --method huber-bootstrap")
+    sampler_arguments(p)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-log-likelihood", action="store_true",
+                   help="do not store the pointwise log likelihood (LOO needs it; it takes "
+                        "chains x draws x runs doubles, 3.2 GB at 100k runs)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=_fit)
+
+
+def _fit(args) -> int:
+    from bayescale.fitting.fitfile import check_output
+    from bayescale.fitting.fitter import fit
+    from bayescale.spec.model_spec import load_spec
+
+    check_output(args.output, overwrite=args.overwrite)
+    spec = load_spec(args.model, priors=parse_priors(args.prior), likelihood=args.likelihood)
+    if args.borrow == "prior" and args.with_datasets:
+        if args.with_option:
+            raise ValueError("--with-option loads a data set with options, which needs "
+                             "--borrow joint (the literature prior is learned from the "
+                             "registered data sets as they are)")
+        check_registered([name for name in args.with_datasets if name != "all"])
+        runs, published = runs_from(args, load_with=False), args.with_datasets
+    else:
+        runs, published = runs_from(args)
+    result = fit(runs, method=args.method, resamples=args.resamples, with_datasets=published,
+                 borrow=args.borrow, model=spec, progressbar=not args.no_progress,
+                 log_likelihood=not args.no_log_likelihood, **sampler_options(args))
+    path = result.save(args.output, overwrite=args.overwrite)
+    print(f"saved {result!r} to {path}", file=sys.stderr)
+    status = print_summary(result, 0.94, args.json)
+    if args.strict and not result.converged:
+        print("bayescale: --strict: the fit did not converge ("
+              + "; ".join(result.diagnostics["problems"]) + ")", file=sys.stderr)
+        return 3
+    return status

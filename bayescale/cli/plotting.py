@@ -1,0 +1,74 @@
+"""Figures of a saved fit: ``bayescale plot``."""
+
+from __future__ import annotations
+
+import sys
+
+from bayescale.cli.common import (
+    load_fit,
+    plan_pair,
+)
+
+
+def register(commands) -> None:
+    """Add this group's subcommands to the parser."""
+    p = commands.add_parser("plot", help="draw a plot of a fit to an image file")
+    p.add_argument("fit", help="a fit file written by 'bayescale fit'")
+    p.add_argument("kind", choices=sorted(PLOT_KINDS), help="which plot")
+    p.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg)")
+    p.add_argument("--flops", type=float, nargs="+",
+                   help="budgets: IsoFLOP curves (default 1e19 1e21 1e23), the span of the "
+                        "frontier and extrapolation plots, the decision plot's budget")
+    p.add_argument("--plans", nargs="+", metavar="N:D",
+                   help="decision plot: plans to compare (default: the expected-loss and "
+                        "risk-averse optima at --flops)")
+    p.add_argument("--target-loss", type=float, help="forecast plot: the target loss")
+    p.add_argument("--start-year", type=float, default=2024.0)
+    p.add_argument("--start-flops", type=float, default=5e25)
+    p.add_argument("--growth", type=float, default=4.0)
+    p.add_argument("--growth-sd", type=float, default=0.25)
+    p.add_argument("--source", help="a fitted source (default: the fit's default source)")
+    p.add_argument("--dpi", type=int, default=150)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_plot)
+
+
+PLOT_KINDS = ("runs", "isoflop", "frontier", "extrapolation", "ppc", "prior-ppc", "pair",
+              "decision", "forecast")
+
+
+def _plot(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    from bayescale import plots
+
+    result = load_fit(args)
+    common = dict(source=args.source, seed=args.seed)
+    kind, flops = args.kind, args.flops
+    if kind == "runs":
+        fig, _ = plots.plot_runs(result, **common)
+    elif kind == "isoflop":
+        fig, _ = plots.plot_isoflop(result, flops or [1e19, 1e21, 1e23], **common)
+    elif kind == "frontier":
+        fig, _ = plots.plot_frontier(result, flops, **common)
+    elif kind == "extrapolation":
+        fig, _ = plots.plot_extrapolation(result, flops, **common)
+    elif kind in ("ppc", "prior-ppc"):
+        fig, _ = plots.plot_predictive_check(result, "prior" if kind == "prior-ppc"
+                                             else "posterior", seed=args.seed)
+    elif kind == "pair":
+        fig, _ = plots.plot_pair(result, **common)
+    elif kind == "decision":
+        plans = None if not args.plans else {text: plan_pair(text) for text in args.plans}
+        if plans is None and not flops:
+            raise ValueError("the decision plot needs --flops C (or --plans N:D ...)")
+        fig, _ = plots.plot_decision(result, plans, flops[0] if flops else None, **common)
+    else:
+        fig, _ = plots.plot_forecast(result, start_year=args.start_year,
+                                     start_flops=args.start_flops, growth=args.growth,
+                                     growth_sd=args.growth_sd, target_loss=args.target_loss,
+                                     **common)
+    fig.savefig(args.output, dpi=args.dpi)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
