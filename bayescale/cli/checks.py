@@ -61,8 +61,8 @@ def register(commands) -> None:
                    help="a loader option of --final, e.g. table=cool_end")
     p.add_argument("--flops", type=float, help="budget at which to compare N_opt (default: "
                                                "the largest compute among the runs)")
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_approaches)
 
@@ -111,10 +111,10 @@ def register(commands) -> None:
     q.add_argument("--design", default="epoch-chinchilla",
                    help="registered data set whose (N, D) the simulations use")
     q.add_argument("--flops", type=float, default=1e24, help="budget of the N_opt ranks")
-    q.add_argument("--draws", type=int, default=500)
-    q.add_argument("--tune", type=int, default=500)
-    q.add_argument("--chains", type=int, default=2)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--draws", type=int, default=500, help="draws per chain of each fit")
+    q.add_argument("--tune", type=int, default=500, help="tuning steps per chain of each fit")
+    q.add_argument("--chains", type=int, default=2, help="chains of each fit")
+    q.add_argument("--seed", type=int, default=0, help="random seed")
     q.add_argument("--bins", type=int, default=10, help="rank bins of the uniformity test")
     q.add_argument("--plot", help="write the rank histograms to this image file")
     q.add_argument("-o", "--output", help="save the ranks (.nc)")
@@ -134,7 +134,7 @@ def register(commands) -> None:
     q.add_argument("--no-baseline", action="store_true", help="score the Bayesian fits only")
     sweep_arguments(q)
     q.add_argument("-o", "--output", help="also write the table as CSV")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="random seed")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(run=_validate_heldout)
     q = checks.add_parser("transfer", help="leave-one-data-set-out: each published source as "
@@ -150,7 +150,7 @@ def register(commands) -> None:
     q.add_argument("--methods", nargs="+", choices=["alone", "with", "with-pair", "huber"],
                    default=["alone", "with", "with-pair", "huber"],
                    help="ways of fitting (default: all four)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="random seed")
     q.add_argument("-o", "--output", help="also write the per-turn table as CSV")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(run=_validate_transfer)

@@ -49,12 +49,14 @@ def runs_arguments(p: argparse.ArgumentParser) -> None:
 
 def sampler_arguments(p: argparse.ArgumentParser) -> None:
     """Add the sampler's arguments (sampler, draws, chains, seed, device, init)."""
-    p.add_argument("--sampler", choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--target-accept", type=float, default=0.9)
+    p.add_argument("--sampler", choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER,
+                   help="NUTS implementation (numpyro and blackjax need the jax extra)")
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
+    p.add_argument("--chains", type=int, default=4, help="chains")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--target-accept", type=float, default=0.9,
+                   help="NUTS target acceptance rate (raise it if the fit has divergences)")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
                    help="where a JAX sampler (numpyro, blackjax) runs; gpu falls back to the "
                         "CPU with a message when JAX sees none")

@@ -35,7 +35,8 @@ def register(commands) -> None:
                    help=f"named model ({', '.join(available_specs())}) or a .toml file")
     p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST(k=v,...)",
                    help="override a prior, e.g. --prior 'alpha=LogNormal(mu=-1.05,sigma=0.2)'")
-    p.add_argument("--likelihood", choices=["student_t", "normal", "laplace"])
+    p.add_argument("--likelihood", choices=["student_t", "normal", "laplace"],
+                   help="noise distribution of log loss (default: the model's)")
     p.add_argument("--method", choices=list(METHODS), default="bayes",
                    help="bayes (PyMC posterior) or huber-bootstrap (the classical Hoffmann/"
                         "Epoch fit with bootstrap intervals, as a baseline)")

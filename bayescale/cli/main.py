@@ -37,6 +37,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Show each option's default after its help, unless the help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False or default == []
+                or default == argparse.SUPPRESS or not action.option_strings
+                or action.nargs == 0):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else default
+        return f"{text} (default: {shown})"
+
+
 class _StderrHandler(logging.StreamHandler):
     """Write to whatever ``sys.stderr`` is at the time of each message."""
 
@@ -75,4 +89,45 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for group in (fitting, queries, decisions, plotting, checks, catalog):
         group.register(commands)
+    _format(parser)
     return parser
+
+
+# Shown at the end of 'bayescale --help' and of each command's --help.
+EXAMPLES = {
+    None: """examples:
+  bayescale fit runs.csv -o fit.nc                  # your runs: columns N, D (or C), loss
+  bayescale fit epoch-chinchilla -o epoch.nc        # a registered published data set
+  bayescale optimal fit.nc --flops 1e23 1e24        # compute-optimal N, D, loss
+  bayescale predict fit.nc --params 7e10 --tokens 1.4e12 --noise
+  bayescale plan fit.nc --flops 1e24                # the run to train at a budget""",
+    "fit": """examples:
+  bayescale fit runs.csv -o fit.nc --column "Model Size=N" --source my-lab
+  bayescale fit mine.csv -o mine.nc --with all       # under the literature prior
+  bayescale fit epoch-chinchilla -o epoch.nc --model kaplan --draws 2000""",
+    "optimal": """examples:
+  bayescale optimal fit.nc --flops 1e22 1e23 1e24 --prob 0.9
+  bayescale optimal fit.nc --flops 1e24 --json""",
+    "predict": """examples:
+  bayescale predict fit.nc --params 7e10 --tokens 1.4e12 --noise
+  bayescale predict fit.nc --params 1e9 3e9 --tokens 2e10 6e10 --json""",
+    "plan": """examples:
+  bayescale plan fit.nc --flops 1e24 --risk 0.9
+  bayescale plan fit.nc --flops 1e24 --compare 70e9:1.4e12 35e9:2.8e12
+  bayescale plan fit.nc --flops 1e22 --next-run 1e8:2e9 1e9:2e10""",
+    "forecast": """examples:
+  bayescale forecast fit.nc --target-loss 1.9 --growth 4 --growth-sd 0.25""",
+    "plot": """examples:
+  bayescale plot fit.nc frontier -o frontier.png
+  bayescale plot fit.nc isoflop -o isoflop.pdf --flops 1e19 1e21""",
+}
+
+
+def _format(parser: argparse.ArgumentParser, name: str | None = None) -> None:
+    """Give a parser and its subcommands' parsers the help format and examples."""
+    parser.formatter_class = _HelpFormatter
+    if name in EXAMPLES:
+        parser.epilog = EXAMPLES[name]
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        for command, subparser in action.choices.items():
+            _format(subparser, command)
