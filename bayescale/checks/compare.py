@@ -215,7 +215,7 @@ def _score(fitted: Fit, held: pd.DataFrame, seed: int) -> pd.DataFrame:
     rows = []
     for source, group in held.groupby("source", sort=False):
         chosen = source if source in fitted.sources else NEW_SOURCE
-        U = unique_tokens(group)
+        U = _unique_tokens_read(fitted, group)
         draws = predict(fitted, group["N"], group["D"], source=chosen, noise=True, seed=seed,
                         U=U)
         probs = [p for level in INTERVALS for p in ((1 - level) / 2, (1 + level) / 2)]
@@ -235,11 +235,16 @@ def _score(fitted: Fit, held: pd.DataFrame, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("row")
 
 
+def _unique_tokens_read(fitted: Fit, group: pd.DataFrame) -> np.ndarray | None:
+    """Return the runs' unique tokens if the fitted law reads them (else U is metadata)."""
+    return unique_tokens(group) if "U" in fitted.spec.law_object.inputs else None
+
+
 def _log_predictive_density(fitted: Fit, group: pd.DataFrame, source: str,
                             seed: int) -> np.ndarray:
     """Log of the posterior-averaged density of each run's observed log loss."""
     params = law_parameters(fitted, source=source, seed=seed)
-    U = unique_tokens(group)
+    U = _unique_tokens_read(fitted, group)
     log_U = None if U is None else xr.DataArray(np.log(U), dims="run")
     x = law_inputs(xr.DataArray(np.log(group["N"].to_numpy()), dims="run"),
                    xr.DataArray(np.log(group["D"].to_numpy()), dims="run"), log_U=log_U)

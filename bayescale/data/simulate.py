@@ -21,6 +21,33 @@ EPOCH_LIKE = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
 SOURCE_SPREAD = {"E": 0.1, "A": 0.3, "B": 0.3}
 
 
+def simulate_loss(N, D, *, truth: dict | None = None, sigma: float = 0.01,
+                  seed: int = 0) -> np.ndarray:
+    """Return the noisy losses of runs of sizes ``N`` trained on ``D`` tokens under ``truth``.
+
+    Parameters
+    ----------
+    N, D : array_like
+        Parameters and training tokens of each run.
+    truth : dict, optional
+        The law: E, A, B, alpha, beta (default :data:`EPOCH_LIKE`).
+    sigma : float, default 0.01
+        Normal noise sd on log loss.
+    seed : int, default 0
+        Random seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        One loss per run.
+
+    """
+    truth = EPOCH_LIKE if truth is None else truth
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    mean = truth["E"] + truth["A"] / N ** truth["alpha"] + truth["B"] / D ** truth["beta"]
+    return mean * np.exp(sigma * np.random.default_rng(seed).standard_normal(N.shape))
+
+
 def simulate_runs(
     n_runs: int,
     n_sources: int = 1,

@@ -88,6 +88,7 @@ def datablations_params():
     return params
 
 
+@pytest.mark.needs_data
 def test_compare_plans_is_paired_and_antisymmetric(epoch_fit):
     a, b = (70e9, 1.4e12), (35e9, 2.8e12)
     ab = decide.compare_plans(epoch_fit, a, b)
@@ -102,6 +103,7 @@ def test_compare_plans_is_paired_and_antisymmetric(epoch_fit):
         decide.compare_plans(epoch_fit, a, "big")
 
 
+@pytest.mark.needs_data
 def test_regret_is_zero_at_the_optimum_and_positive_away(epoch_fit):
     params = chinchilla_params(draws=5)
     N = closed_form_N(1e23)

@@ -15,6 +15,7 @@ def huber_fit():
                   seed=42)
 
 
+@pytest.mark.needs_data
 def test_reproduces_epochs_point_estimate(huber_fit):
     point = huber_fit.point_estimate
     # Epoch's grid L-BFGS-B point fit (Besiroglu et al. 2024 notebook): the same recipe
@@ -27,6 +28,7 @@ def test_reproduces_epochs_point_estimate(huber_fit):
         assert point[name] == pytest.approx(published[name][0], rel=0.02), name
 
 
+@pytest.mark.needs_data
 def test_bootstrap_is_a_fit_every_query_reads(huber_fit, tmp_path):
     assert huber_fit.method == "huber-bootstrap" and huber_fit.converged
     post = huber_fit.posterior

@@ -9,6 +9,7 @@ from bayescale.data import datasets
 from bayescale.errors import DatasetError
 
 
+@pytest.mark.needs_data
 def test_registry_lists_and_describes():
     assert "epoch-chinchilla" in datasets.available()
     card = datasets.info("epoch-chinchilla")
@@ -18,6 +19,7 @@ def test_registry_lists_and_describes():
         datasets.info("nope")
 
 
+@pytest.mark.needs_data
 def test_epoch_loader_from_mirror():
     runs = datasets.load("epoch-chinchilla")
     table = runs.table
@@ -31,6 +33,7 @@ def test_epoch_loader_from_mirror():
     assert len(datasets.load("epoch-chinchilla", drop_outliers=False)) == 245
 
 
+@pytest.mark.needs_data
 def test_corrupted_mirror_file_is_refused(tmp_path, offline_mirror):
     folder = tmp_path / "epoch-chinchilla" / "data"
     folder.mkdir(parents=True)
@@ -45,6 +48,7 @@ def test_corrupted_mirror_file_is_refused(tmp_path, offline_mirror):
         datasets.set_mirror(offline_mirror)
 
 
+@pytest.mark.needs_data
 def test_mirror_without_the_file_says_how_to_get_it(tmp_path, offline_mirror):
     datasets.set_mirror(tmp_path)
     try:
@@ -55,6 +59,7 @@ def test_mirror_without_the_file_says_how_to_get_it(tmp_path, offline_mirror):
         datasets.set_mirror(offline_mirror)
 
 
+@pytest.mark.needs_data
 def test_offline_without_mirror_or_cache_is_a_clear_error(tmp_path, monkeypatch, offline_mirror):
     monkeypatch.delenv(datasets.MIRROR_ENV, raising=False)
     monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "cache"))
@@ -69,6 +74,7 @@ def test_offline_without_mirror_or_cache_is_a_clear_error(tmp_path, monkeypatch,
         datasets.set_mirror(offline_mirror)
 
 
+@pytest.mark.needs_data
 def test_cached_file_is_used_offline_and_verified(tmp_path, monkeypatch, offline_mirror):
     cache = tmp_path / "cache"
     target = cache / "epoch-chinchilla" / "data" / "svg_extracted_data.csv"
@@ -87,6 +93,7 @@ def test_cached_file_is_used_offline_and_verified(tmp_path, monkeypatch, offline
         datasets.set_mirror(offline_mirror)
 
 
+@pytest.mark.needs_data
 def test_list_is_the_registry():
     assert datasets.list() == datasets.available()
     assert {"epoch-chinchilla", "gadre2024", "porian2024", "datablations",
@@ -98,6 +105,7 @@ def test_list_is_the_registry():
         assert all(len(entry["sha256"]) == 64 for entry in card["files"])
 
 
+@pytest.mark.needs_data
 def test_gadre_loader():
     runs = datasets.load("gadre2024")
     table = runs.table
@@ -119,6 +127,7 @@ def test_gadre_loader():
         datasets.load("gadre2024", eval="wiki")
 
 
+@pytest.mark.needs_data
 def test_porian_loader():
     runs = datasets.load("porian2024")
     table = runs.table
@@ -136,6 +145,7 @@ def test_porian_loader():
     assert len(pairs.excluded) == 4
 
 
+@pytest.mark.needs_data
 def test_datablations_loader_repairs_unique_tokens():
     runs = datasets.load("datablations")
     table = runs.table
@@ -149,6 +159,7 @@ def test_datablations_loader_repairs_unique_tokens():
         pytest.approx(9e9)
 
 
+@pytest.mark.needs_data
 def test_gemstones_loader_flags_checkpoints():
     hot = datasets.load("gemstones")
     assert len(hot) == 3850 and hot.table["checkpoint"].all()
@@ -164,6 +175,7 @@ def test_gemstones_loader_flags_checkpoints():
         datasets.load("gemstones", tabel="hot")
 
 
+@pytest.mark.needs_data
 @pytest.mark.parametrize("name", ["gadre2024", "porian2024", "datablations", "gemstones"])
 def test_every_data_set_refuses_a_corrupted_file(name, tmp_path, offline_mirror):
     """One flipped byte in the last file of a card: the load fails before parsing anything."""
@@ -185,6 +197,7 @@ def test_every_data_set_refuses_a_corrupted_file(name, tmp_path, offline_mirror)
         datasets.set_mirror(offline_mirror)
 
 
+@pytest.mark.needs_data
 def test_loaded_data_sets_record_their_upstream_in_the_notes(offline_mirror):
     runs = datasets.load("epoch-chinchilla")
     note = runs.notes[-1]

@@ -29,6 +29,7 @@ def joint_fit(gadre):
                   borrow="joint", seed=1, target_accept=0.95)
 
 
+@pytest.mark.needs_data
 def test_joint_fit_defaults_to_my_source_and_predicts_the_big_runs(joint_fit, gadre):
     fit = joint_fit
     assert fit.user_sources == ["my-runs"] and fit.default_source == "my-runs"
@@ -55,6 +56,7 @@ def test_joint_fit_defaults_to_my_source_and_predicts_the_big_runs(joint_fit, ga
     assert np.all(new_high - new_low > 1.5 * (high - low))
 
 
+@pytest.mark.needs_data
 def test_joint_fit_by_data_set_name(joint_fit):
     """with_datasets takes registry names too; the fit records whose runs are whose."""
     mine = joint_fit.runs.table.query("source == 'my-runs'")[["N", "D", "loss"]]
@@ -103,6 +105,7 @@ def test_well_designed_sources_raise_no_warning(two_source_runs):
     assert identification_problems(bs.as_runs(two_source_runs), load_spec("chinchilla")) == []
 
 
+@pytest.mark.needs_data
 def test_optimality_of_famous_models(epoch_fit):
     gap = bs.queries.optimality(epoch_fit, ["gpt-3", "chinchilla", "llama-3-8b"])
     assert gap["excess_loss"].dims == ("chain", "draw", "model")

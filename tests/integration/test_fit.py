@@ -41,6 +41,7 @@ def test_fit_holds_all_groups_and_provenance(simulated_fit):
     assert simulated_fit.spec.name == "chinchilla"
 
 
+@pytest.mark.needs_data
 def test_epoch_fit_reproduces_published_estimate(epoch_fit):
     """Besiroglu et al. 2024: alpha 0.348, beta 0.366, E 1.817, ~18-20 tokens/param."""
     post = epoch_fit.posterior
@@ -92,6 +93,7 @@ def test_one_chain_is_reported_as_too_few_for_r_hat(simulated_fit):
     assert convergence_report(simulated_fit.tree)["converged"]
 
 
+@pytest.mark.needs_data
 def test_save_load_round_trip_gives_identical_queries(epoch_fit, tmp_path):
     path = epoch_fit.save(tmp_path / "fit.nc")
     loaded = bs.load_fit(path)

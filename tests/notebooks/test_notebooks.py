@@ -8,7 +8,7 @@ from bayescale.data import datasets
 
 papermill = pytest.importorskip("papermill")
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 FEWER = {"DRAWS": 200, "TUNE": 200}
 
 
@@ -17,6 +17,7 @@ def test_the_four_notebooks_are_there():
 
 
 @pytest.mark.slow
+@pytest.mark.needs_data
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_notebook_executes(path, tmp_path, offline_mirror, monkeypatch):
     monkeypatch.setenv(datasets.MIRROR_ENV, str(offline_mirror))  # the kernel reads no network

@@ -97,6 +97,7 @@ def test_forecast_command_table(fitted, capsys):
     assert "When is N_opt = 1e+12 reached?" in capsys.readouterr().out
 
 
+@pytest.mark.needs_data
 def test_models_and_datasets_listings(capsys):
     assert main(["models"]) == 0
     assert "chinchilla" in capsys.readouterr().out
@@ -108,6 +109,7 @@ def test_models_and_datasets_listings(capsys):
     assert "arXiv:2404.10102" in capsys.readouterr().out
 
 
+@pytest.mark.needs_data
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -134,6 +136,7 @@ def test_bad_input_exits_nonzero_with_one_line(args, message, tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith(message.format(tmp=tmp_path))
 
 
+@pytest.mark.needs_data
 def test_fit_with_published_runs_then_query_my_source(tmp_path, capsys):
     # Two-source fits show 0-1 divergent transitions in about half of the seeds (README, known
     # limitations); this test is about the command line, so it uses the README's remedy.
@@ -161,6 +164,7 @@ def test_fit_with_published_runs_then_query_my_source(tmp_path, capsys):
     assert "Llama 2 70B" in capsys.readouterr().out
 
 
+@pytest.mark.needs_data
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -199,6 +203,7 @@ def test_compare_command_ranks_laws_and_scores_extrapolation(tmp_path, capsys):
     assert result["extrapolation"]["chinchilla"]["median_abs_rel_error"] < 0.02
 
 
+@pytest.mark.needs_data
 def test_compare_command_refuses_one_law(capsys):
     assert main(["compare", "epoch-chinchilla", "--laws", "chinchilla"]) == 2
     assert "at least two different laws" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from bayescale.data import datasets
 TUNED = "porian2024/rw-tuned-short-const-standard-val"
 
 
+@pytest.mark.needs_data
 def test_approach_2_on_porians_tuned_refinedweb_runs():
     runs = datasets.load("porian2024", configurations=[TUNED])
     fit = isoflop_fit(runs, seed=0)
@@ -31,6 +32,7 @@ def test_approach_2_on_porians_tuned_refinedweb_runs():
     assert 1.8 < n_opt[1] / n_opt[0] < 2.2
 
 
+@pytest.mark.needs_data
 def test_approach_1_on_gemstones_training_curves():
     checkpoints = datasets.load("gemstones")
     points = envelope_points(checkpoints)
@@ -43,6 +45,7 @@ def test_approach_1_on_gemstones_training_curves():
     assert a["a_lo"] < 0.5 < a["a_hi"] and abs(a["a"] - 0.5) < 0.05
 
 
+@pytest.mark.needs_data
 def test_approaches_need_one_source_and_their_columns():
     runs = datasets.load("porian2024")
     with pytest.raises(bs.errors.BayescaleError, match=r"fit one source at a time \(15 given"):
@@ -54,6 +57,7 @@ def test_approaches_need_one_source_and_their_columns():
         envelope_fit(one)
 
 
+@pytest.mark.needs_data
 def test_three_approaches_side_by_side_command(capsys):
     # porian2024's tuned RefinedWeb IsoFLOP runs: Approach 2 and 3 run, Approach 1 needs curves
     assert main(["approaches", "porian2024", "--option", f"configurations={TUNED}",
@@ -68,6 +72,7 @@ def test_three_approaches_side_by_side_command(capsys):
     assert 0.5 < rows["3"]["N_opt"] / rows["2"]["N_opt"] < 2
 
 
+@pytest.mark.needs_data
 def test_isoflop_slices_cut_profiles_out_of_training_curves():
     sliced = isoflop_slices(datasets.load("gemstones"), n_budgets=6)
     table = sliced.table

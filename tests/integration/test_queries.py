@@ -13,6 +13,7 @@ QUIET_CONVERGENCE = pytest.mark.filterwarnings(
     "ignore::bayescale.errors.ConvergenceWarning")
 
 
+@pytest.mark.needs_data
 def test_compute_optimal_shapes_and_identities(epoch_fit):
     frontier = bs.compute_optimal(epoch_fit, [1e21, 1e23, 1e25])
     assert frontier["N_opt"].dims == ("chain", "draw", "flops")
@@ -31,6 +32,7 @@ def test_compute_optimal_shapes_and_identities(epoch_fit):
     assert medians[1] < medians[0] and medians[1] < medians[2]
 
 
+@pytest.mark.needs_data
 def test_predict_with_and_without_noise(epoch_fit):
     law = bs.predict(epoch_fit, [7e10, 3.5e10], [1.4e12, 3e12])
     noisy = bs.predict(epoch_fit, [7e10, 3.5e10], [1.4e12, 3e12], noise=True)
@@ -88,6 +90,7 @@ def test_new_source_draws_are_reproducible(two_source_fit):
     assert not np.array_equal(first["log_E"], other["log_E"])
 
 
+@pytest.mark.needs_data
 def test_interval_table(epoch_fit):
     frontier = bs.compute_optimal(epoch_fit, [1e22, 1e24])
     table = bs.queries.interval_table(frontier, prob=0.9)
@@ -102,6 +105,7 @@ def test_interval_table(epoch_fit):
         bs.queries.interval_table(frontier, kind="box")
 
 
+@pytest.mark.needs_data
 def test_parameter_summary(epoch_fit):
     table = epoch_fit.parameter_summary()
     assert {"E", "A", "B", "alpha", "beta", "nu"} <= set(table.index)

@@ -26,6 +26,7 @@ def count(ax, kind) -> int:
     return sum(isinstance(child, kind) for child in ax.get_children())
 
 
+@pytest.mark.needs_data
 def test_runs_plot_has_points_law_and_bands_on_log_axes(epoch_fit):
     fig, axes = plots.plot_runs(epoch_fit)
     n_runs = len(epoch_fit.runs.table)
@@ -38,6 +39,7 @@ def test_runs_plot_has_points_law_and_bands_on_log_axes(epoch_fit):
     render(fig)
 
 
+@pytest.mark.needs_data
 def test_isoflop_plot_draws_one_curve_and_optimum_per_budget(epoch_fit):
     fig, ax = plots.plot_isoflop(epoch_fit, [1e19, 1e21, 1e23])
     assert count(ax, PolyCollection) == 6  # two bands per budget
@@ -46,6 +48,7 @@ def test_isoflop_plot_draws_one_curve_and_optimum_per_budget(epoch_fit):
     render(fig)
 
 
+@pytest.mark.needs_data
 def test_frontier_plot_overlays_famous_models(epoch_fit):
     fig, axes = plots.plot_frontier(epoch_fit, [1e20, 1e26])
     famous = len(datasets.famous_models())
@@ -56,6 +59,7 @@ def test_frontier_plot_overlays_famous_models(epoch_fit):
     render(fig)
 
 
+@pytest.mark.needs_data
 def test_extrapolation_fan_marks_the_fitted_range(epoch_fit):
     fig, ax = plots.plot_extrapolation(epoch_fit)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -79,6 +83,7 @@ def test_pair_plot_is_a_grid_of_the_law_parameters(simulated_fit):
     render(fig)
 
 
+@pytest.mark.needs_data
 def test_decision_plot_shows_each_plan_and_accepts_axes(epoch_fit):
     fig, ax = plt.subplots()
     plans = {"A": (70e9, 1.4e12), "B": (35e9, 2.8e12), "GPT-3": (175e9, 300e9)}
@@ -90,6 +95,7 @@ def test_decision_plot_shows_each_plan_and_accepts_axes(epoch_fit):
         plots.plot_decision(epoch_fit)
 
 
+@pytest.mark.needs_data
 def test_forecast_fan_marks_the_target(epoch_fit):
     fig, ax = plots.plot_forecast(epoch_fit, start_year=2024, start_flops=5e24, growth=4.0,
                                   growth_sd=0.3, target_loss=1.9)
@@ -98,6 +104,7 @@ def test_forecast_fan_marks_the_target(epoch_fit):
     render(fig)
 
 
+@pytest.mark.needs_data
 def test_wrong_number_of_axes_is_refused(epoch_fit):
     fig, ax = plt.subplots()
     with pytest.raises(BayescaleError, match="draws 2 panel"):
@@ -105,6 +112,7 @@ def test_wrong_number_of_axes_is_refused(epoch_fit):
     plt.close(fig)
 
 
+@pytest.mark.needs_data
 def test_plot_command_writes_an_image(epoch_fit, tmp_path, capsys):
     path = epoch_fit.save(tmp_path / "fit.nc")
     out = tmp_path / "frontier.png"

@@ -47,6 +47,7 @@ def test_compute_for_size_inverts_n_opt():
     np.testing.assert_allclose(flops.values, 6 * (1e11 / G) ** ((a + b) / b), rtol=1e-9)
 
 
+@pytest.mark.needs_data
 def test_lower_targets_need_more_compute_and_later_years(epoch_fit):
     targets = [2.2, 2.0, 1.9]
     budgets = [forecast.compute_for_loss(epoch_fit, t) for t in targets]
@@ -58,6 +59,7 @@ def test_lower_targets_need_more_compute_and_later_years(epoch_fit):
     assert bool((years[1] <= years[2]).all())
 
 
+@pytest.mark.needs_data
 def test_unreachable_targets_are_reported_not_hidden(epoch_fit):
     result = forecast.forecast_year(epoch_fit, start_year=2024, start_flops=5e24, growth=4.0,
                                     target_loss=1.0)  # below Epoch's E ~ 1.82

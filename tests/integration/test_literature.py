@@ -105,6 +105,7 @@ def test_a_source_from_the_population_is_predicted_better_with_the_literature_pr
     assert errors["literature"] < 0.5 * errors["alone"], errors
 
 
+@pytest.mark.needs_data
 def test_with_datasets_borrows_the_literature_prior_by_default():
     small = simulate_runs(12, sizes=4, n_range=(1e7, 1e9), seed=2)
     with warnings.catch_warnings():
@@ -125,6 +126,7 @@ def test_with_datasets_borrows_the_literature_prior_by_default():
         bs.fit(small[["N", "D", "loss"]], model="kaplan", with_datasets=["gadre2024"])
 
 
+@pytest.mark.needs_data
 def test_discrepancy_per_decade_recovers_the_growth():
     rng = np.random.default_rng(0)
     decades = rng.uniform(0, 3, 3000)
@@ -198,10 +200,11 @@ def test_lowest_compute_runs_span_three_sizes():
         literature.lowest_compute_runs(table.iloc[:7], 5)
 
 
+@pytest.mark.needs_data
 @pytest.mark.slow
 def test_transfer_benchmark_quick_mode(tmp_path, capsys):
     """benchmarks/transfer.py --quick: one user set, two regimes, three methods, CSV written."""
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer.py"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "transfer.py"
     benchmark = runpy.run_path(str(script), run_name="transfer_benchmark")
     assert benchmark["main"](["--quick", "--out", str(tmp_path)]) == 0
     assert "fits in" in capsys.readouterr().out

@@ -65,6 +65,7 @@ def _two_dask_workers(function, items):
         return sweep.dask_map(function, items, workers=2)
 
 
+@pytest.mark.needs_data
 def test_heldout_table_scores_bayes_and_baseline_side_by_side_on_dask():
     table = validate.heldout_calibration(["epoch-chinchilla"], draws=300, tune=300,
                                          resamples=50, run=_two_dask_workers)
@@ -82,6 +83,7 @@ def test_heldout_table_scores_bayes_and_baseline_side_by_side_on_dask():
         assert inside or "the 90% intervals cover" in row["note"], method
 
 
+@pytest.mark.needs_data
 def test_a_held_out_scoring_that_fails_gives_its_row_with_the_error():
     # Holding out 99% of Epoch's runs by compute leaves too few to fit: the Bayesian scoring
     # raises, and its row says why; the baseline's row says it had no source to score.
@@ -151,6 +153,7 @@ def test_scaled_spec_scales_every_sigma_and_keeps_the_rest():
         sensitivity.scaled_spec(spec, 0)
 
 
+@pytest.mark.needs_data
 def test_sensitivity_and_validate_commands(simulated_fit, tmp_path, capsys):
     path = simulated_fit.save(tmp_path / "fit.nc")
     assert main(["sensitivity", str(path), "--flops", "1e23", "--json"]) == 0
@@ -197,6 +200,7 @@ def test_extreme_but_valid_inputs_sample_without_overflow():
     assert float(fitted.posterior["E"].median()) == pytest.approx(1.8, rel=0.01)
 
 
+@pytest.mark.needs_data
 def test_one_fit_per_metric_recovers_each_metrics_law_and_a_bad_metric_fails_alone(tmp_path):
     # Two metrics of the same 40 runs: the loss (TRUTH's law) and an eval loss with a higher
     # irreducible loss (E 2.1, same noise draws); a third metric has a negative value in row 3.
@@ -227,6 +231,7 @@ def test_one_fit_per_metric_recovers_each_metrics_law_and_a_bad_metric_fails_alo
         sweep.metric_tasks("epoch-chinchilla", ["loss"])
 
 
+@pytest.mark.needs_data
 def test_metrics_command_prints_one_row_per_eval_split(capsys, tmp_path):
     output = tmp_path / "metrics.nc"
     assert main(["metrics", "gadre2024", "--metrics", "c4_val", "openlm", "--draws", "200",

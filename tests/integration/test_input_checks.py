@@ -61,6 +61,7 @@ def test_prior_typos_and_partial_overrides():
     assert narrow.priors["alpha"]["sigma"] == 0.2
 
 
+@pytest.mark.needs_data
 def test_options_that_do_not_apply_are_errors(simulated_fit):
     with pytest.raises(bs.errors.DatasetError, match=r"option drop_outliers takes true or false, "
                                               r"not 'maybe'"):
@@ -83,6 +84,7 @@ def test_options_that_do_not_apply_are_errors(simulated_fit):
         bs.fit(simulate_runs(), seed=-1)
 
 
+@pytest.mark.needs_data
 def test_only_registered_data_sets_load(tmp_path, capsys):
     card = tmp_path / "card.toml"
     card.write_text((data_folder("datasets") / "epoch-chinchilla.toml").read_text())

@@ -14,6 +14,7 @@ PUBLISHED = {"R_D_star": 15.39, "R_N_star": 5.31}
 C4_BASE = {"E": 1.869, "A": 520.8, "B": 1487.7, "alpha": 0.3526596, "beta": 0.3526596}
 
 
+@pytest.mark.needs_data
 def test_paper_selection_keeps_the_papers_runs():
     runs = datasets.load("datablations", selection="paper")
     assert len(runs) == 181 and len(runs.excluded) == 48
@@ -40,6 +41,7 @@ def test_fixed_parameters_are_checked():
         replace(spec, fixed={"E": -1.0})
 
 
+@pytest.mark.needs_data
 def test_papers_procedure_recovers_its_repetition_constants():
     runs = datasets.load("datablations", selection="paper")
     fitted = bs.fit(runs, model="data_constrained_paper", draws=500, tune=500, seed=2)

@@ -114,3 +114,13 @@ def test_extrapolation_threshold_and_errors():
         extrapolation_check(runs, holdout=1.5)
     with pytest.raises(bs.errors.BayescaleError, match="leaves"):
         extrapolation_check(runs, holdout_above=C.min() * 1.001)
+
+
+def test_held_out_runs_with_a_unique_token_column_score_under_a_law_without_it(simulated_fit):
+    """A U column is metadata for the Chinchilla law (single-epoch runs: U = D)."""
+    from bayescale.checks.compare import _score
+
+    held = simulate_runs(seed=3).iloc[-5:].assign(source="runs")
+    held["C"] = 6 * held["N"] * held["D"]
+    with_u = held.assign(U=held["D"])
+    pd.testing.assert_frame_equal(_score(simulated_fit, with_u, 0), _score(simulated_fit, held, 0))

@@ -1,0 +1,79 @@
+"""The package's shape: a small public API, layers, lazy imports, and the CLI's entry points."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import bayescale as bs
+from bayescale.cli import main
+from bayescale.cli.fitting import METHODS as CLI_METHODS
+from bayescale.cli.queries import KAPLAN_EXPONENT as CLI_KAPLAN_EXPONENT
+from bayescale.spec import available_specs, load_spec
+from bayescale.spec.model_spec import _validate
+
+
+def test_the_public_api_is_small_and_every_name_resolves():
+    assert len(bs.__all__) <= 16
+    for name in bs.__all__:
+        assert getattr(bs, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        bs.nope  # noqa: B018
+    # the errors live in bayescale.errors, not at the top
+    assert "BayescaleError" not in bs.__all__ and bs.errors.BayescaleError
+
+
+def test_constants_written_out_in_the_cli_agree_with_the_library():
+    from bayescale.fitting.result import METHODS
+    from bayescale.queries.famous import KAPLAN_EXPONENT
+
+    assert CLI_METHODS == METHODS
+    assert CLI_KAPLAN_EXPONENT == KAPLAN_EXPONENT
+
+
+@pytest.mark.parametrize("name", available_specs())
+def test_every_shipped_model_names_pymc_distributions_with_their_arguments(name):
+    _validate(load_spec(name), check_distributions=True)  # shipped specs skip it when loaded
+
+
+def _imported_after(code: str) -> set[str]:
+    """The top-level packages a fresh interpreter has loaded after running ``code``."""
+    script = f"import sys\n{code}\nprint(__import__('json').dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    return {name.split(".")[0] for name in json.loads(out.splitlines()[-1])}
+
+
+HEAVY = {"pymc", "pytensor", "nutpie", "jax", "arviz", "matplotlib"}
+
+
+def test_importing_the_package_and_the_cli_loads_no_sampler_or_plotting_library():
+    assert not HEAVY & _imported_after("import bayescale, bayescale.cli")
+
+
+def test_a_query_of_a_saved_fit_loads_no_sampler_or_plotting_library(simulated_fit, tmp_path):
+    path = simulated_fit.save(tmp_path / "fit.nc")
+    loaded = _imported_after(
+        "from bayescale.cli import main\n"
+        f"main(['optimal', {str(path)!r}, '--flops', '1e22', '--json'])\n"
+        f"main(['predict', {str(path)!r}, '--params', '1e9', '--tokens', '2e10', '--json'])")
+    assert not HEAVY & loaded, HEAVY & loaded
+
+
+def test_version_and_python_dash_m(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"bayescale {bs.__version__}"
+    out = subprocess.run([sys.executable, "-m", "bayescale", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "examples:" in out and "bayescale fit runs.csv" in out
+
+
+def test_every_option_has_help_and_shows_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = capsys.readouterr().out
+    assert "--draws DRAWS         draws per chain (default: 1000)" in text
+    assert "random seed (default: 0)" in text
