@@ -2,7 +2,7 @@
 # bayescale's set-up and entry points. On a fresh clone:
 #   ./run.sh main    create .venv (Python >= 3.12), install bayescale, fit Epoch's 240 Chinchilla
 #                    runs and print the posterior compute-optimal frontier
-#   ./run.sh test    same set-up, then the test suite
+#   ./run.sh test    same set-up, then ruff, the import contracts, the docs site and the tests
 #   ./run.sh bench [suite|epoch|pooling|baseline [fit|extrapolation]|transfer|all]   same set-up, then
 #                    the benchmarks (tables printed, CSV in benchmarks/results); default: suite,
 #                    every data set x sampler, the scaling sweep and the baseline in one run
@@ -40,7 +40,7 @@ setup() {
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "run.sh: installing bayescale and its dependencies into .venv" >&2
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[test,jax,dask]"
+    .venv/bin/python -m pip install --quiet -e ".[test,jax,dask,docs]"
     touch "$stamp"
   fi
   if [ -z "${BAYESCALE_DATA_MIRROR:-}" ] && [ -d ../shared/data ]; then
@@ -67,6 +67,7 @@ case "${1:-}" in
     shift
     .venv/bin/python -m ruff check .
     .venv/bin/lint-imports
+    NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
     # A missing data mirror fails the run here instead of skipping the tests that need it.
     BAYESCALE_REQUIRE_DATA=1 .venv/bin/python -m pytest "$@"
     ;;

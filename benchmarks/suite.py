@@ -79,7 +79,7 @@ SCALING_SIZES = 10
 SCALING = ((1_000, 10), (10_000, 10), (10_000, 100), (10_000, 1_000), (100_000, 10),
            (100_000, 100), (100_000, 1_000))
 # The GPU section: (data set, or simulated (runs, sources); chains, draws per chain, tuning
-# steps, init). Many chains still need a few hundred draws each (docs/samplers.md).
+# steps, init). Many chains still need a few hundred draws each (docs/performance/samplers.md).
 GPU_POINTS = (("epoch-chinchilla", 4, 1000, 1000, "adapt"),
               ("epoch-chinchilla", 64, 400, 300, "adapt"),
               ("epoch-chinchilla", 1024, 400, 300, "adapt"),

@@ -112,9 +112,9 @@ def two_source_runs():
 
 @pytest.fixture(scope="session")
 def two_source_fit(two_source_runs):
-    # Known limitation (measured, README): fits of two sources show 0-5 divergent transitions
-    # per 2000 draws in about 3 of 8 seeds; the fit warns about them. The tests that use this
-    # fixture check the diagnostics they rely on explicitly instead.
+    # Known limitation (measured, docs/guides/models.md): fits of two sources show 0-5
+    # divergent transitions per 2000 draws in about 3 of 8 seeds; the fit warns about them.
+    # The tests that use this fixture check the diagnostics they rely on explicitly instead.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
         return bs.fit(two_source_runs, draws=1000, tune=1000, seed=5)

@@ -94,7 +94,7 @@ def runs_from(args, load_with: bool = True):
     runs = load_runs(args.runs, args.option, options)
     if not load_with:
         return runs
-    return runs, load_with(args.with_datasets, args.with_option)
+    return runs, load_with_datasets(args.with_datasets, args.with_option)
 
 
 def load_runs(name: str, loader_options: list[str], options: dict):
@@ -119,7 +119,7 @@ def load_runs(name: str, loader_options: list[str], options: dict):
     return datasets.load(name, **parsed)
 
 
-def load_with(names: list[str], items: list[str]) -> list:
+def load_with_datasets(names: list[str], items: list[str]) -> list:
     """Load the --with data sets, each with its --with-option settings."""
     from bayescale.data import datasets
 

@@ -120,7 +120,7 @@ def fit(
         Laplace approximation (the posterior mode and the inverse Hessian there, see
         :mod:`bayescale.inference.laplace`), whose covariance is then the fixed dense mass matrix,
         so tuning only adapts the step size; a few hundred tuning steps suffice. Measured to make
-        fits of many sources far faster (docs/speed.md).
+        fits of many sources far faster (docs/performance/speed.md).
     progressbar : bool, default False
         Show a progress bar while sampling.
     log_likelihood : bool, default True

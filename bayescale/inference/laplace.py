@@ -16,7 +16,7 @@ correlation ~0.3 on simulated checkpoint tables), and together those correlation
 direction of the posterior far narrower than its marginals. A diagonal or low-rank mass
 matrix adapted from a few hundred tuning draws does not find it (nutpie: 35-40 leapfrog steps
 per draw and bulk ESS ~20-160 for alpha at 10,000 runs in 100 sources); the Laplace covariance
-has it exactly (docs/speed.md).
+has it exactly (docs/performance/speed.md).
 """
 
 from __future__ import annotations

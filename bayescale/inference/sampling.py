@@ -1,7 +1,7 @@
 """Run a sampler on a PyMC model, and judge whether it converged.
 
 One checked string picks the sampler. ``"nutpie"`` (the default) is the fastest measured on the
-Epoch runs with the same posterior (see docs/samplers.md); ``"pymc"`` is PyMC's own
+Epoch runs with the same posterior (see docs/performance/samplers.md); ``"pymc"`` is PyMC's own
 NUTS, with a dense mass matrix adapted during tuning; ``"numpyro"`` and ``"blackjax"`` run NUTS
 in JAX (``pip install 'bayescale[jax]'``) and can sample on a GPU (``device="gpu"``), with the
 chains vectorised there.
@@ -129,7 +129,8 @@ def _sample_pymc(model: pm.Model, settings: SamplerSettings,
         options["mp_ctx"] = "forkserver"
     with model, warnings.catch_warnings():
         # PyMC flags its dense mass-matrix adaptation as experimental on every call; it is the
-        # setting measured to sample these posteriors best (README), so the flag is not news.
+        # setting measured to sample these posteriors best (docs/performance/samplers.md), so
+        # the flag is not news.
         warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental",
                                 category=UserWarning)
         tree = pm.sample(
@@ -234,7 +235,7 @@ def use_jax_compile_cache() -> str | None:
     """Keep JAX's compiled programs on disk, so that a later fit of the same model skips compiling.
 
     It serves a later process: a JAX sampler's program, whose runs are arguments, for any runs
-    of the same structure and table shape (docs/speed.md).
+    of the same structure and table shape (docs/performance/speed.md).
     A folder set through JAX's own ``JAX_COMPILATION_CACHE_DIR`` is left as it is; else the
     cache is ``$BAYESCALE_JAX_CACHE`` or ``jax`` in the user cache folder, at most
     :data:`JAX_CACHE_MAX_BYTES` (oldest entries removed first); ``BAYESCALE_JAX_CACHE=off``
@@ -367,7 +368,7 @@ def convergence_report(tree: xr.DataTree) -> dict:
 
 
 # From this many sources on, a fit that mixes badly is advised to start from the Laplace
-# approximation (measured: 10k runs in 100 sources, docs/speed.md).
+# approximation (measured: 10k runs in 100 sources, docs/performance/speed.md).
 MANY_SOURCES = 10
 
 

@@ -138,8 +138,9 @@ def test_bad_input_exits_nonzero_with_one_line(args, message, tmp_path, capsys):
 
 @pytest.mark.needs_data
 def test_fit_with_published_runs_then_query_my_source(tmp_path, capsys):
-    # Two-source fits show 0-1 divergent transitions in about half of the seeds (README, known
-    # limitations); this test is about the command line, so it uses the README's remedy.
+    # Two-source fits show 0-1 divergent transitions in about half of the seeds
+    # (docs/guides/models.md, known limitations); this test is about the command line, so it
+    # uses the documented remedy.
     runs = simulate_runs(seed=6)
     runs.to_csv(tmp_path / "mine.csv", index=False)
     out = tmp_path / "joint.nc"

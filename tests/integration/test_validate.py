@@ -17,7 +17,8 @@ from tests.conftest import TRUTH, simulate_runs
 
 @pytest.fixture(scope="module")
 def small_sbc():
-    # A small SBC runs in CI; `bayescale validate sbc --sims 200` is the full check (README).
+    # A small SBC runs in CI; `bayescale validate sbc --sims 200` is the full check
+    # (docs/validation/calibration.md).
     return validate.sbc(n_sims=30, draws=300, tune=300, chains=2, seed=1)
 
 
