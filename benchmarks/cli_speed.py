@@ -1,0 +1,137 @@
+"""Benchmark: what a user of the command line waits for, whole process, cold and warm.
+
+Usage: ``./run.sh bench cli`` (or ``python benchmarks/cli_speed.py [--repeats 3]
+[--resamples 4000] [--quick]``).
+
+Each command runs in a fresh process under ``/usr/bin/time`` (wall time and peak resident
+memory), ``--repeats`` times; the table gives medians. "cold" runs start from empty compile
+caches (PyTensor's, JAX's, bayescale's: temporary folders, new for each run); "warm" runs share
+caches that an earlier run of the same command filled. Beside them: the same fit in one
+long-lived Python process (the first fit, and a second one of the same structure), and the
+Huber-bootstrap baseline (``--method huber-bootstrap``) as the ratio to beat. Prints the table
+and writes ``benchmarks/results/cli_speed.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).parent / "results"
+BIN = Path(sys.executable).parent / "bayescale"
+TIME = "/usr/bin/time"
+
+
+def run(command: list[str], caches: Path) -> tuple[float, float]:
+    """Run one command in a fresh process with its caches under ``caches``: (wall s, peak GiB)."""
+    env = os.environ | {
+        "PYTENSOR_FLAGS": f"base_compiledir={caches / 'pytensor'}",
+        "BAYESCALE_JAX_CACHE": str(caches / "jax"),
+        "BAYESCALE_CACHE": str(caches / "bayescale"),
+        "NUMBA_CACHE_DIR": str(caches / "numba"),
+    }
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        start = time.perf_counter()
+        done = subprocess.run([TIME, "-f", "%M", "-o", report.name, *command], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode not in (0, 3):
+            raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-2000:]}")
+        peak_kib = float(report.read().strip().splitlines()[-1])
+    return wall, peak_kib / 2**20
+
+
+def in_process(runs_file: Path) -> dict[str, float]:
+    """The same fit twice in one Python process: the first, and one of the same structure."""
+    code = (
+        "import time, bayescale as bs\n"
+        f"runs = bs.as_runs(__import__('pandas').read_csv({str(runs_file)!r}))\n"
+        "t = time.perf_counter(); bs.fit(runs); first = time.perf_counter() - t\n"
+        "t = time.perf_counter(); bs.fit(runs, seed=1); second = time.perf_counter() - t\n"
+        "print(first, second)\n")
+    with tempfile.TemporaryDirectory() as caches:
+        env = os.environ | {"PYTENSOR_FLAGS": f"base_compiledir={caches}/pytensor",
+                            "BAYESCALE_CACHE": f"{caches}/bayescale"}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout
+    first, second = map(float, out.split()[-2:])
+    return {"first fit in a process": first, "next fit of the same structure": second}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per command and state")
+    parser.add_argument("--resamples", type=int, default=4000,
+                        help="bootstrap resamples of the Huber baseline (Epoch's 4000)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one repeat, 200 resamples: a smoke test")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the CSV")
+    args = parser.parse_args(argv)
+    repeats, resamples = (1, 200) if args.quick else (args.repeats, args.resamples)
+    work = Path(tempfile.mkdtemp(prefix="bayescale-cli-speed-"))
+    runs_file = work / "epoch.csv"
+    from bayescale import datasets
+
+    datasets.load("epoch-chinchilla").table[["N", "D", "loss"]].to_csv(runs_file, index=False)
+    fit_file = work / "fit.nc"
+    commands = {
+        "fit (nutpie)": [str(BIN), "-q", "fit", str(runs_file), "-o", str(fit_file),
+                         "--overwrite", "--no-progress"],
+        "fit (numpyro)": [str(BIN), "-q", "fit", str(runs_file), "-o", str(work / "np.nc"),
+                          "--overwrite", "--no-progress", "--sampler", "numpyro"],
+        "fit --method huber-bootstrap": [
+            str(BIN), "-q", "fit", str(runs_file), "-o", str(work / "huber.nc"), "--overwrite",
+            "--method", "huber-bootstrap", "--resamples", str(resamples)],
+        "--help": [str(BIN), "--help"],
+        "optimal": [str(BIN), "-q", "optimal", str(fit_file), "--flops", "1e24"],
+        "predict": [str(BIN), "-q", "predict", str(fit_file), "--params", "7e10", "--tokens",
+                    "1.4e12"],
+        "summary": [str(BIN), "-q", "summary", str(fit_file)],
+    }
+    rows = []
+    warm_caches = work / "warm-caches"
+    for name, command in commands.items():
+        for state in ("cold", "warm"):
+            walls, peaks = [], []
+            if state == "warm":
+                run(command, warm_caches)  # fills the caches; not counted
+            for _ in range(repeats):
+                caches = (Path(tempfile.mkdtemp(dir=work)) if state == "cold" else warm_caches)
+                wall, peak = run(command, caches)
+                walls.append(wall)
+                peaks.append(peak)
+            rows.append({"command": f"bayescale {name}", "state": state,
+                         "median_wall_s": statistics.median(walls), "min_wall_s": min(walls),
+                         "max_wall_s": max(walls), "peak_rss_gib": max(peaks),
+                         "repeats": repeats})
+            print(f"{name} {state}: {statistics.median(walls):.2f} s", file=sys.stderr)
+    for name, seconds in in_process(runs_file).items():
+        rows.append({"command": f"bayescale.fit in Python: {name}", "state": "in process",
+                     "median_wall_s": seconds, "min_wall_s": seconds, "max_wall_s": seconds,
+                     "peak_rss_gib": float("nan"), "repeats": 1})
+    table = pd.DataFrame(rows)
+    huber = table.query("command == 'bayescale fit --method huber-bootstrap' and state == 'warm'")
+    fit = table.query("command == 'bayescale fit (nutpie)' and state == 'warm'")
+    ratio = float(huber["median_wall_s"].iloc[0] / fit["median_wall_s"].iloc[0])
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "cli_speed.csv", index=False)
+    with pd.option_context("display.width", 200, "display.float_format", "{:.2f}".format):
+        print(table.to_string(index=False))
+    print(f"\nwhole-process huber-bootstrap ({resamples} resamples) / nutpie fit, warm: "
+          f"{ratio:.1f}x")
+    print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"CSV in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
