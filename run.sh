@@ -60,7 +60,7 @@ case "${1:-}" in
       --flops 1e21 1e22 1e23 5.76e23 1e24 1e25 1e26
     echo
     .venv/bin/bayescale optimality out/epoch-chinchilla.nc \
-      --model gpt-3 gopher chinchilla palm llama-2-70b llama-3-70b llama-3.1-405b
+      --famous gpt-3 gopher chinchilla palm llama-2-70b llama-3-70b llama-3.1-405b
     ;;
   test)
     setup

@@ -59,7 +59,7 @@ class LawComparison:
     pareto_k: pd.DataFrame
 
 
-def compare_laws(runs, laws: Sequence[str] = ("chinchilla", "kaplan"), **fit_options) -> (
+def compare_laws(runs, models: Sequence[str] = ("chinchilla", "kaplan"), **fit_options) -> (
         LawComparison):
     """Fit each law to the same runs and compare them by PSIS-LOO.
 
@@ -67,7 +67,7 @@ def compare_laws(runs, laws: Sequence[str] = ("chinchilla", "kaplan"), **fit_opt
     ----------
     runs : Runs or anything :func:`bayescale.as_runs` takes
         The runs.
-    laws : sequence of str, default ("chinchilla", "kaplan")
+    models : sequence of str, default ("chinchilla", "kaplan")
         Named models (see :func:`bayescale.spec.available_specs`), at least two.
     **fit_options
         Passed to :func:`bayescale.fit` for every law (``draws``, ``seed``, ``with_datasets``,
@@ -80,14 +80,14 @@ def compare_laws(runs, laws: Sequence[str] = ("chinchilla", "kaplan"), **fit_opt
         whose Pareto k exceeds 0.7, per law.
 
     """
-    if len(laws) < 2 or len(set(laws)) != len(laws):
-        raise BayescaleError(f"compare needs at least two different laws, got {list(laws)}")
+    if len(models) < 2 or len(set(models)) != len(models):
+        raise BayescaleError(f"compare needs at least two different models, got {list(models)}")
     if fit_options.get("log_likelihood") is False:
         raise BayescaleError("compare_laws ranks laws by PSIS-LOO, which needs the pointwise "
                              "log likelihood: drop log_likelihood=False")
     runs = as_runs(runs)
     fits, results, pareto = {}, {}, {}
-    for name in laws:
+    for name in models:
         fits[name] = fit(runs, model=name, **fit_options)
         with warnings.catch_warnings():  # replaced by the warning below, which names the runs
             warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
@@ -99,7 +99,7 @@ def compare_laws(runs, laws: Sequence[str] = ("chinchilla", "kaplan"), **fit_opt
     bad = pareto_k > PARETO_K_LIMIT
     table["bad_pareto_k"] = [int(bad[name].sum()) for name in table.index]
     table["converged"] = [fits[name].converged for name in table.index]
-    for name in laws:
+    for name in models:
         if bad[name].any():
             rows = ", ".join(f"{row} (k={k:.2f})" for row, k in
                              pareto_k.loc[bad[name], name].sort_values().items())
@@ -217,7 +217,7 @@ def _score(fitted: Fit, held: pd.DataFrame, seed: int) -> pd.DataFrame:
         chosen = source if source in fitted.sources else NEW_SOURCE
         U = _unique_tokens_read(fitted, group)
         draws = predict(fitted, group["N"], group["D"], source=chosen, noise=True, seed=seed,
-                        U=U)
+                        unique_tokens=U)
         probs = [p for level in INTERVALS for p in ((1 - level) / 2, (1 + level) / 2)]
         quantiles = draws.quantile([0.5, *probs], dim=("chain", "draw"))
         lpd = _log_predictive_density(fitted, group, chosen, seed)

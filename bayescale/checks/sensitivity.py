@@ -70,7 +70,7 @@ def prior_sensitivity(fit, flops: float = 1e24, *, factors: Sequence[float] = DE
                              "baseline (it has no priors)")
     if fit.spec.law_object.optimal_log_params is None:
         raise BayescaleError(f"the '{fit.spec.law}' law has no N_opt to compare")
-    settings = fit.sampler.to_dict()
+    settings = dict(fit.sampler)
     options = {key: settings[key] for key in ("sampler", "draws", "tune", "chains", "seed",
                                               "target_accept")}
     source = fit.default_source

@@ -31,7 +31,7 @@ def register(commands) -> None:
         "compare", help="compare laws on the same runs: PSIS-LOO and a held-out extrapolation "
                         "check of the largest-compute runs")
     runs_arguments(p)
-    p.add_argument("--laws", nargs="+", default=["chinchilla", "kaplan"], metavar="MODEL",
+    p.add_argument("--models", nargs="+", default=["chinchilla", "kaplan"], metavar="MODEL",
                    help=f"named models to compare ({', '.join(available_specs())})")
     held = p.add_mutually_exclusive_group()
     held.add_argument("--holdout", type=float, default=0.2,
@@ -163,7 +163,7 @@ def _compare(args) -> int:
 
     runs, published = runs_from(args)
     options = sampler_options(args) | {"with_datasets": published, "borrow": "joint"}
-    comparison = compare_laws(runs, args.laws, **options)
+    comparison = compare_laws(runs, args.models, **options)
     loo = comparison.table[["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight",
                             "bad_pareto_k", "converged"]]
     scores = {}
@@ -171,7 +171,7 @@ def _compare(args) -> int:
         if published:
             raise ValueError("the extrapolation check holds out your runs' largest-compute "
                              "runs from a one-table fit: drop --with, or use --no-extrapolation")
-        for name in args.laws:
+        for name in args.models:
             score = extrapolation_check(runs, name, holdout=args.holdout,
                                         holdout_above=args.holdout_above, **options)
             scores[name] = score.summary

@@ -208,8 +208,7 @@ def print_summary(result: Fit, prob: float, as_json: bool) -> int:
             "parameters": json_records(table),
             "diagnostics": diagnostics,
             "method": result.method,
-            "sampler": (result.sampler.to_dict() if result.method == "bayes"
-                        else result.sampler),
+            "sampler": result.sampler,
             "provenance": result.provenance,
             "spec": json.loads(result.spec.to_json()),
         }, indent=2))
@@ -236,7 +235,7 @@ def print_summary(result: Fit, prob: float, as_json: bool) -> int:
     for note in provenance["runs_notes"]:
         print(f"  runs: {note}")
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in provenance["versions"].items()))
-    settings = result.sampler if isinstance(result.sampler, dict) else result.sampler.to_dict()
+    settings = result.sampler
     print("Sampler: " + ", ".join(f"{k} {v}" for k, v in settings.items())
           + f"; ran on {result.tree.attrs.get('device', 'cpu')}")
     return 0

@@ -32,7 +32,7 @@ def register(commands) -> None:
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
     p.add_argument("--params", type=float, nargs="+", required=True, help="N of each run")
     p.add_argument("--tokens", type=float, nargs="+", required=True, help="D of each run")
-    p.add_argument("--unique", type=float, nargs="+", metavar="U",
+    p.add_argument("--unique-tokens", type=float, nargs="+", metavar="U",
                    help="unique tokens of each run (data-constrained law; default U = D)")
     p.add_argument("--noise", action="store_true",
                    help="include observation noise (the loss one run would report)")
@@ -42,7 +42,7 @@ def register(commands) -> None:
     p = commands.add_parser(
         "optimality", help="how far famous models were from compute-optimal, under a fit")
     p.add_argument("fit", nargs="?", help="a fit file written by 'bayescale fit'")
-    p.add_argument("--model", nargs="+", metavar="KEY",
+    p.add_argument("--famous", nargs="+", metavar="KEY",
                    help="famous models, e.g. gpt-3 chinchilla (default: all; see --list)")
     p.add_argument("--list", action="store_true", help="list the famous models and stop")
     query_options(p)
@@ -90,7 +90,7 @@ def _predict(args) -> int:
 
     result = load_fit(args)
     loss = predict(result, args.params, args.tokens, source=chosen_source(args), noise=args.noise,
-                   seed=args.seed, U=args.unique)
+                   seed=args.seed, unique_tokens=args.unique_tokens)
     table = interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti")
     table.insert(0, "D", args.tokens)
     table.insert(0, "N", args.params)
@@ -110,9 +110,9 @@ def _optimality(args) -> int:
         table = datasets.famous_models()[["name", "N", "D", "C", "source"]]
         return print_table(table, args)
     if args.fit is None:
-        raise ValueError("give a fit file: bayescale optimality FIT.nc [--model KEY ...]")
+        raise ValueError("give a fit file: bayescale optimality FIT.nc [--famous KEY ...]")
     result = load_fit(args)
-    gap = optimality(result, args.model, source=chosen_source(args), seed=args.seed)
+    gap = optimality(result, args.famous, source=chosen_source(args), seed=args.seed)
     shown = ["optimal_tokens_per_param", "tokens_per_param_ratio", "N_over_N_opt",
              "excess_loss"]
     table = interval_table(gap[shown], prob=args.prob, kind="hdi" if args.hdi else "eti")

@@ -180,14 +180,14 @@ def forecast_year(fit_or_params, *, start_year: float, start_flops: float,
                              "growth": float(growth), "growth_sd": float(growth_sd)})
 
 
-def forecast_table(forecast: xr.Dataset, probs=(0.05, 0.25, 0.5, 0.75, 0.95)) -> pd.DataFrame:
+def forecast_table(forecast: xr.Dataset, quantiles=(0.05, 0.25, 0.5, 0.75, 0.95)) -> pd.DataFrame:
     """Summarise :func:`forecast_year`: quantiles of the compute and year, and P(never).
 
     Parameters
     ----------
     forecast : xarray.Dataset
         The result of :func:`forecast_year`.
-    probs : sequence of float
+    quantiles : sequence of float
         Quantiles to report.
 
     Returns
@@ -200,7 +200,7 @@ def forecast_table(forecast: xr.Dataset, probs=(0.05, 0.25, 0.5, 0.75, 0.95)) ->
     rows = {}
     for name in ("flops", "year"):
         values = forecast[name].values.reshape(-1)
-        row = {f"q{p:g}": float(np.quantile(values, p, method="inverted_cdf")) for p in probs}
+        row = {f"q{p:g}": float(np.quantile(values, p, method="inverted_cdf")) for p in quantiles}
         row["p_never"] = float(np.mean(~np.isfinite(values)))
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")

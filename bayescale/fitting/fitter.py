@@ -113,7 +113,7 @@ def fit(
         Where a JAX sampler runs: ``"auto"`` uses a GPU when JAX sees one; ``"gpu"`` without
         one falls back to the CPU with a message. The chains run vectorised on a GPU, so many
         chains (``chains=64`` to ``1024``) cost little more than a few. The fit records the
-        device in ``fit.tree.attrs["device"]``.
+        device in ``fit.device``.
     init : {"adapt", "laplace"}, default "adapt"
         How the chains start. ``"adapt"``: the sampler's own initialisation and mass-matrix
         adaptation. ``"laplace"`` (samplers ``pymc`` and ``numpyro``): from draws of the

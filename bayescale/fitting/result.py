@@ -21,7 +21,6 @@ from bayescale.data.records import FORMAT
 from bayescale.data.runs import NEW_SOURCE, Runs
 from bayescale.errors import FitFileError
 from bayescale.fitting import fitfile
-from bayescale.inference.settings import SamplerSettings
 from bayescale.spec.laws import reference_inputs
 from bayescale.spec.model_spec import ModelSpec
 
@@ -72,13 +71,19 @@ class Fit:
         return ModelSpec.from_json(self.tree.attrs["spec"])
 
     @property
-    def sampler(self) -> SamplerSettings | dict:
-        """Sampler name, draws, tuning, chains, seed and target acceptance.
+    def sampler(self) -> dict:
+        """How the fit was made, as plain settings.
 
-        For the Huber-bootstrap baseline: a dict of its settings (resamples, seed, delta).
+        For a Bayesian fit the fields of :class:`bayescale.inference.settings.SamplerSettings`
+        (sampler, draws, tune, chains, seed, target_accept, device asked for, init); for the
+        Huber-bootstrap baseline its own (method, resamples, seed, delta, grid_starts, maxiter).
         """
-        settings = json.loads(self.tree.attrs["sampler"])
-        return settings if self.method != "bayes" else SamplerSettings(**settings)
+        return json.loads(self.tree.attrs["sampler"])
+
+    @property
+    def device(self) -> str:
+        """Where the fit ran: ``"cpu"`` or ``"gpu"`` (the baseline always runs on the CPU)."""
+        return str(self.tree.attrs.get("device", "cpu"))
 
     @property
     def diagnostics(self) -> dict:
@@ -223,8 +228,8 @@ class Fit:
         if self.method != "bayes":
             how = (f"{self.method}, {sampler['resamples']} resamples, seed {sampler['seed']}")
         else:
-            how = (f"{sampler.chains} chains x {sampler.draws} draws ({sampler.sampler}, seed "
-                   f"{sampler.seed})")
+            how = (f"{sampler['chains']} chains x {sampler['draws']} draws "
+                   f"({sampler['sampler']}, seed {sampler['seed']})")
         return (f"<bayescale.Fit {self.spec.name}: {self.tree['runs'].sizes['row']} runs, "
                 f"{len(self.sources)} source(s); {how}; {status}>")
 

@@ -86,7 +86,7 @@ def warn_if_not_converged(fit) -> None:
                       "target_accept)", ConvergenceWarning, stacklevel=3)
 
 
-def law_parameters(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
+def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Dataset:
     """Return the law's parameters per posterior draw, in raw units, in log form.
 
     Parameters

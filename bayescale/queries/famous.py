@@ -21,7 +21,7 @@ from bayescale.queries.frontier import frontier
 from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN, law_inputs
 
 
-def optimality(fit, models: str | Sequence[str] | None = None, source: str | None = None,
+def optimality(fit, famous: str | Sequence[str] | None = None, *, source: str | None = None,
                seed: int = 0) -> xr.Dataset:
     """Posterior of how far famous models were from compute-optimal for their FLOPs.
 
@@ -29,7 +29,7 @@ def optimality(fit, models: str | Sequence[str] | None = None, source: str | Non
     ----------
     fit : Fit
         A fitted model.
-    models : str or sequence of str, optional
+    famous : str or sequence of str, optional
         Keys of :func:`bayescale.datasets.famous_models` (e.g. ``"gpt-3"``); default all.
     source : str, optional
         A fitted source, ``bayescale.NEW_SOURCE``, or None for the fit's default source.
@@ -47,8 +47,8 @@ def optimality(fit, models: str | Sequence[str] | None = None, source: str | Non
 
     """
     table = datasets.famous_models()
-    keys = table.index.tolist() if models is None else (
-        [models] if isinstance(models, str) else list(models))
+    keys = table.index.tolist() if famous is None else (
+        [famous] if isinstance(famous, str) else list(famous))
     unknown = [key for key in keys if key not in table.index]
     if unknown:
         raise BayescaleError(f"unknown model(s) {unknown}: the famous models are "
@@ -62,7 +62,7 @@ def optimality(fit, models: str | Sequence[str] | None = None, source: str | Non
 KAPLAN_EXPONENT = 0.73  # Kaplan et al. 2020, Section 6: N_opt ~ C^0.73
 
 
-def rule_allocation(fit, flops, anchor_flops: float | None = None,
+def rule_allocation(fit, flops, *, anchor_flops: float | None = None,
                     anchor_params: float | None = None, exponent: float = KAPLAN_EXPONENT,
                     source: str | None = None, seed: int = 0) -> xr.Dataset:
     """Posterior of the loss a power-law sizing rule (Kaplan's by default) costs at budgets.
@@ -121,8 +121,8 @@ def rule_allocation(fit, flops, anchor_flops: float | None = None,
         anchor_flops=anchor_flops, anchor_params=anchor_params, exponent=exponent)
 
 
-def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, source: str | None = None,
-                   seed: int = 0) -> xr.Dataset:
+def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, *,
+                   source: str | None = None, seed: int = 0) -> xr.Dataset:
     """Posterior of how far runs of N parameters on D tokens were from compute-optimal.
 
     Parameters

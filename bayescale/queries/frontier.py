@@ -10,7 +10,7 @@ from bayescale.queries.loss import decades_beyond, warn_if_far
 from bayescale.spec.laws import LOG_FLOPS_PER_PARAM_TOKEN, get_law, law_inputs
 
 
-def compute_optimal(fit, flops, source: str | None = None, seed: int = 0,
+def compute_optimal(fit, flops, *, source: str | None = None, seed: int = 0,
                     unique_tokens=None) -> xr.Dataset:
     """Posterior of the compute-optimal allocation at one or more FLOP budgets (C = 6ND).
 

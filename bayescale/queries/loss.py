@@ -45,8 +45,8 @@ def warn_if_far(fit, flops, what: str = "query") -> None:
             "(see fit.discrepancy)", ExtrapolationWarning, stacklevel=3)
 
 
-def predict(fit, N, D, source: str | None = None, noise: bool = False,
-            seed: int = 0, U=None, discrepancy: bool = True) -> xr.DataArray:
+def predict(fit, N, D, *, source: str | None = None, noise: bool = False,
+            seed: int = 0, unique_tokens=None, discrepancy: bool = True) -> xr.DataArray:
     """Posterior of the loss of runs with N parameters trained on D tokens.
 
     Parameters
@@ -65,8 +65,8 @@ def predict(fit, N, D, source: str | None = None, noise: bool = False,
         summarise predictive draws by quantiles, not by mean or standard deviation.
     seed : int, default 0
         Seed for a new source's offsets and for the observation noise.
-    U : float or sequence of float, optional
-        Unique tokens of each run, read by the data-constrained law (default: U = D, every token
+    unique_tokens : float or sequence of float, optional
+        Unique tokens U of each run, read by the data-constrained law (default: U = D, every token
         seen once). Laws of compute alone (envelope, over-training) read C = 6ND and M = D/N.
     discrepancy : bool, default True
         Add the law's discrepancy beyond the fitted runs: a Normal error on log loss whose
@@ -87,9 +87,9 @@ def predict(fit, N, D, source: str | None = None, noise: bool = False,
         raise ValueError(f"N and D must pair up one to one; got {N.size} N and {D.size} D values")
     check_counts(N, D)
     log_U = None
-    if U is not None:
-        check_reads_unique(fit.spec.law, U, what="U (unique tokens)")
-        U = np.broadcast_to(np.asarray(U, dtype=float), N.shape)
+    if unique_tokens is not None:
+        check_reads_unique(fit.spec.law, unique_tokens, what="unique_tokens")
+        U = np.broadcast_to(np.asarray(unique_tokens, dtype=float), N.shape)
         log_U = xr.DataArray(np.log(U), dims="run")
     rng = np.random.default_rng(seed)
     params = law_parameters(fit, source=source, seed=int(rng.integers(2**31)))

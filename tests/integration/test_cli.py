@@ -42,12 +42,14 @@ def test_optimal_table_and_json(fitted, capsys):
 
 
 def test_predict_json_with_noise_is_wider(fitted, capsys):
-    base = ["predict", str(fitted), "--params", "7e10", "--tokens", "1.4e12", "--json"]
+    # inside the fitted runs, where no discrepancy widens both intervals alike (beyond them it
+    # dominates the noise, and which interval is wider is up to Monte Carlo error)
+    base = ["predict", str(fitted), "--params", "1e9", "--tokens", "2e10", "--json"]
     assert main(base) == 0
     law = json.loads(capsys.readouterr().out)[0]
     assert main([*base, "--noise"]) == 0
     noisy = json.loads(capsys.readouterr().out)[0]
-    assert law["N"] == 7e10 and law["D"] == 1.4e12
+    assert law["N"] == 1e9 and law["D"] == 2e10 and law["decades_beyond"] == 0
     assert noisy["loss_hi"] - noisy["loss_lo"] > law["loss_hi"] - law["loss_lo"]
     assert np.isclose(noisy["loss"], law["loss"], rtol=0.01)
 
@@ -157,7 +159,7 @@ def test_fit_with_published_runs_then_query_my_source(tmp_path, capsys):
     assert main(["optimal", str(out), "--flops", "1e23", "--new-source", "--json"]) == 0
     new = json.loads(capsys.readouterr().out)[0]
     assert new["loss_opt_hi"] - new["loss_opt_lo"] > mine["loss_opt_hi"] - mine["loss_opt_lo"]
-    assert main(["optimality", str(out), "--model", "gpt-3", "chinchilla",
+    assert main(["optimality", str(out), "--famous", "gpt-3", "chinchilla",
                  "--source", "epoch-chinchilla"]) == 0
     text = capsys.readouterr().out
     assert "for source 'epoch-chinchilla'" in text and "excess_loss [interval]" in text
@@ -190,7 +192,7 @@ def test_bad_with_options(args, message, tmp_path, capsys):
 
 def test_compare_command_ranks_laws_and_scores_extrapolation(tmp_path, capsys):
     simulate_runs(seed=5, sigma=0.005).to_csv(tmp_path / "runs.csv", index=False)
-    status = main(["compare", str(tmp_path / "runs.csv"), "--laws", "chinchilla",
+    status = main(["compare", str(tmp_path / "runs.csv"), "--models", "chinchilla",
                    "overtraining", "--holdout", "0.25", "--draws", "500", "--tune", "500",
                    "--json"])
     assert status == 0
@@ -206,5 +208,5 @@ def test_compare_command_ranks_laws_and_scores_extrapolation(tmp_path, capsys):
 
 @pytest.mark.needs_data
 def test_compare_command_refuses_one_law(capsys):
-    assert main(["compare", "epoch-chinchilla", "--laws", "chinchilla"]) == 2
+    assert main(["compare", "epoch-chinchilla", "--models", "chinchilla"]) == 2
     assert "at least two different laws" in capsys.readouterr().err

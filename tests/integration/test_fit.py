@@ -37,7 +37,7 @@ def test_fit_holds_all_groups_and_provenance(simulated_fit):
     provenance = simulated_fit.provenance
     assert provenance["versions"]["pymc"].split(".")[0] >= "6"
     assert len(provenance["data_sha256"]) == 64
-    assert simulated_fit.sampler.seed == 11
+    assert simulated_fit.sampler["seed"] == 11
     assert simulated_fit.spec.name == "chinchilla"
 
 

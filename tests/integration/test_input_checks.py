@@ -70,7 +70,7 @@ def test_options_that_do_not_apply_are_errors(simulated_fit):
                        match=r"the 'chinchilla' law does not read unique"):
         bs.compute_optimal(simulated_fit, [1e22], unique_tokens=1e10)
     with pytest.raises(bs.errors.BayescaleError, match=r"does not read unique"):
-        bs.predict(simulated_fit, [1e9], [2e10], U=[1e9])
+        bs.predict(simulated_fit, [1e9], [2e10], unique_tokens=[1e9])
     with pytest.raises(bs.errors.BayescaleError, match=r"this fit has one \('runs'\)"):
         bs.compute_optimal(simulated_fit, [1e22], source=bs.NEW_SOURCE)
     with pytest.raises(bs.errors.BayescaleError, match=r"N = 70 looks like millions or billions"):

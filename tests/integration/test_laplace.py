@@ -83,7 +83,7 @@ def test_laplace_start_gives_nutpies_posterior_and_is_recorded(sampler, simulate
         pytest.importorskip("numpyro", reason="pip install 'bayescale[jax]'")
     fit = bs.fit(simulate_runs(), sampler=sampler, init="laplace", draws=500, tune=200, seed=11)
     assert fit.converged, fit.diagnostics
-    assert fit.sampler.init == "laplace" and fit.sampler.sampler == sampler
+    assert fit.sampler["init"] == "laplace" and fit.sampler["sampler"] == sampler
     assert fit.diagnostics["divergences"] == 0
     assert_recovers_truth_like(fit, simulated_fit)
     for name in TRUTH:

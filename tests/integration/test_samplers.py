@@ -18,7 +18,7 @@ pytest.importorskip("jax", reason="the JAX samplers need: pip install 'bayescale
 def test_jax_samplers_recover_the_law_like_nutpie(sampler, simulated_fit):
     fit = bs.fit(simulate_runs(), sampler=sampler, draws=500, tune=500, seed=11)
     assert fit.converged, fit.diagnostics
-    assert fit.sampler.sampler == sampler and fit.tree.attrs["device"] in ("cpu", "gpu")
+    assert fit.sampler["sampler"] == sampler and fit.device in ("cpu", "gpu")
     # 99% intervals (ten parameter checks over the two samplers), and nutpie's medians
     assert_recovers_truth_like(fit, simulated_fit)
 

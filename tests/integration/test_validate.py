@@ -105,7 +105,7 @@ def test_a_held_out_fit_that_did_not_converge_is_refitted_longer_and_says_so():
                                             seed=0)
     assert note.startswith("refitted with 80 draws, 80 tuning steps and target_accept 0.95: "
                            "the first fit had ") and "ESS" in note
-    assert score.fit.sampler.draws == 80 and score.fit.sampler.target_accept == 0.95
+    assert score.fit.sampler["draws"] == 80 and score.fit.sampler["target_accept"] == 0.95
     converged, none = validate._converged_check(runs, "chinchilla", threshold, draws=1000,
                                                 tune=1000, seed=0)
     assert converged.summary["converged"] and none == ""
