@@ -70,18 +70,20 @@ def main(argv=None) -> int:
     parser.add_argument("--resamples", type=int, default=1000,
                         help="Huber bootstrap resamples (default 1000)")
     parser.add_argument("--sets", nargs="+", default=None, help="user-set labels to run")
-    parser.add_argument("--methods", nargs="+", default=list(transfer.METHODS),
-                        choices=transfer.METHODS, help="ways of fitting (default: all)")
+    parser.add_argument("--methods", nargs="+", default=None, choices=transfer.METHODS,
+                        help="ways of fitting (default: all; --quick: alone, with, huber)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the CSV files")
     args = parser.parse_args(argv)
     logging.getLogger("bayescale").setLevel(logging.WARNING)
     sets, regimes = args.sets, transfer.REGIMES
     draws, resamples = args.draws, args.resamples
+    methods = args.methods or list(transfer.METHODS)
     if args.quick:
         sets, regimes = sets or list(transfer.QUICK_SETS), ("few-8", "many")
         draws, resamples = min(draws, 300), min(resamples, 200)
+        methods = args.methods or list(transfer.QUICK_METHODS)
     start = time.perf_counter()
-    table = transfer.transfer_table(sets, regimes, args.methods, draws=draws,
+    table = transfer.transfer_table(sets, regimes, methods, draws=draws,
                                     resamples=resamples, progress=True)
     summary = transfer.summarise(table)
     wall = time.perf_counter() - start

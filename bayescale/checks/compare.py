@@ -81,7 +81,8 @@ def compare_laws(runs, models: Sequence[str] = ("chinchilla", "kaplan"), **fit_o
 
     """
     if len(models) < 2 or len(set(models)) != len(models):
-        raise BayescaleError(f"compare needs at least two different models, got {list(models)}")
+        raise BayescaleError(f"compare needs at least two different laws (models), got "
+                             f"{list(models)}")
     if fit_options.get("log_likelihood") is False:
         raise BayescaleError("compare_laws ranks laws by PSIS-LOO, which needs the pointwise "
                              "log likelihood: drop log_likelihood=False")

@@ -88,6 +88,7 @@ USER_SETS = (
     UserSet("datablations", "datablations/single-epoch"),
 )
 QUICK_SETS = ("gadre2024/rpj",)
+QUICK_METHODS = ("alone", "with", "huber")
 
 
 def regime_rows(table: pd.DataFrame, regime: str) -> pd.Index:

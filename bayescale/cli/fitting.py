@@ -54,10 +54,14 @@ def register(commands) -> None:
 def _fit(args) -> int:
     from bayescale.fitting.fitfile import check_output
     from bayescale.fitting.fitter import fit
+    from bayescale.inference.settings import SamplerSettings
     from bayescale.spec.model_spec import load_spec
 
     check_output(args.output, overwrite=args.overwrite)
     spec = load_spec(args.model, priors=parse_priors(args.prior), likelihood=args.likelihood)
+    if args.method == "bayes":  # refuse bad sampler settings before reading any runs
+        options = sampler_options(args)
+        SamplerSettings(**{name: options[name] for name in SamplerSettings.__dataclass_fields__})
     if args.borrow == "prior" and args.with_datasets:
         if args.with_option:
             raise ValueError("--with-option loads a data set with options, which needs "

@@ -89,7 +89,8 @@ def test_compare_needs_two_laws():
         compare_laws(simulate_runs(), ["chinchilla"])
 
 
-@pytest.mark.parametrize("method, options", [("bayes", SAMPLING),
+# 1000 draws: with 500 the fit's R-hat sits near 1.01 and passes or fails by seed and test order
+@pytest.mark.parametrize("method, options", [("bayes", {"draws": 1000, "tune": 1000}),
                                              ("huber-bootstrap", {"resamples": 100})])
 def test_extrapolation_check_scores_held_out_runs(method, options):
     runs = simulate_runs(sigma=0.01)
