@@ -5,7 +5,7 @@ Usage: ``./run.sh bench cli`` (or ``python benchmarks/cli_speed.py [--repeats 3]
 
 Each command runs in a fresh process under ``/usr/bin/time`` (wall time and peak resident
 memory), ``--repeats`` times; the table gives medians. "cold" runs start from empty compile
-caches (PyTensor's, JAX's, bayescale's: temporary folders, new for each run); "warm" runs share
+caches (PyTensor's, JAX's, numba's: temporary folders, new for each run); "warm" runs share
 caches that an earlier run of the same command filled. Beside them: the same fit in one
 long-lived Python process (the first fit, and a second one of the same structure), and the
 Huber-bootstrap baseline (``--method huber-bootstrap``) as the ratio to beat. Prints the table
@@ -36,7 +36,6 @@ def run(command: list[str], caches: Path) -> tuple[float, float]:
     env = os.environ | {
         "PYTENSOR_FLAGS": f"base_compiledir={caches / 'pytensor'}",
         "BAYESCALE_JAX_CACHE": str(caches / "jax"),
-        "BAYESCALE_CACHE": str(caches / "bayescale"),
         "NUMBA_CACHE_DIR": str(caches / "numba"),
     }
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
@@ -59,8 +58,7 @@ def in_process(runs_file: Path) -> dict[str, float]:
         "t = time.perf_counter(); bs.fit(runs, seed=1); second = time.perf_counter() - t\n"
         "print(first, second)\n")
     with tempfile.TemporaryDirectory() as caches:
-        env = os.environ | {"PYTENSOR_FLAGS": f"base_compiledir={caches}/pytensor",
-                            "BAYESCALE_CACHE": f"{caches}/bayescale"}
+        env = os.environ | {"PYTENSOR_FLAGS": f"base_compiledir={caches}/pytensor"}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True).stdout
     first, second = map(float, out.split()[-2:])

@@ -168,6 +168,18 @@ def print_sections(sections: dict, args) -> int:
     return 0
 
 
+def growth_arguments(p: argparse.ArgumentParser, what: str = "") -> None:
+    """Add the compute-growth assumption of a forecast (``what`` prefixes each help)."""
+    p.add_argument("--start-year", type=float, default=2024.0,
+                   help=f"{what}year of --start-flops")
+    p.add_argument("--start-flops", type=float, default=5e25,
+                   help=f"{what}largest training budget in the start year, FLOPs")
+    p.add_argument("--growth", type=float, default=4.0,
+                   help=f"{what}median yearly growth factor of that budget")
+    p.add_argument("--growth-sd", type=float, default=0.25,
+                   help=f"{what}sd of the log of the yearly growth factor")
+
+
 def sweep_arguments(p: argparse.ArgumentParser) -> None:
     """Add the arguments of a sweep of fits (workers, Dask scheduler)."""
     p.add_argument("--dask", action="store_true",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bayescale import decide
 from bayescale.cli.common import (
     chosen_source,
+    growth_arguments,
     load_fit,
     plan_pair,
     print_sections,
@@ -45,14 +46,7 @@ def register(commands) -> None:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--target-loss", type=float, help="loss to reach, nats/token")
     target.add_argument("--target-params", type=float, help="compute-optimal N to reach")
-    p.add_argument("--start-year", type=float, default=2024.0,
-                   help="year of --start-flops (default 2024)")
-    p.add_argument("--start-flops", type=float, default=5e25,
-                   help="largest training budget in the start year (default 5e25 FLOPs)")
-    p.add_argument("--growth", type=float, default=4.0,
-                   help="median yearly growth factor of that budget (default 4)")
-    p.add_argument("--growth-sd", type=float, default=0.25,
-                   help="sd of the log of the yearly growth factor (default 0.25)")
+    growth_arguments(p)
     query_options(p)
     p.set_defaults(run=_forecast)
 

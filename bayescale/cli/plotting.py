@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from bayescale.cli.common import (
+    growth_arguments,
     load_fit,
     plan_pair,
 )
@@ -23,14 +24,7 @@ def register(commands) -> None:
                    help="decision plot: plans to compare (default: the expected-loss and "
                         "risk-averse optima at --flops)")
     p.add_argument("--target-loss", type=float, help="forecast plot: the target loss")
-    p.add_argument("--start-year", type=float, default=2024.0,
-                   help="forecast plot: year of --start-flops")
-    p.add_argument("--start-flops", type=float, default=5e25,
-                   help="forecast plot: largest training budget in the start year")
-    p.add_argument("--growth", type=float, default=4.0,
-                   help="forecast plot: median yearly growth factor of that budget")
-    p.add_argument("--growth-sd", type=float, default=0.25,
-                   help="forecast plot: sd of the log yearly growth factor")
+    growth_arguments(p, what="forecast plot: ")
     p.add_argument("--source", help="a fitted source (default: the fit's default source)")
     p.add_argument("--dpi", type=int, default=150, help="image resolution")
     p.add_argument("--seed", type=int, default=0, help="random seed")

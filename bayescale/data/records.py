@@ -6,7 +6,6 @@ and these records.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -15,8 +14,6 @@ import pandas as pd
 import xarray as xr
 
 from bayescale.data.runs import Runs
-
-log = logging.getLogger("bayescale")
 
 FORMAT = "bayescale-fit/1"
 PACKAGES = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray", "nutpie")
