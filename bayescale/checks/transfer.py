@@ -13,6 +13,10 @@ runs that span at least 3 model sizes, and its lower 80%), each way of fitting i
     The same, centred on two named data sets (the first two of :data:`PAIR_ORDER` that are not
     held out), as a user who names the published runs theirs resemble
     (``--with epoch-chinchilla gadre2024``); its spread is learned from every other data set.
+``stacked``
+    The ``alone`` and ``with`` fits mixed by the stacking weights of their leave-one-out
+    predictive densities on the fitted runs (Yao et al. 2018, :func:`arviz.compare`): the
+    weighting of lone and joint fits the issue proposed, measured here.
 ``huber``
     The Huber-bootstrap baseline (Hoffmann et al.'s Approach 3 as Epoch AI reproduced it), from
     a coarser grid of starts (:data:`bayescale.estimators.huber.COARSE_GRID`) with L-BFGS-B capped
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayescale.checks.compare import INTERVALS, _score
 from bayescale.estimators.huber import COARSE_GRID, huber_bootstrap
@@ -56,7 +61,7 @@ HOLDOUT = 0.2
 # iterations each) takes hours per fit.
 HUBER_MAXITER = 2000
 REGIMES = ("few-5", "few-8", "many")
-METHODS = ("alone", "with", "with-pair", "huber")
+METHODS = ("alone", "with", "with-pair", "stacked", "huber")
 PAIR_ORDER = ("epoch-chinchilla", "gadre2024", "gemstones")
 
 
@@ -122,6 +127,29 @@ def borrowed_priors(kept, user: UserSet, method: str) -> dict | None:
     return LiteraturePrior.from_table(names, exclude=[user.dataset]).priors(kept)
 
 
+def stacked_fit(fits: dict[str, Fit]) -> Fit:
+    """Mix fits of the same runs and law by the stacking weights of their LOO densities.
+
+    Each chain of the result takes its first draws from the first fit and the rest from the
+    next, in proportion to the weights :func:`arviz.compare` finds (``method="stacking"``);
+    the weights are recorded in the result's ``stacking_weights`` attribute.
+    """
+    import arviz as az
+
+    weights = az.compare({name: f.tree for name, f in fits.items()},
+                         method="stacking")["weight"]
+    posteriors = [f.posterior for f in fits.values()]
+    total = posteriors[0].sizes["draw"]
+    ends = np.round(np.cumsum([weights[name] for name in fits]) * total).astype(int)
+    pieces = [post.isel(draw=slice(start, end)) for post, start, end in
+              zip(posteriors, [0, *ends[:-1]], ends, strict=True)]
+    mixed = xr.concat(pieces, dim="draw").assign_coords(draw=np.arange(total))
+    tree = next(iter(fits.values())).tree.copy()
+    tree["posterior"] = xr.DataTree(mixed)
+    tree.attrs["stacking_weights"] = {name: float(weights[name]) for name in fits}
+    return Fit(tree)
+
+
 def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
                resamples: int = 1000, seed: int = 0) -> dict:
     """Fit one user set in one regime with one method and score its held-out runs.
@@ -144,6 +172,12 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
         if method == "huber":
             fitted = Fit(huber_bootstrap(kept, resamples=resamples, seed=seed,
                                          grid=COARSE_GRID, maxiter=HUBER_MAXITER))
+        elif method == "stacked":
+            tau = discrepancy_per_decade(exclude=[user.dataset])
+            fitted = stacked_fit({name: fit(kept, draws=draws, tune=draws, seed=seed,
+                                            discrepancy=tau,
+                                            priors=borrowed_priors(kept, user, name))
+                                  for name in ("alone", "with")})
         else:
             tau = discrepancy_per_decade(exclude=[user.dataset])
             fitted = fit(kept, draws=draws, tune=draws, seed=seed, discrepancy=tau,
@@ -165,6 +199,7 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
         "lpd_mean": float(scored["lpd"].mean()),
         "wall_s": wall,
         "converged": bool(fitted.converged),
+        "weight_with": fitted.tree.attrs.get("stacking_weights", {}).get("with", np.nan),
     }
     log.info("bayescale: transfer %s %s %s: error %.2f%%, 90%% coverage %.0f%%, %.1f s",
              user.label, regime, method, 100 * row["median_rel_error"],
