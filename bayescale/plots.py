@@ -3,7 +3,10 @@
 Every function takes the fit first, accepts ``axes=`` (one Axes, or a pair where it draws two
 panels; the ArviZ grids make their own figure), and returns ``(fig, axes)``. Bands are
 equal-tailed posterior intervals of the law's loss (not of a single run's noisy loss) unless
-said otherwise. Log axes carry their units (parameters, tokens, FLOPs, nats/token).
+said otherwise; every band is a 50% and a 90% central interval (:data:`BANDS`), stated in the
+title or legend. Log axes carry their units (parameters, tokens, FLOPs, nats/token), and loss
+axes read as plain numbers (2, 3, 4), not as powers of ten. Where a plot reaches beyond the
+fitted runs it shades their range.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pymc as pm
 import xarray as xr
+from matplotlib.ticker import LogFormatter
 from scipy.stats import binom
 
 from bayescale.data import datasets
@@ -29,6 +33,8 @@ from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN
 LOSS_LABEL = "loss (nats/token)"
 LABELS = {"N": "parameters N", "D": "training tokens D", "C": "training compute C (FLOPs)"}
 BANDS = (0.5, 0.9)  # central intervals drawn as nested bands
+# Famous models labelled first on the frontier (the rest by compute, where they fit).
+KEY_MODELS = ("chinchilla", "gpt-3", "llama-3.1-405b", "llama-3-70b", "palm")
 
 
 def _axes(axes, count: int, width: float = 5.0):
@@ -45,12 +51,41 @@ def _axes(axes, count: int, width: float = 5.0):
     return flat[0].figure, (flat[0] if count == 1 else flat)
 
 
-def _band(ax, x, draws: xr.DataArray, dim: str, color, label: str | None = None):
-    """Draw the median and nested central bands of ``draws`` (chain, draw, dim) against x."""
+def _plain_log(axis) -> None:
+    """Label a log axis with plain numbers (1.8, 2, 3), minor ticks too where few decades show."""
+    axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
+def _loss_axes(ax, x: str | None, **settings) -> None:
+    """Set a log-log (or, with ``x=None``, log-y) panel whose y axis is the loss."""
+    if x is not None:
+        settings |= {"xscale": "log", "xlabel": LABELS[x]}
+    ax.set(yscale="log", ylabel=LOSS_LABEL, **settings)
+    _plain_log(ax.yaxis)
+
+
+def _fitted_range(ax, low: float, high: float, label: str = "fitted runs") -> None:
+    """Shade the fitted runs' range on the x axis (what lies outside it is extrapolation)."""
+    ax.axvspan(low, high, color="0.9", zorder=0, label=label)
+
+
+def _title_source(fit, chosen: str) -> str:
+    """Name the source a plot shows when the fit has several (else nothing)."""
+    return f" for '{chosen}'" if len(fit.sources) > 1 else ""
+
+
+def _band(ax, x, draws: xr.DataArray, dim: str, color, label: str | None = None,
+          labelled: bool = False):
+    """Draw the median and nested central bands of ``draws`` (chain, draw, dim) against x.
+
+    ``labelled``: name each band in the legend ("50% interval", "90% interval").
+    """
     for mass, alpha in zip(BANDS, (0.35, 0.2), strict=True):
         low, high = (draws.quantile(q, dim=("chain", "draw")).transpose(dim).values
                      for q in ((1 - mass) / 2, (1 + mass) / 2))
-        ax.fill_between(x, low, high, color=color, alpha=alpha, linewidth=0)
+        ax.fill_between(x, low, high, color=color, alpha=alpha, linewidth=0,
+                        label=f"{mass:.0%} interval" if labelled else None)
     ax.plot(x, draws.median(("chain", "draw")).transpose(dim).values, color=color, label=label)
 
 
@@ -88,22 +123,25 @@ def plot_runs(fit, *, source: str | None = None, axes=None, curves: int = 3, see
     chosen, runs = _source_runs(fit, source)
     params = law_parameters(fit, source=chosen, seed=seed)
     ratio = runs["D"] / runs["N"]
-    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, curves))
+    # Points in both panels, and the L-N panel's curves, take their colour from D/N (one bar);
+    # the L-D panel's curves (one per model size) take the colour cycle.
     points = ax_n.scatter(runs["N"], runs["loss"], c=np.log10(ratio), cmap="viridis", s=12,
                           zorder=3)
-    fig.colorbar(points, ax=ax_n, label="log10 tokens per parameter")
-    ax_d.scatter(runs["D"], runs["loss"], c=np.log10(runs["N"]), cmap="viridis", s=12, zorder=3)
+    ax_d.scatter(runs["D"], runs["loss"], c=np.log10(ratio), cmap=points.cmap,
+                 norm=points.norm, s=12, zorder=3)
+    fig.colorbar(points, ax=[ax_n, ax_d], label="log10 tokens per parameter (points)")
     grid_n = np.geomspace(runs["N"].min(), runs["N"].max(), 60)
     grid_d = np.geomspace(runs["D"].min(), runs["D"].max(), 60)
-    for colour, r in zip(colours, np.quantile(ratio, np.linspace(0, 1, curves)), strict=True):
+    for r in np.quantile(ratio, np.linspace(0, 1, curves)):
         n = xr.DataArray(grid_n, dims="x")
-        _band(ax_n, grid_n, plan_loss(params, n, n * r), "x", colour, f"D/N = {r:.3g}")
-    for colour, size in zip(colours, np.quantile(runs["N"], np.linspace(0, 1, curves)),
-                            strict=True):
+        colour = points.cmap(points.norm(np.log10(r)))
+        _band(ax_n, grid_n, plan_loss(params, n, n * r), "x", colour, f"law at D/N = {r:.3g}")
+    for k, size in enumerate(np.quantile(runs["N"], np.linspace(0, 1, curves))):
         d = xr.DataArray(grid_d, dims="x")
-        _band(ax_d, grid_d, plan_loss(params, size, d), "x", colour, f"N = {size:.3g}")
+        _band(ax_d, grid_d, plan_loss(params, size, d), "x", f"C{k + 1}",
+              f"law at N = {size:.3g}")
     for ax, name in ((ax_n, "N"), (ax_d, "D")):
-        ax.set(xscale="log", yscale="log", xlabel=LABELS[name], ylabel=LOSS_LABEL)
+        _loss_axes(ax, name)
         ax.legend(fontsize="small")
     ax_n.set_title(f"runs of '{chosen}' and the fitted law (bands 50%, 90%)",
                    fontsize="medium")
@@ -135,7 +173,8 @@ def plot_isoflop(fit, flops: Sequence[float], *, source: str | None = None, axes
 
     """
     fig, ax = _axes(axes, 1)
-    params = law_parameters(fit, source=source, seed=seed)
+    chosen, runs = _source_runs(fit, source)
+    params = law_parameters(fit, source=chosen, seed=seed)
     budgets = xr.DataArray(np.sort(np.asarray(flops, dtype=float)), dims="flops")
     best = frontier(params, budgets)
     if "N_opt" not in best:
@@ -149,19 +188,20 @@ def plot_isoflop(fit, flops: Sequence[float], *, source: str | None = None, axes
         grid = np.geomspace(centre / span, centre * span, 80)
         n = xr.DataArray(grid, dims="x")
         loss = plan_loss(params, n, C / FLOPS_PER_PARAM_TOKEN / n)
-        _band(ax, grid, loss, "x", colour, f"C = {C:.2g}")
+        beyond = " (beyond the runs)" if C > runs["C"].max() else ""
+        _band(ax, grid, loss, "x", colour, f"C = {C:.2g}{beyond}")
         low, high = n_opt.quantile([0.05, 0.95]).values
         at = float(best["loss_opt"].isel(flops=i).median())
-        ax.errorbar(centre, at, xerr=[[centre - low], [high - centre]], fmt="o", color=colour,
-                    capsize=3, zorder=4)
-    ax.set(xscale="log", yscale="log", xlabel=LABELS["N"], ylabel=LOSS_LABEL,
-           title="IsoFLOP curves (bands 50%, 90%)\ndots: N_opt with its 90% interval")
+        ax.errorbar(centre, at, xerr=[[centre - low], [high - centre]], fmt="D", color="k",
+                    markerfacecolor=colour, ecolor="k", elinewidth=1.5, capsize=4, zorder=5)
+    _loss_axes(ax, "N", title=f"IsoFLOP curves{_title_source(fit, chosen)} (bands 50%, 90%)"
+                              "\ndiamonds: N_opt with its 90% interval")
     ax.legend(fontsize="small")
     return fig, ax
 
 
 def plot_frontier(fit, flops: Sequence[float] | None = None, *, source: str | None = None,
-                  famous: bool = True, axes=None, seed: int = 0):
+                  famous: bool | Sequence[str] = True, axes=None, seed: int = 0):
     """Plot the compute-optimal frontier N_opt(C) and D_opt(C), with famous models overlaid.
 
     Parameters
@@ -172,8 +212,11 @@ def plot_frontier(fit, flops: Sequence[float] | None = None, *, source: str | No
         Budgets spanned (default: from the runs' smallest compute to 1e26 FLOPs).
     source : str, optional
         The source whose law is drawn.
-    famous : bool, default True
+    famous : bool or sequence of str, default True
         Overlay famous models' (C, N) and (C, D) (:func:`bayescale.datasets.famous_models`).
+        True labels as many as fit without overlapping, largest compute first; a sequence of
+        their keys (e.g. ``["chinchilla", "llama-3-70b"]``) labels those only; False draws
+        none.
     axes : sequence of two matplotlib Axes, optional
         Where to draw the two panels (default: a new figure).
     seed : int, default 0
@@ -185,28 +228,72 @@ def plot_frontier(fit, flops: Sequence[float] | None = None, *, source: str | No
 
     """
     fig, (ax_n, ax_d) = _axes(axes, 2)
-    params = law_parameters(fit, source=source, seed=seed)
+    chosen, runs = _source_runs(fit, source)
+    params = law_parameters(fit, source=chosen, seed=seed)
     if flops is None:
-        flops = (fit.runs.table["C"].min(), 1e26)
+        flops = (runs["C"].min(), 1e26)
     grid = np.geomspace(min(flops), max(flops), 60)
     best = frontier(params, xr.DataArray(grid, dims="flops"))
     if "N_opt" not in best:
         raise BayescaleError(f"the '{params.attrs['law']}' law has no N_opt to draw")
     _band(ax_n, grid, best["N_opt"], "flops", "C0", "N_opt")
     _band(ax_d, grid, best["D_opt"], "flops", "C1", "D_opt")
-    if famous:
-        models = datasets.famous_models()
+    for ax, name in ((ax_n, "N"), (ax_d, "D")):
+        _fitted_range(ax, runs["C"].min(), runs["C"].max(), "fitted runs' compute")
+        ax.set(xscale="log", yscale="log", xlabel=LABELS["C"], ylabel=LABELS[name])
+    models = datasets.famous_models().sort_values("C", ascending=False)
+    if famous is not False:
         for ax, name in ((ax_n, "N"), (ax_d, "D")):
             ax.scatter(models["C"], models[name], color="k", s=14, zorder=4,
                        label="famous models")
-            for key, row in models.iterrows():
-                ax.annotate(key, (row["C"], row[name]), fontsize=6, xytext=(3, 2),
-                            textcoords="offset points")
-    for ax, name in ((ax_n, "N"), (ax_d, "D")):
-        ax.set(xscale="log", yscale="log", xlabel=LABELS["C"], ylabel=LABELS[name])
-        ax.legend(fontsize="small")
-    ax_n.set_title("compute-optimal frontier, C = 6ND (bands 50%, 90%)", fontsize="medium")
+    for ax in (ax_n, ax_d):
+        ax.legend(fontsize="small", loc="upper left")
+    ax_n.set_title(f"compute-optimal frontier{_title_source(fit, chosen)}, C = 6ND "
+                   "(bands 50%, 90%)", fontsize="medium")
+    if famous is not False:
+        _label_famous(fig, (ax_n, ax_d), models, famous)
     return fig, np.array([ax_n, ax_d])
+
+
+def _label_famous(fig, axes, models, chosen: bool | Sequence[str]) -> None:
+    """Label the famous models on the (C, N) and (C, D) panels without overlaps."""
+    if chosen is not True:
+        unknown = sorted(set(chosen) - set(models.index))
+        if unknown:
+            raise BayescaleError(f"unknown famous models {unknown}; choose from "
+                                 f"{sorted(models.index)}")
+        labelled = models.loc[[key for key in models.index if key in set(chosen)]]
+    else:
+        labelled = models
+    first = [key for key in KEY_MODELS if key in set(labelled.index)]
+    labelled = labelled.loc[first + [key for key in labelled.index if key not in first]]
+    fig.canvas.draw()  # final axes limits and layout, to place the labels
+    for ax, name in zip(axes, ("N", "D"), strict=True):
+        texts = []
+        for key, row in labelled.iterrows():
+            # Label on the side facing the panel's centre, so no label leaves the axes.
+            x, _ = ax.transAxes.inverted().transform(ax.transData.transform((row["C"],
+                                                                              row[name])))
+            right = x > 0.5
+            texts.append(ax.annotate(key, (row["C"], row[name]), fontsize=7,
+                                     xytext=(-4 if right else 4, 2), textcoords="offset points",
+                                     ha="right" if right else "left"))
+        _drop_overlapping(ax, texts)
+
+
+def _drop_overlapping(ax, texts) -> None:
+    """Hide each label that overlaps an earlier one or leaves the axes (greedy, in order)."""
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed = []
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and \
+            box.y1 <= frame.y1
+        if not inside or any(box.overlaps(other) for other in placed):
+            text.set_visible(False)
+        else:
+            placed.append(box)
 
 
 def plot_extrapolation(fit, flops: Sequence[float] | None = None, *, source: str | None = None,
@@ -238,16 +325,11 @@ def plot_extrapolation(fit, flops: Sequence[float] | None = None, *, source: str
         flops = (runs["C"].min(), 1e27)
     grid = np.geomspace(min(flops), max(flops), 80)
     loss = frontier(params, xr.DataArray(grid, dims="flops"))["loss_opt"]
-    for mass, alpha in ((0.95, 0.15), (0.8, 0.25), (0.5, 0.35)):
-        low, high = (loss.quantile(q, dim=("chain", "draw")).values
-                     for q in ((1 - mass) / 2, (1 + mass) / 2))
-        ax.fill_between(grid, low, high, color="C0", alpha=alpha, linewidth=0,
-                        label=f"{mass:.0%} interval")
-    ax.plot(grid, loss.median(("chain", "draw")).values, color="C0", label="median L_opt(C)")
+    _band(ax, grid, loss, "flops", "C0", "median L_opt(C)", labelled=True)
     ax.scatter(runs["C"], runs["loss"], s=8, color="0.3", zorder=3, label="runs")
-    ax.axvspan(runs["C"].min(), runs["C"].max(), color="0.9", zorder=0, label="fitted range")
-    ax.set(xscale="log", yscale="log", xlabel=LABELS["C"], ylabel=LOSS_LABEL,
-           title="extrapolation of the compute-optimal loss")
+    _fitted_range(ax, runs["C"].min(), runs["C"].max(), "fitted range")
+    _loss_axes(ax, "C", title=f"extrapolation of the compute-optimal loss"
+                              f"{_title_source(fit, chosen)}")
     ax.legend(fontsize="small")
     return fig, ax
 
@@ -434,13 +516,7 @@ def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,
     budgets = start_flops * np.exp(log_growth * xr.DataArray(offsets, dims="year"))
     loss = frontier(params, budgets)["loss_opt"]
     calendar = start_year + offsets
-    for mass, alpha in ((0.9, 0.2), (0.5, 0.35)):
-        low, high = (loss.quantile(q, dim=("chain", "draw")).transpose("year").values
-                     for q in ((1 - mass) / 2, (1 + mass) / 2))
-        ax.fill_between(calendar, low, high, color="C0", alpha=alpha, linewidth=0,
-                        label=f"{mass:.0%} interval")
-    ax.plot(calendar, loss.median(("chain", "draw")).transpose("year").values, color="C0",
-            label="median frontier loss")
+    _band(ax, calendar, loss, "year", "C0", "median frontier loss", labelled=True)
     if target_loss is not None:
         when = forecast_year(params, start_year=start_year, start_flops=start_flops,
                              growth=growth, growth_sd=growth_sd, target_loss=target_loss,
@@ -449,7 +525,7 @@ def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,
         low, high = np.quantile(when, [0.05, 0.95], method="inverted_cdf")
         ax.axvspan(max(low, calendar[0]), min(high, calendar[-1]), color="C3", alpha=0.1,
                    label="90% interval of the year reached")
-    ax.set(yscale="log", xlabel="year", ylabel=LOSS_LABEL)
+    _loss_axes(ax, None, xlabel="year")
     ax.set_title(f"frontier loss, largest budget {start_flops:.2g} FLOPs in {start_year:g}\n"
                  f"growing x{growth:g} a year (sd of log {growth_sd:g})", fontsize="medium")
     ax.legend(fontsize="small")

@@ -59,11 +59,58 @@ def test_frontier_plot_overlays_famous_models(epoch_fit):
     render(fig)
 
 
+def tick_labels(ax) -> list[str]:
+    ax.figure.canvas.draw()
+    return [t.get_text() for axis in (ax.xaxis, ax.yaxis) for minor in (False, True)
+            for t in axis.get_ticklabels(minor=minor) if t.get_text()]
+
+
+@pytest.mark.needs_data
+def test_loss_axes_read_as_plain_numbers(epoch_fit):
+    drawn = [plots.plot_runs(epoch_fit)[1][0], plots.plot_isoflop(epoch_fit, [1e21])[1],
+             plots.plot_extrapolation(epoch_fit)[1],
+             plots.plot_forecast(epoch_fit, start_year=2024, start_flops=5e24, growth=4.0)[1]]
+    for ax in drawn:
+        loss_ticks = [t.get_text() for t in ax.yaxis.get_ticklabels(minor=True) if t.get_text()]
+        assert loss_ticks and all(text.replace(".", "").isdigit() for text in loss_ticks), \
+            loss_ticks
+        assert not any("10^{0}" in text for text in tick_labels(ax))
+        plt.close(ax.figure)
+
+
+@pytest.mark.needs_data
+def test_frontier_labels_do_not_overlap_and_stay_inside(epoch_fit):
+    fig, axes = plots.plot_frontier(epoch_fit)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        assert any(band.get_label() == "fitted runs' compute" for band in ax.patches)
+        frame = ax.get_window_extent(renderer)
+        boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_visible()]
+        assert len(boxes) >= 8  # most famous models keep a label
+        assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 for b in boxes)
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plt.close(fig)
+    fig, axes = plots.plot_frontier(epoch_fit, famous=["chinchilla", "llama-3.1-405b"])
+    assert sorted(t.get_text() for t in axes[0].texts) == ["chinchilla", "llama-3.1-405b"]
+    plt.close(fig)
+    with pytest.raises(BayescaleError, match="unknown famous models"):
+        plots.plot_frontier(epoch_fit, famous=["gpt-7"])
+
+
+@pytest.mark.needs_data
+def test_isoflop_legend_marks_budgets_beyond_the_runs(epoch_fit):
+    fig, ax = plots.plot_isoflop(epoch_fit, [1e19, 1e23])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["C = 1e+19", "C = 1e+23 (beyond the runs)"]
+    plt.close(fig)
+
+
 @pytest.mark.needs_data
 def test_extrapolation_fan_marks_the_fitted_range(epoch_fit):
     fig, ax = plots.plot_extrapolation(epoch_fit)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[:3] == ["95% interval", "80% interval", "50% interval"]
+    assert labels[:2] == ["50% interval", "90% interval"]  # one band convention everywhere
     assert "fitted range" in labels and "runs" in labels
     render(fig)
 
