@@ -23,6 +23,24 @@ def test_jax_samplers_recover_the_law_like_nutpie(sampler, simulated_fit):
     assert_recovers_truth_like(fit, simulated_fit)
 
 
+@pytest.mark.parametrize(("sampler", "total"), [("numpyro", 2 * (120 + 130)),
+                                                ("blackjax", 2 * 130)])
+@pytest.mark.filterwarnings("ignore::bayescale.errors.ConvergenceWarning")
+def test_jax_progress_bar_counts_every_step_from_few_callbacks(sampler, total, capsys,
+                                                              monkeypatch):
+    from bayescale.inference import jax_nuts
+
+    calls = []
+    advance = jax_nuts._Progress.advance
+    monkeypatch.setattr(jax_nuts._Progress, "advance",
+                        staticmethod(lambda count: (calls.append(count), advance(count))))
+    bs.fit(simulate_runs(), sampler=sampler, draws=130, tune=120, chains=2, seed=1,
+           progressbar=True, log_likelihood=False)
+    assert f"{total}/{total}" in capsys.readouterr().err  # the bar ends at every step
+    per_chain = (total // 2) // jax_nuts.PROGRESS_EVERY
+    assert 0 < len(calls) <= 2 * per_chain  # one callback per 50 steps, not one per step
+
+
 def test_gpu_without_a_gpu_falls_back_to_the_cpu_and_says_so(caplog):
     import jax
 
