@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ def fit(
     priors: dict | None = None,
     likelihood: str | None = None,
     pooling: dict | None = None,
-    sampler: str = DEFAULT_SAMPLER,
+    sampler: str | Mapping[str, Any] | SamplerSettings = DEFAULT_SAMPLER,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -101,8 +102,13 @@ def fit(
         A named model from ``models/``, a TOML file, or a specification.
     priors, likelihood, pooling : optional
         Overrides of the model's priors, likelihood and pooling (see :func:`load_spec`).
-    sampler : {"nutpie", "pymc", "numpyro", "blackjax"}, default "nutpie"
-        The NUTS implementation (numpyro and blackjax: ``pip install 'bayescale[jax]'``).
+    sampler : {"nutpie", "pymc", "numpyro", "blackjax"}, dict or SamplerSettings
+        The NUTS implementation (default ``"nutpie"``; numpyro and blackjax:
+        ``pip install 'bayescale[jax]'``), or all the sampler settings in one object: a dict of
+        the fields of :class:`bayescale.inference.settings.SamplerSettings` (``sampler``,
+        ``draws``, ``tune``, ``chains``, ``seed``, ``target_accept``, ``device``, ``init``),
+        e.g. another fit's ``fit.sampler`` to sample the same way. The keywords below fill
+        the fields it leaves out; a keyword that contradicts it is an error.
     draws, tune, chains : int
         Posterior draws and tuning steps per chain, and the number of chains.
     seed : int, default 0
@@ -152,10 +158,13 @@ def fit(
                                  "use method='bayes' for it")
         log.info("bayescale: Huber-bootstrap baseline on %d runs (%d resamples)", len(runs),
                  resamples)
+        if not isinstance(sampler, str):
+            raise BayescaleError("method='huber-bootstrap' takes no sampler settings; give "
+                                 "resamples= and seed=, or use method='bayes'")
         return Fit(huber_bootstrap(runs, resamples=resamples, seed=seed, spec=spec))
-    settings = SamplerSettings(sampler=sampler, draws=draws, tune=tune, chains=chains,
-                               seed=seed, target_accept=target_accept, device=device,
-                               init=init)
+    settings = sampler_settings(sampler, dict(draws=draws, tune=tune, chains=chains, seed=seed,
+                                              target_accept=target_accept, device=device,
+                                              init=init))
     runs = as_runs(runs, **runs_options)
     if split_sources_by is not None:
         runs = runs.split_by(split_sources_by)
@@ -215,6 +224,30 @@ def _discrepancy(discrepancy: float | str) -> tuple[float, str]:
     if not (np.isfinite(value) and value >= 0):
         raise BayescaleError(f"discrepancy must be a number >= 0 or 'learned', not {discrepancy}")
     return value, "given"
+
+
+def sampler_settings(sampler: str | Mapping[str, Any] | SamplerSettings,
+                     keywords: dict[str, Any]) -> SamplerSettings:
+    """Return the settings of ``fit(sampler=..., **keywords)``, refusing contradictions.
+
+    ``sampler`` is a sampler's name, or a mapping (or :class:`SamplerSettings`) of settings;
+    ``keywords`` are fit()'s individual sampler keywords. A mapping's fields win over
+    keywords left at their defaults; a keyword set to something else that the mapping also
+    sets differently is an error (nothing the user typed is silently dropped).
+    """
+    if isinstance(sampler, str):
+        return SamplerSettings(sampler=sampler, **keywords)
+    given = sampler.to_dict() if isinstance(sampler, SamplerSettings) else dict(sampler)
+    known = {field.name: field.default for field in fields(SamplerSettings)}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise BayescaleError(f"sampler settings {unknown} are not sampler settings; give some "
+                             f"of {sorted(known)}")
+    for name, value in keywords.items():
+        if name in given and value != known[name] and value != given[name]:
+            raise BayescaleError(f"{name}={value!r} contradicts the sampler settings' "
+                                 f"{name}={given[name]!r}: give it once")
+    return SamplerSettings(**(keywords | given))
 
 
 def _literature_spec(spec: ModelSpec, runs: Runs, names: Sequence[str | Runs],

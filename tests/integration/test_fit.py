@@ -60,8 +60,12 @@ def test_same_seed_same_draws_other_seed_other_draws():
     with pytest.warns(bs.errors.ConvergenceWarning):
         first = bs.fit(runs, draws=100, tune=300, chains=2, seed=42)
         second = bs.fit(runs, draws=100, tune=300, chains=2, seed=42)
+        # the settings as one object: another fit's, to sample the same way
+        again = bs.fit(runs, sampler=first.sampler)
         third = bs.fit(runs, draws=100, tune=300, chains=2, seed=43)
     xr.testing.assert_equal(first.posterior, second.posterior)  # attrs hold timings
+    assert again.sampler == first.sampler
+    xr.testing.assert_equal(first.posterior, again.posterior)
     assert not np.array_equal(first.posterior["alpha"], third.posterior["alpha"])
 
 
@@ -122,6 +126,13 @@ def test_sampler_errors():
         bs.fit(simulate_runs(), sampler="stan")
     with pytest.raises(bs.errors.SamplerError, match=r"draws must be a positive integer"):
         bs.fit(simulate_runs(), draws=0)
+    # settings in one object: nothing given twice differently, nothing unknown, nothing ignored
+    with pytest.raises(bs.errors.BayescaleError, match=r"draws=300 contradicts .* draws=500"):
+        bs.fit(simulate_runs(), sampler={"sampler": "nutpie", "draws": 500}, draws=300)
+    with pytest.raises(bs.errors.BayescaleError, match=r"\['warmup'\] are not sampler settings"):
+        bs.fit(simulate_runs(), sampler={"warmup": 500})
+    with pytest.raises(bs.errors.BayescaleError, match="takes no sampler settings"):
+        bs.fit(simulate_runs(), method="huber-bootstrap", sampler={"draws": 500})
 
 
 def test_normal_likelihood_option():
