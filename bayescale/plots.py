@@ -398,7 +398,15 @@ def plot_predictive_check(fit, kind: str = "posterior", *, draws: int = 500,
     fig = collection.viz["figure"].item()
     fig.set_size_inches(7.0, 4.5)
     axes = np.atleast_1d(collection.viz["plot"]["log_loss"].values).ravel()
+    # A robust range: the observed runs and the central 98% of the predictive draws (one
+    # extreme prior draw would otherwise squash the data into a sliver).
+    observed = tree["observed_data"]["log_loss"].values
+    drawn = tree[group]["log_loss"].values
+    low = min(observed.min(), np.quantile(drawn, 0.01))
+    high = max(observed.max(), np.quantile(drawn, 0.99))
+    margin = 0.05 * (high - low)
     for ax in axes:
+        ax.set_xlim(low - margin, high + margin)
         ax.set_xlabel("log loss (log nats/token)")
         ax.set_ylabel("density")
         ax.set_title(f"{kind} predictive check: {num_samples} predictive draws (blue)\n"

@@ -119,6 +119,14 @@ def test_extrapolation_fan_marks_the_fitted_range(epoch_fit):
 def test_predictive_checks_draw_predictions_and_observations(simulated_fit, kind):
     fig, axes = plots.plot_predictive_check(simulated_fit, kind, draws=100, num_samples=20)
     assert len(axes) == 1 and len(axes[0].get_lines()) == 21  # 20 predictive + observed
+    # a robust range: every observed run shows, extreme predictive draws do not stretch it
+    observed = np.log(simulated_fit.runs.table["loss"].to_numpy())
+    low, high = axes[0].get_xlim()
+    assert low < observed.min() and observed.max() < high
+    tree = plots.predictive(simulated_fit, kind, draws=100)
+    drawn = tree[f"{kind}_predictive"]["log_loss"].values
+    assert high - low <= 1.2 * (max(observed.max(), np.quantile(drawn, 0.99))
+                                - min(observed.min(), np.quantile(drawn, 0.01)))
     render(fig)
 
 
