@@ -28,7 +28,7 @@ from bayescale.errors import BayescaleError
 from bayescale.inference.model import build_model
 from bayescale.queries.draws import law_parameters, resolve_source
 from bayescale.queries.frontier import frontier
-from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN
+from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN, get_law
 
 LOSS_LABEL = "loss (nats/token)"
 LABELS = {"N": "parameters N", "D": "training tokens D", "C": "training compute C (FLOPs)"}
@@ -415,7 +415,12 @@ def plot_predictive_check(fit, kind: str = "posterior", *, draws: int = 500,
 
 
 def plot_pair(fit, *, source: str | None = None, seed: int = 0):
-    """Plot the law's parameters pairwise (ArviZ plot_pair), in raw units, for one source.
+    """Plot the law's parameters pairwise (ArviZ plot_pair) as the model samples them.
+
+    Log-scale constants are shown as their logs at the runs' reference scales (e.g.
+    ``ln A at N0`` = ln A - alpha ln N0, with N0 the geometric mean of the runs' N), which the
+    data pin down directly; the raw ``ln A`` is nearly a line in ``alpha`` only because it is
+    derived from them. Works for every law; parameters the model holds fixed are left out.
 
     Parameters
     ----------
@@ -431,11 +436,27 @@ def plot_pair(fit, *, source: str | None = None, seed: int = 0):
     (matplotlib.figure.Figure, numpy.ndarray of Axes)
 
     """
-    params = law_parameters(fit, source=source, seed=seed)
-    shown = xr.Dataset({name.replace("log_", "ln "): params[name] for name in params.data_vars
-                        if name not in ("sigma", "nu")})
-    collection = az.plot_pair(shown, backend="matplotlib")
-    return collection.viz["figure"].item(), collection.viz["plot"].values
+    chosen = resolve_source(fit, source)
+    params = law_parameters(fit, source=chosen, seed=seed)
+    law = get_law(params.attrs["law"])
+    sampled = law.from_raw(params, fit.reference_scales)
+    free = [name for name in law.parameters if name not in fit.spec.fixed_values]
+    labels = {name: (f"ln {name} at {_reference_label(law, name)}" if name in law.shifts
+                     else f"ln {name}" if name in law.log_scale else name) for name in free}
+    shown = xr.Dataset({labels[name]: sampled[name] for name in free})
+    size = 1.6 * max(len(free), 3)
+    with az.rc_context({"plot.max_subplots": len(free) ** 2}):
+        collection = az.plot_pair(shown, backend="matplotlib",
+                                  figure_kwargs={"figsize": (size, size)})
+    fig = collection.viz["figure"].item()
+    fig.suptitle(f"posterior of the {law.name} law's parameters as sampled"
+                 f"{_title_source(fit, chosen)}", fontsize="medium")
+    return fig, collection.viz["plot"].values
+
+
+def _reference_label(law, name: str) -> str:
+    """Name the reference scales a shifted parameter is stated at (``N0``, ``C0/M0``)."""
+    return ", ".join(f"{key}0" for key in law.shifts[name][1])
 
 
 def plot_decision(fit, plans: Mapping[str, object] | None = None, flops: float | None = None,

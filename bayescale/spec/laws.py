@@ -275,6 +275,25 @@ class Law:
             raw[self.key(name)] = value
         return raw
 
+    def from_raw(self, raw: Mapping, log_reference: Mapping) -> dict:
+        """Map raw-unit parameters (keyed by :meth:`key`) to sampled values; :meth:`to_raw` undone.
+
+        Returns
+        -------
+        dict
+            Parameter name -> its sampled (reference-scale) value.
+
+        """
+        sampled = {}
+        for name in self.parameters:
+            value = raw[self.key(name)]
+            if name in self.shifts:
+                exponent, coefficients = self.shifts[name]
+                offset = sum(c * log_reference[i] for i, c in coefficients.items())
+                value = value - (offset if exponent is None else raw[self.key(exponent)] * offset)
+            sampled[name] = value
+        return sampled
+
 
 def reference_inputs(log_N0: float, log_D0: float, log_C0: float) -> dict[str, float]:
     """Return the log reference scale of every input: U shares D's, M0 = D0/N0."""

@@ -2,10 +2,12 @@
 
 from dataclasses import replace
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 import bayescale as bs
+from bayescale import plots
 from bayescale.data import datasets
 from bayescale.errors import SpecError
 from bayescale.spec import load_spec
@@ -52,6 +54,11 @@ def test_papers_procedure_recovers_its_repetition_constants():
     for name, value in PUBLISHED.items():
         lo, hi = np.quantile(post[name].values, [0.03, 0.97])
         assert lo < value < hi, (name, lo, hi)
+    # the pair plot shows the two sampled constants (the C4 base is held fixed)
+    fig, axes = plots.plot_pair(fitted)
+    assert axes.shape == (2, 2)
+    assert {axes[i, 0].get_ylabel() for i in range(2)} == {"R_D_star", "R_N_star"}
+    plt.close(fig)
     # Muennighoff et al.'s README example: C = 1e22 FLOPs, U = 25B unique tokens.
     optimum = bs.compute_optimal(fitted, [1e22], unique_tokens=25e9)
     for name, value in {"N_opt": 7.02e9, "D_opt": 2.37e11}.items():

@@ -133,8 +133,9 @@ def test_predictive_checks_draw_predictions_and_observations(simulated_fit, kind
 def test_pair_plot_is_a_grid_of_the_law_parameters(simulated_fit):
     fig, axes = plots.plot_pair(simulated_fit)
     assert axes.shape == (5, 5)
-    assert {axes[i, 0].get_ylabel() for i in range(5)} == {"ln E", "ln A", "ln B", "alpha",
-                                                           "beta"}
+    # as sampled: A and B at the runs' reference scales, not the raw ln A that tracks alpha
+    assert {axes[i, 0].get_ylabel() for i in range(5)} == {
+        "ln E", "ln A at N0", "ln B at D0", "alpha", "beta"}
     render(fig)
 
 
