@@ -173,6 +173,73 @@ class Fit:
                  if name in self.posterior]
         return parameter_table(self.posterior[names], prob=prob)
 
+    def to_arviz(self, predictive: bool = True, log_prior: bool = True,
+                 seed: int = 0) -> xr.DataTree:
+        """Return the fit as ArviZ expects it, with the groups its checks need.
+
+        ``az.summary(fit.to_arviz())``, ``az.loo``, ``az.plot_ppc_pit``, ``az.plot_loo_pit``
+        and ``az.psense_summary`` work on it directly. It holds the ``posterior``,
+        ``sample_stats``, ``observed_data`` (each run's log loss) and ``log_likelihood`` groups,
+        ``constant_data`` with each run's N, D, C and source (not the model's internal layout),
+        and, computed here, ``posterior_predictive`` (each run's log loss drawn with its noise
+        at every posterior draw) and ``log_prior``. ArviZ's functions take
+        :class:`xarray.DataTree` objects, not a Fit: use this, or ``fit.tree`` for the raw
+        stored tree.
+
+        Parameters
+        ----------
+        predictive : bool, default True
+            Compute the ``posterior_predictive`` group.
+        log_prior : bool, default True
+            Compute the ``log_prior`` group (each free variable's prior log density per
+            draw, for ``az.psense_summary``).
+        seed : int, default 0
+            Seed of the predictive draws.
+
+        Returns
+        -------
+        xarray.DataTree
+            A new tree; the fit is unchanged.
+
+        """
+        if self.method != "bayes":
+            raise FitFileError(f"the {self.method} baseline has bootstrap estimates, not a "
+                               "posterior of a model: ArviZ's checks need a Bayesian fit")
+        import pymc as pm
+
+        from bayescale.inference.model import build_model
+
+        table = self.runs.table
+        groups = {name: self.tree[name].to_dataset() for name in
+                  ("posterior", "sample_stats", "observed_data", "log_likelihood")
+                  if name in self.tree}
+        groups["constant_data"] = xr.Dataset(
+            {name: ("run", table[name].to_numpy()) for name in ("N", "D", "C", "source")},
+            coords={"run": groups["observed_data"]["run"].values})
+        tree = xr.DataTree.from_dict(groups)
+        tree.attrs = {"bayescale_fit": repr(self)}
+        model = build_model(self.runs, self.spec)
+        with model:
+            if "log_likelihood" not in tree:
+                pm.stats.compute_log_likelihood(tree, progressbar=False)
+            if log_prior:
+                pm.stats.compute_log_prior(tree, progressbar=False)
+            if predictive:
+                drawn = pm.sample_posterior_predictive(tree, random_seed=seed,
+                                                       progressbar=False,
+                                                       var_names=["log_loss"])
+                tree["posterior_predictive"] = drawn["posterior_predictive"]
+        return tree
+
+    def _repr_html_(self) -> str:
+        """Return a notebook's view: what was fitted and how, and the parameters' summary."""
+        import html
+
+        table = self.parameter_summary() if self.method == "bayes" else pd.DataFrame(
+            self.point_estimate or {}, index=["point estimate"]).T
+        return (f"<p><b>{html.escape(repr(self))}</b></p>"
+                + table.to_html(float_format=lambda value: f"{value:.4g}"))
+
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the fit to a netCDF file; :meth:`load` reads it back exactly.
 
