@@ -14,6 +14,7 @@ from bayescale.cli import main
 from bayescale.data.simulate import simulate_runs
 from bayescale.fitting import literature
 from bayescale.fitting.literature import N_LIT, PARAMETERS, LiteraturePrior
+from bayescale.spec import load_spec
 
 # a short fit; the discrepancy is what is tested
 QUIET_CONVERGENCE = pytest.mark.filterwarnings(
@@ -94,15 +95,41 @@ def test_a_source_from_the_population_is_predicted_better_with_the_literature_pr
     big = _runs_of(truth, level=2.2, N=np.array([1e9, 3e9, 1e10]), D=np.array([2e10, 6e10, 2e11]),
                    seed=1)
     runs = bs.as_runs(small)
-    priors = prior.priors(runs)
+    borrowed = load_spec("chinchilla").with_overrides(priors=prior.priors(runs),
+                                                      correlation=prior.correlation(runs))
     errors = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 5 runs alone: convergence is not the point here
-        for name, options in (("alone", {}), ("literature", {"priors": priors})):
+        for name, options in (("alone", {}), ("literature", {"model": borrowed})):
             fitted = bs.fit(runs, draws=500, tune=500, seed=3, discrepancy=0.0, **options)
             median = bs.predict(fitted, big["N"], big["D"]).median(("chain", "draw"))
             errors[name] = float(np.median(np.abs(median.values / big["loss"].values - 1)))
     assert errors["literature"] < 0.5 * errors["alone"], errors
+
+
+def test_the_literature_prior_is_sampled_with_its_correlations():
+    """The model draws the five parameters jointly, with the prior's means, sds, correlations."""
+    import pymc as pm
+
+    from bayescale.inference.model import build_model
+
+    runs = bs.as_runs(simulate_runs(12, sizes=4, n_range=(1e7, 1e9), seed=2)[["N", "D", "loss"]])
+    prior = LiteraturePrior.from_table(table=_population_table(40))
+    entries, correlation = prior.priors(runs), prior.correlation(runs)
+    matrix = np.array(correlation["matrix"])
+    assert correlation["parameters"] == ["E", "A", "B", "alpha", "beta"]
+    assert np.abs(matrix[np.triu_indices(5, 1)]).max() > 0.3  # the level ties E, A and B
+    spec = load_spec("chinchilla").with_overrides(priors=entries, correlation=correlation)
+    model = build_model(runs, spec)
+    names = ["log_E", "log_A_ref", "log_B_ref", "alpha", "beta"]
+    draws = np.column_stack(pm.draw([model[name] for name in names], draws=20000,
+                                    random_seed=1))
+    draws[:, 3:] = np.log(draws[:, 3:])
+    np.testing.assert_allclose(np.corrcoef(draws.T), matrix, atol=0.03)
+    for column, name in zip(draws.T, correlation["parameters"], strict=True):
+        assert column.mean() == pytest.approx(entries[name]["mu"], abs=0.02 + 0.02 * abs(
+            entries[name]["mu"]))
+        assert column.std() == pytest.approx(entries[name]["sigma"], rel=0.03)
 
 
 @pytest.mark.needs_data
@@ -122,6 +149,10 @@ def test_with_datasets_borrows_the_literature_prior_by_default():
     assert fitted.spec.priors["alpha"]["mu"] == expected["alpha"]["mu"]
     assert fitted.spec.priors["beta"]["mu"] == -1.0  # the user's prior wins
     assert "beta" not in record["priors"]
+    # ... and leaves the correlations of the other four, which the model samples jointly
+    assert record["correlation"]["parameters"] == ["E", "A", "B", "alpha"]
+    assert fitted.spec.correlation["parameters"] == ["E", "A", "B", "alpha"]
+    assert list(fitted.posterior["prior_z"]["correlated"].values) == ["E", "A", "B", "alpha"]
     with pytest.raises(bs.errors.BayescaleError, match="borrow='joint'"):
         bs.fit(small[["N", "D", "loss"]], model="kaplan", with_datasets=["gadre2024"])
 
@@ -206,7 +237,8 @@ def test_transfer_benchmark_quick_mode(tmp_path, capsys):
     """benchmarks/transfer.py --quick: one user set, two regimes, three methods, CSV written."""
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "transfer.py"
     benchmark = runpy.run_path(str(script), run_name="transfer_benchmark")
-    assert benchmark["main"](["--quick", "--out", str(tmp_path)]) == 0
+    # 20 bootstrap resamples: the baseline's scores are smoke-tested here, not its intervals
+    assert benchmark["main"](["--quick", "--resamples", "20", "--out", str(tmp_path)]) == 0
     assert "fits in" in capsys.readouterr().out
     table = pd.read_csv(tmp_path / "transfer.csv")
     assert list(table["method"]) == ["alone", "with", "huber"] * 2
