@@ -52,6 +52,7 @@ from bayescale.fitting.literature import (
     lowest_compute_runs,
 )
 from bayescale.fitting.result import Fit
+from bayescale.spec.model_spec import ModelSpec, load_spec
 
 log = logging.getLogger("bayescale")
 
@@ -110,21 +111,24 @@ def split_heldout(table: pd.DataFrame, holdout: float = HOLDOUT) -> pd.Series:
     return table["C"] >= threshold
 
 
-def borrowed_priors(kept, user: UserSet, method: str) -> dict | None:
-    """Return the literature prior a method borrows, learned without the user's data set.
+def borrowed_spec(kept, user: UserSet, method: str) -> ModelSpec:
+    """Return the model a method fits, its literature prior learned without the user's data set.
 
     ``fit(runs, with_datasets=names)`` centres the prior on ``names`` and learns its spread from
-    every registered data set; here the held-out data set is excluded from both.
+    every registered data set; here the held-out data set is excluded from both. ``alone``:
+    the default model.
     """
+    spec = load_spec("chinchilla")
     if method == "alone":
-        return None
+        return spec
     if method == "with":
         names = None
     elif method == "with-pair":
         names = [name for name in PAIR_ORDER if name != user.dataset][:2]
     else:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    return LiteraturePrior.from_table(names, exclude=[user.dataset]).priors(kept)
+    prior = LiteraturePrior.from_table(names, exclude=[user.dataset])
+    return spec.with_overrides(priors=prior.priors(kept), correlation=prior.correlation(kept))
 
 
 def stacked_fit(fits: dict[str, Fit]) -> Fit:
@@ -176,12 +180,12 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
             tau = discrepancy_per_decade(exclude=[user.dataset])
             fitted = stacked_fit({name: fit(kept, draws=draws, tune=draws, seed=seed,
                                             discrepancy=tau,
-                                            priors=borrowed_priors(kept, user, name))
+                                            model=borrowed_spec(kept, user, name))
                                   for name in ("alone", "with")})
         else:
             tau = discrepancy_per_decade(exclude=[user.dataset])
             fitted = fit(kept, draws=draws, tune=draws, seed=seed, discrepancy=tau,
-                         log_likelihood=False, priors=borrowed_priors(kept, user, method))
+                         log_likelihood=False, model=borrowed_spec(kept, user, method))
         wall = time.perf_counter() - start
         scored = _score(fitted, runs.table[held], seed)
     width = (scored["hi90"] - scored["lo90"]) / scored["loss"]

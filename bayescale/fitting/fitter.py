@@ -27,7 +27,7 @@ from bayescale.fitting.result import METHODS, Fit
 from bayescale.inference.model import build_model, identification_problems, reference_scales
 from bayescale.inference.sampling import convergence_report, sample, warn_if_unconverged
 from bayescale.inference.settings import DEFAULT_SAMPLER, SamplerSettings
-from bayescale.spec.model_spec import ModelSpec, load_spec
+from bayescale.spec.model_spec import ModelSpec, load_spec, restrict_correlation
 
 log = logging.getLogger("bayescale")
 
@@ -268,8 +268,10 @@ def _literature_spec(spec: ModelSpec, runs: Runs, names: Sequence[str | Runs],
     prior = LiteraturePrior.from_table(None if "all" in names else names)
     entries = prior.priors(runs)
     entries = {name: entry for name, entry in entries.items() if name not in priors}
+    correlation = restrict_correlation(prior.correlation(runs), entries)
     record = {"datasets": list(prior.datasets), "sources": prior.sources,
               "spread_datasets": list(prior.spread_datasets), "widening": prior.widening,
               "priors": {name: {k: v for k, v in entry.items() if k != "why"}
-                         for name, entry in entries.items()}}
-    return spec.with_overrides(priors=entries), record
+                         for name, entry in entries.items()},
+              "correlation": {k: v for k, v in correlation.items() if k != "why"}}
+    return spec.with_overrides(priors=entries, correlation=correlation), record

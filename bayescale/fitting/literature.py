@@ -230,7 +230,7 @@ class LiteraturePrior:
         distribution is scaled so that its median log residual over the runs is zero. The
         model samples E, the size and data terms at the runs' reference scales N0 and D0, and
         the exponents; each gets a LogNormal prior with the mean and standard deviation of
-        those draws (correlations between them are not carried over).
+        those draws, and :meth:`correlation` gives the correlations between them.
 
         Parameters
         ----------
@@ -248,6 +248,41 @@ class LiteraturePrior:
             ``sigma``.
 
         """
+        sampled = self._carried(runs, draws, seed)
+        entries = {name: {"dist": "LogNormal", "mu": round(float(values.mean()), 6),
+                          "sigma": round(float(values.std()), 6), "why": self._why()}
+                   for name, values in sampled.items()}
+        entries["sigma"] = {"dist": "LogNormal", "mu": round(self.log_sigma[0], 6),
+                            "sigma": round(self.log_sigma[1], 6),
+                            "why": f"literature prior: noise scales of {self.sources} published "
+                                   "sources"}
+        return entries
+
+    def correlation(self, runs, draws: int = 20000, seed: int = 0) -> dict:
+        """Return the correlations between the logs of :meth:`priors`' E, A, B, alpha, beta.
+
+        The shapes of published laws vary together (a larger share of irreducible loss goes
+        with larger exponents, and the level set by your runs ties E, A and B), so the model
+        samples the five jointly (:attr:`bayescale.spec.ModelSpec.correlation`).
+
+        Parameters
+        ----------
+        runs, draws, seed
+            As for :meth:`priors` (the same draws).
+
+        Returns
+        -------
+        dict
+            ``parameters``, ``matrix`` (the correlation matrix, rounded) and ``why``.
+
+        """
+        sampled = self._carried(runs, draws, seed)
+        matrix = np.corrcoef(np.stack(list(sampled.values())))
+        return {"parameters": list(sampled), "matrix": np.round(matrix, 4).tolist(),
+                "why": self._why()}
+
+    def _carried(self, runs, draws: int, seed: int) -> dict[str, np.ndarray]:
+        """Draw shapes, put them at the runs' level and reference scales (logs; exponents' logs)."""
         from bayescale.inference.model import reference_scales
 
         table = runs.table
@@ -260,25 +295,19 @@ class LiteraturePrior:
                              b[:, None] - beta[:, None] * log_D)
         level = np.median(np.log(table["loss"].to_numpy()) - shape, axis=1)
         reference = reference_scales(runs)
-        sampled = {
+        return {
             "E": e + level,
             "A": a + level - alpha * (reference["N"] - np.log(N_LIT)),
             "B": b + level - beta * (reference["D"] - np.log(D_LIT)),
             "alpha": log_alpha,
             "beta": log_beta,
         }
+
+    def _why(self) -> str:
         spread = ", ".join(self.spread_datasets or self.datasets)
-        why = (f"literature prior: the shape of the law over {self.sources} published sources "
-               f"in {', '.join(self.datasets)}, spread as widely as sources differ in "
-               f"{spread} (each fitted alone; models/literature/), at the level of your runs")
-        entries = {name: {"dist": "LogNormal", "mu": round(float(values.mean()), 6),
-                          "sigma": round(float(values.std()), 6), "why": why}
-                   for name, values in sampled.items()}
-        entries["sigma"] = {"dist": "LogNormal", "mu": round(self.log_sigma[0], 6),
-                            "sigma": round(self.log_sigma[1], 6),
-                            "why": f"literature prior: noise scales of {self.sources} published "
-                                   "sources"}
-        return entries
+        return (f"literature prior: the shape of the law over {self.sources} published sources "
+                f"in {', '.join(self.datasets)}, spread as widely as sources differ in "
+                f"{spread} (each fitted alone; models/literature/), at the level of your runs")
 
     def describe(self) -> pd.DataFrame:
         """Return the median and 90% interval of each shape parameter for a new source."""

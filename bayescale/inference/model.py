@@ -222,7 +222,8 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
         for name in REFERENCE_INPUTS:
             pm.Data(f"log_{name}0", reference[name])
 
-        per_source = {name: _parameter(spec, name, len(sources), reference)
+        joint = _correlated_logs(spec)
+        per_source = {name: _parameter(spec, name, len(sources), reference, joint.get(name))
                       for name in law.parameters}
         on_grid = law.log_loss(x, {law.key(name): value[block_source][:, None]
                                    for name, value in per_source.items()}, xp=FUSED_OPS)
@@ -247,8 +248,33 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
     return model
 
 
-def _parameter(spec: ModelSpec, name: str, n_sources: int, reference: dict[str, float]):
-    """Create the shared parameter ``name`` and its per-source values (a length-S tensor)."""
+def _correlated_logs(spec: ModelSpec) -> dict:
+    """Sample the logs of the correlated LogNormal priors jointly (see ModelSpec.correlation).
+
+    Returns each correlated parameter's log as a tensor: the prior's mu plus its sigma times
+    a correlated standard normal (non-centred: ``prior_z`` ~ Normal(0, 1), times the Cholesky
+    factor of the correlation matrix). Empty when the priors are independent.
+    """
+    correlation = spec.correlation
+    if not correlation:
+        return {}
+    names = list(correlation["parameters"])
+    mu = np.array([spec.priors[name]["mu"] for name in names])
+    sigma = np.array([spec.priors[name]["sigma"] for name in names])
+    factor = np.linalg.cholesky(np.asarray(correlation["matrix"], dtype=float))
+    pm.modelcontext(None).add_coord("correlated", names)
+    z = pm.Normal("prior_z", 0.0, 1.0, dims="correlated")
+    logs = mu + sigma * pt.dot(factor, z)
+    return {name: logs[i] for i, name in enumerate(names)}
+
+
+def _parameter(spec: ModelSpec, name: str, n_sources: int, reference: dict[str, float],
+               joint_log=None):
+    """Create the shared parameter ``name`` and its per-source values (a length-S tensor).
+
+    ``joint_log``: the parameter's log, already sampled jointly with others
+    (:func:`_correlated_logs`), instead of its own prior.
+    """
     law = spec.law_object
     entry = dict(spec.priors[name])
     log_scale = name in law.log_scale
@@ -263,7 +289,9 @@ def _parameter(spec: ModelSpec, name: str, n_sources: int, reference: dict[str, 
         shared = pm.Deterministic(sampled, pt.as_tensor_variable(float(value)))
         return pm.Deterministic(f"{sampled}_source", pt.ones(n_sources) * shared,
                                 dims="source")
-    if log_scale:  # LogNormal(mu, sigma) on the parameter = Normal(mu, sigma) on its log
+    if joint_log is not None:
+        shared = pm.Deterministic(sampled, joint_log if log_scale else pt.exp(joint_log))
+    elif log_scale:  # LogNormal(mu, sigma) on the parameter = Normal(mu, sigma) on its log
         shared = pm.Normal(sampled, mu=entry["mu"], sigma=entry["sigma"])
     else:
         shared = _prior(entry, sampled)

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     import pandas
 
@@ -54,6 +56,11 @@ class ModelSpec:
         Parameter name -> a value in raw units at which the parameter is held, not sampled
         (the same for every source), e.g. a published fit's base constants; ``why`` says where
         the values come from. Fixing A or B needs its exponent fixed too.
+    correlation : dict
+        Correlations between the priors of LogNormal parameters, which are then sampled
+        jointly: ``parameters`` (their names), ``matrix`` (the correlation matrix of their
+        logs, in that order) and ``why``. Each prior's own entry keeps its marginal (mu and
+        sigma of the log). Empty (the default): the priors are independent.
 
     """
 
@@ -64,6 +71,7 @@ class ModelSpec:
     pooling: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    correlation: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _validate(self, check_distributions=not _TRUSTED.get())
@@ -73,6 +81,7 @@ class ModelSpec:
         priors: Mapping[str, Mapping[str, Any]] | None = None,
         likelihood: str | None = None,
         pooling: Mapping[str, Any] | None = None,
+        correlation: Mapping[str, Any] | None = None,
     ) -> ModelSpec:
         """Return a copy with the given priors, likelihood or pooling settings replaced.
 
@@ -88,6 +97,9 @@ class ModelSpec:
             Noise distribution of log loss.
         pooling : mapping, optional
             Pooling settings to replace (e.g. ``{"exponents": "pooled"}``).
+        correlation : mapping, optional
+            Correlations between LogNormal priors (see the class's ``correlation``); replaces
+            the current ones. Without it, a prior replaced here leaves the correlations.
 
         Returns
         -------
@@ -105,11 +117,16 @@ class ModelSpec:
             merged = (dict(base) | dict(entry)) if same and base else dict(entry)
             merged_priors[name] = merged | {"why": entry.get("why", "set by the user")}
         merged_pooling = dict(self.pooling) | dict(pooling or {})
+        kept = self.correlation if correlation is None else correlation
+        if correlation is None and kept:
+            kept = restrict_correlation(kept, [name for name in kept["parameters"]
+                                               if name not in (priors or {})])
         return replace(
             self,
             priors=merged_priors,
             likelihood=likelihood or self.likelihood,
             pooling=merged_pooling,
+            correlation=dict(kept),
         )
 
     @property
@@ -161,9 +178,26 @@ class ModelSpec:
             params = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("dist", "why"))
             rows.append({"parameter": name, "prior": f"{entry['dist']}({params})",
                          "why": " ".join(entry.get("why", "").split())})
+        if self.correlation:
+            names, matrix = self.correlation["parameters"], self.correlation["matrix"]
+            pairs = ", ".join(f"{a}-{b} {matrix[i][j]:+.2f}" for i, a in enumerate(names)
+                              for j, b in enumerate(names) if j > i)
+            rows.append({"parameter": "correlation of the logs of " + ", ".join(names),
+                         "prior": pairs,
+                         "why": " ".join(self.correlation.get("why", "").split())})
         import pandas as pd
 
         return pd.DataFrame(rows)
+
+
+def restrict_correlation(correlation: Mapping[str, Any], names) -> dict:
+    """Return ``correlation`` over ``names`` only (empty if fewer than two are left)."""
+    keep = [i for i, name in enumerate(correlation["parameters"]) if name in set(names)]
+    if len(keep) < 2:
+        return {}
+    matrix = [[correlation["matrix"][i][j] for j in keep] for i in keep]
+    return dict(correlation) | {"parameters": [correlation["parameters"][i] for i in keep],
+                                "matrix": matrix}
 
 
 def available_specs() -> list[str]:
@@ -281,6 +315,7 @@ def _validate(spec: ModelSpec, check_distributions: bool = True) -> None:
                             f"mu and sigma (the model samples log {name} as Normal(mu, "
                             f"sigma)); got {given}")
     _check_fixed(spec, law)
+    _check_correlation(spec)
     pooling = spec.pooling
     if pooling.get("exponents", "shared") not in EXPONENT_POOLING:
         raise SpecError(f"model '{spec.name}': pooling.exponents must be one of "
@@ -298,6 +333,29 @@ def _validate(spec: ModelSpec, check_distributions: bool = True) -> None:
                             f"{name} across sources (pooling.scales.{name})")
         _check_prior(spec.name, f"pooling.scales.{name}", pooling["scales"][name],
                      check_distributions)
+
+
+def _check_correlation(spec: ModelSpec) -> None:
+    correlation = spec.correlation
+    if not correlation:
+        return
+    unknown = sorted(set(correlation) - {"parameters", "matrix", "why"})
+    if unknown or "parameters" not in correlation or "matrix" not in correlation:
+        raise SpecError(f"model '{spec.name}': correlation takes 'parameters', 'matrix' and "
+                        f"'why'; got {sorted(correlation)}")
+    names = list(correlation["parameters"])
+    lognormal = [name for name in spec.law_object.parameters
+                 if spec.priors[name]["dist"] == "LogNormal" and name not in spec.fixed_values]
+    wrong = [name for name in names if name not in lognormal]
+    if wrong or len(set(names)) != len(names) or len(names) < 2:
+        raise SpecError(f"model '{spec.name}': correlation.parameters must be two or more "
+                        f"distinct parameters with LogNormal priors {lognormal}; got {names}")
+    matrix = np.asarray(correlation["matrix"], dtype=float)
+    if matrix.shape != (len(names), len(names)) or not np.allclose(matrix, matrix.T) \
+            or not np.allclose(np.diag(matrix), 1.0) or np.linalg.eigvalsh(matrix).min() <= 0:
+        raise SpecError(f"model '{spec.name}': correlation.matrix must be a symmetric, positive "
+                        f"definite {len(names)} x {len(names)} matrix with ones on the "
+                        "diagonal")
 
 
 def _check_fixed(spec: ModelSpec, law: Law) -> None:

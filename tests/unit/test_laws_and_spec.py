@@ -91,3 +91,33 @@ def test_bad_specs(overrides, message):
 def test_unknown_model():
     with pytest.raises(SpecError, match=r"unknown model 'kaplan2'.*the named models are"):
         load_spec("kaplan2")
+
+
+CORRELATED = {"parameters": ["E", "alpha", "beta"],
+              "matrix": [[1.0, 0.6, 0.2], [0.6, 1.0, 0.3], [0.2, 0.3, 1.0]], "why": "a test"}
+
+
+def test_correlated_priors_round_trip_show_and_follow_overrides():
+    spec = load_spec("chinchilla").with_overrides(correlation=CORRELATED)
+    assert type(spec).from_json(spec.to_json()) == spec
+    table = spec.prior_table()
+    row = table[table["parameter"].str.startswith("correlation")].iloc[0]
+    assert row["prior"] == "E-alpha +0.60, E-beta +0.20, alpha-beta +0.30"
+    # replacing one correlated prior takes it out of the correlations, nothing else
+    replaced = spec.with_overrides(priors={"beta": {"dist": "TruncatedNormal", "mu": 0.3,
+                                                    "sigma": 0.05, "lower": 0}})
+    assert replaced.correlation["parameters"] == ["E", "alpha"]
+    assert replaced.correlation["matrix"] == [[1.0, 0.6], [0.6, 1.0]]
+    assert not replaced.with_overrides(priors={"E": {"sigma": 0.5}}).correlation
+
+
+@pytest.mark.parametrize(("correlation", "message"), [
+    (CORRELATED | {"matrix": [[1.0, 0.99, 0.0], [0.99, 1.0, -0.99], [0.0, -0.99, 1.0]]},
+     "positive definite"),
+    (CORRELATED | {"matrix": [[1.0, 0.5], [0.5, 1.0]]}, r"3 x 3 matrix"),
+    (CORRELATED | {"parameters": ["E", "alpha", "nu"]}, r"LogNormal priors .* got"),
+    ({"parameters": ["E", "A"]}, r"takes 'parameters', 'matrix' and 'why'"),
+])
+def test_bad_correlations_are_refused(correlation, message):
+    with pytest.raises(SpecError, match=message):
+        load_spec("chinchilla").with_overrides(correlation=correlation)
