@@ -27,6 +27,7 @@ from bayescale.decide.plans import optimal_plan, plan_loss
 from bayescale.errors import BayescaleError
 from bayescale.inference.model import build_model
 from bayescale.queries.draws import law_parameters, resolve_source
+from bayescale.queries.famous import KAPLAN_EXPONENT
 from bayescale.queries.frontier import frontier
 from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN, get_law
 
@@ -461,19 +462,22 @@ def _reference_label(law, name: str) -> str:
 
 def plot_decision(fit, plans: Mapping[str, object] | None = None, flops: float | None = None,
                   *, risk: float = 0.9, source: str | None = None, axes=None, seed: int = 0):
-    """Plot the posterior loss distributions of plans, with their medians and risk quantiles.
+    """Plot the posterior loss of plans at a budget: the optimum against the rules in use.
+
+    With a budget, the plans are the expected-loss optimum, 20 tokens per parameter
+    (Hoffmann et al.'s rule of thumb) and Kaplan et al.'s N ~ C^0.73 anchored at the posterior
+    optimum of the fit's largest run, then yours.
 
     Parameters
     ----------
     fit : Fit
         A fitted model.
     plans : mapping of name to (N, D), optional
-        The plans to compare (default: the expected-loss and the risk-averse optimum at
-        ``flops``).
+        Your plans (with ``flops``: beside the three above; without: alone).
     flops : float, optional
-        Budget for the default plans.
+        The budget in FLOPs: the three plans above are drawn at it.
     risk : float, default 0.9
-        Quantile marked on each distribution (and used by the default risk-averse plan).
+        Quantile marked on each distribution.
     source : str, optional
         The source whose law is used.
     axes : matplotlib Axes, optional
@@ -486,26 +490,46 @@ def plot_decision(fit, plans: Mapping[str, object] | None = None, flops: float |
     (matplotlib.figure.Figure, matplotlib.axes.Axes)
 
     """
-    fig, ax = _axes(axes, 1)
+    fig, ax = _axes(axes, 1, width=7.0)
     params = law_parameters(fit, source=source, seed=seed)
-    if plans is None:
-        if flops is None:
-            raise BayescaleError("give plans={name: (N, D)} or a budget flops=... for the "
-                                 "expected-loss and risk-averse optima")
-        plans = {"expected-loss optimum": optimal_plan(params, flops),
-                 f"risk-averse (q={risk:g})": optimal_plan(params, flops, risk=risk)}
-    for i, (name, plan) in enumerate(plans.items()):
+    if plans is None and flops is None:
+        raise BayescaleError("give plans={name: (N, D)} or a budget flops=... (the optimum "
+                             "against 20 tokens per parameter and Kaplan's rule)")
+    chosen = dict(rule_plans(fit, params, flops)) if flops is not None else {}
+    chosen |= dict(plans or {})
+    for i, (name, plan) in enumerate(chosen.items()):
         N, D = (float(plan["N"]), float(plan["D"])) if not isinstance(plan, tuple) else plan
         loss = plan_loss(params, N, D).values.ravel()
         colour = f"C{i}"
-        ax.hist(loss, bins=60, density=True, histtype="step", color=colour,
-                label=f"{name}: N={N:.3g}, D={D:.3g}")
+        ax.hist(loss, bins=60, density=True, histtype="step", color=colour, linewidth=1.5,
+                label=f"{name}: N = {N:.3g}, D = {D:.3g} ({D / N:.3g} tokens/param)")
         ax.axvline(np.median(loss), color=colour, linestyle="-", linewidth=1)
         ax.axvline(np.quantile(loss, risk), color=colour, linestyle=":", linewidth=1)
-    ax.set(xlabel=LOSS_LABEL, ylabel="posterior density",
-           title=f"loss of each plan (solid: median, dotted: {risk:.0%} quantile)")
-    ax.legend(fontsize="small")
+    budget = f" at C = {flops:.3g} FLOPs" if flops is not None else ""
+    ax.set(xlabel=LOSS_LABEL, ylabel="posterior density")
+    ax.set_title(f"loss of each plan{budget}\n(solid: median, dotted: {risk:.0%} quantile)",
+                 fontsize="medium")
+    # Below the panel, so that it covers no distribution.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=1,
+              frameon=False)
     return fig, ax
+
+
+def rule_plans(fit, params: xr.Dataset, flops: float) -> dict[str, tuple[float, float]]:
+    """Return the plans a budget is usually split by: the optimum and two rules of thumb.
+
+    The expected-loss optimum of ``params``; 20 tokens per parameter; and Kaplan et al.'s
+    N ~ C^0.73, anchored where the runs end (the posterior median N_opt at the largest fitted
+    run's compute).
+    """
+    optimum = optimal_plan(params, flops)
+    n_20 = float(np.sqrt(flops / (FLOPS_PER_PARAM_TOKEN * 20)))
+    anchor = float(fit.runs.table["C"].max())
+    n_anchor = float(frontier(params, xr.DataArray([anchor], dims="flops"))["N_opt"].median())
+    n_kaplan = n_anchor * (flops / anchor) ** KAPLAN_EXPONENT
+    return {"expected-loss optimum": (float(optimum["N"]), float(optimum["D"])),
+            "20 tokens per parameter": (n_20, 20 * n_20),
+            "Kaplan's N ~ C^0.73": (n_kaplan, flops / FLOPS_PER_PARAM_TOKEN / n_kaplan)}
 
 
 def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,

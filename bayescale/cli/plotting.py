@@ -21,8 +21,8 @@ def register(commands) -> None:
                    help="budgets: IsoFLOP curves (default 1e19 1e21 1e23), the span of the "
                         "frontier and extrapolation plots, the decision plot's budget")
     p.add_argument("--plans", nargs="+", metavar="N:D",
-                   help="decision plot: plans to compare (default: the expected-loss and "
-                        "risk-averse optima at --flops)")
+                   help="decision plot: your plans, drawn beside the expected-loss optimum, 20 "
+                        "tokens per parameter and Kaplan's rule at --flops (or alone)")
     p.add_argument("--target-loss", type=float, help="forecast plot: the target loss")
     growth_arguments(p, what="forecast plot: ")
     p.add_argument("--source", help="a fitted source (default: the fit's default source)")

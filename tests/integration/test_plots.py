@@ -11,6 +11,7 @@ from bayescale import plots
 from bayescale.cli import main
 from bayescale.data import datasets
 from bayescale.errors import BayescaleError
+from bayescale.queries.draws import law_parameters
 
 
 def render(fig) -> bytes:
@@ -149,6 +150,28 @@ def test_decision_plot_shows_each_plan_and_accepts_axes(epoch_fit):
     render(fig)
     with pytest.raises(BayescaleError, match="give plans"):
         plots.plot_decision(epoch_fit)
+
+
+@pytest.mark.needs_data
+def test_decision_plot_at_a_budget_weighs_the_optimum_against_the_rules(epoch_fit):
+    fig, ax = plots.plot_decision(epoch_fit, {"mine": (3e10, 5.6e12)}, flops=1e24)
+    labels = [t.get_text().split(":")[0] for t in ax.get_legend().get_texts()]
+    assert labels == ["expected-loss optimum", "20 tokens per parameter",
+                      "Kaplan's N ~ C^0.73", "mine"]
+    assert "at C = 1e+24 FLOPs" in ax.get_title()
+    plans = plots.rule_plans(epoch_fit, law_parameters(epoch_fit), 1e24)
+    for N, D in plans.values():
+        assert 6 * N * D == pytest.approx(1e24)
+    assert plans["20 tokens per parameter"][1] == pytest.approx(20 * plans[
+        "20 tokens per parameter"][0])
+    # Kaplan's rule puts more of a large budget into parameters than the optimum does
+    assert plans["Kaplan's N ~ C^0.73"][0] > 1.5 * plans["expected-loss optimum"][0]
+    # the legend sits below the panel, over no distribution
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert legend.y1 <= ax.get_window_extent(renderer).y0
+    plt.close(fig)
 
 
 @pytest.mark.needs_data
