@@ -95,8 +95,8 @@ def test_compare_needs_two_laws():
                                              ("huber-bootstrap", {"resamples": 100})])
 def test_extrapolation_check_scores_held_out_runs(method, options, monkeypatch):
     # The baseline starts from the 243-point grid: Epoch's 4500 starts reach the same optimum
-    # on these well-pinned runs in ten times the time (tests/integration/test_baseline.py runs
-    # the full grid, where reproducing Epoch's fit is the point).
+    # on these well-pinned runs in ten times the time (estimators/test_baseline.py runs the
+    # full grid, where reproducing Epoch's fit is the point).
     monkeypatch.setattr(huber, "GRID", huber.COARSE_GRID)
     runs = simulate_runs(sigma=0.01)
     score = extrapolation_check(runs, holdout=0.2, method=method, seed=1, **options)

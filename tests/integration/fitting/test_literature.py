@@ -235,7 +235,7 @@ def test_lowest_compute_runs_span_three_sizes():
 @pytest.mark.slow
 def test_transfer_benchmark_quick_mode(tmp_path, capsys):
     """benchmarks/transfer.py --quick: one user set, two regimes, three methods, CSV written."""
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "transfer.py"
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "transfer.py"
     benchmark = runpy.run_path(str(script), run_name="transfer_benchmark")
     # 20 bootstrap resamples: the baseline's scores are smoke-tested here, not its intervals
     assert benchmark["main"](["--quick", "--resamples", "20", "--out", str(tmp_path)]) == 0
