@@ -56,14 +56,14 @@ def _frontier_value(name):
     return value
 
 
-def compute_for_loss(fit_or_params, target_loss: float, *, source: str | None = None,
+def compute_for_loss(fit, target_loss: float, *, source: str | None = None,
                      seed: int = 0) -> xr.DataArray:
     """Posterior of the training compute at which a compute-optimal run reaches ``target_loss``.
 
     Parameters
     ----------
-    fit_or_params : Fit or xarray.Dataset
-        A fitted model, or law parameters per draw.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law's draws for one source (:func:`posterior_params`).
     target_loss : float
         Loss to reach, in nats/token (in the source's own units: its eval set and tokenizer).
     source : str, optional
@@ -79,7 +79,7 @@ def compute_for_loss(fit_or_params, target_loss: float, *, source: str | None = 
         :data:`LOWEST_FLOPS` where even 1e12 FLOPs reach it.
 
     """
-    params = posterior_params(fit_or_params, source=source, seed=seed)
+    params = posterior_params(fit, source=source, seed=seed)
     target_loss = float(target_loss)
     if not (np.isfinite(target_loss) and target_loss > 0):
         raise BayescaleError(f"target_loss must be a positive loss in nats/token, not "
@@ -87,14 +87,14 @@ def compute_for_loss(fit_or_params, target_loss: float, *, source: str | None = 
     return _invert(_frontier_value("loss_opt"), target_loss, params, decreasing=True)
 
 
-def compute_for_size(fit_or_params, target_params: float, *, source: str | None = None,
+def compute_for_size(fit, target_params: float, *, source: str | None = None,
                      seed: int = 0) -> xr.DataArray:
     """Posterior of the budget whose compute-optimal model has ``target_params`` parameters.
 
     Parameters
     ----------
-    fit_or_params : Fit or xarray.Dataset
-        A fitted model, or law parameters per draw.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law's draws for one source (:func:`posterior_params`).
     target_params : float
         Model size N_opt to reach.
     source : str, optional
@@ -108,7 +108,7 @@ def compute_for_size(fit_or_params, target_params: float, *, source: str | None 
         ``flops`` per draw (chain, draw), as in :func:`compute_for_loss`.
 
     """
-    params = posterior_params(fit_or_params, source=source, seed=seed)
+    params = posterior_params(fit, source=source, seed=seed)
     if not (np.isfinite(target_params) and target_params > 0):
         raise BayescaleError(f"target_params must be positive and finite, not {target_params}")
     if get_law(params.attrs["law"]).optimal_log_params is None:
@@ -117,7 +117,7 @@ def compute_for_size(fit_or_params, target_params: float, *, source: str | None 
     return _invert(_frontier_value("N_opt"), float(target_params), params, decreasing=False)
 
 
-def forecast_year(fit_or_params, *, start_year: float, start_flops: float,
+def forecast_year(fit, *, start_year: float, start_flops: float,
                   growth: float, growth_sd: float = 0.0, target_loss: float | None = None,
                   target_params: float | None = None, source: str | None = None,
                   seed: int = 0) -> xr.Dataset:
@@ -125,8 +125,8 @@ def forecast_year(fit_or_params, *, start_year: float, start_flops: float,
 
     Parameters
     ----------
-    fit_or_params : Fit or xarray.Dataset
-        A fitted model, or law parameters per draw.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law's draws for one source (:func:`posterior_params`).
     start_year : float
         The year of ``start_flops`` (e.g. 2024.0).
     start_flops : float
@@ -160,7 +160,7 @@ def forecast_year(fit_or_params, *, start_year: float, start_flops: float,
         raise BayescaleError(f"growth is a yearly factor above 1 (e.g. 4.0), not {growth}")
     if not (np.isfinite(growth_sd) and growth_sd >= 0):
         raise BayescaleError(f"growth_sd must be >= 0, not {growth_sd}")
-    params = posterior_params(fit_or_params, source=source, seed=seed)
+    params = posterior_params(fit, source=source, seed=seed)
     if target_loss is not None:
         flops = compute_for_loss(params, target_loss)
     else:

@@ -43,12 +43,12 @@ _POINTS = 161
 _ZOOMS = 3
 
 
-def posterior_params(fit_or_params, source: str | None = None, seed: int = 0) -> xr.Dataset:
+def posterior_params(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
     """Return law parameters per draw from a fit (for ``source``) or pass a Dataset through.
 
     Parameters
     ----------
-    fit_or_params : Fit or xarray.Dataset
+    fit : Fit or xarray.Dataset
         A fitted model, or parameters from :func:`bayescale.queries.draws.law_parameters`.
     source : str, optional
         The source to read (a fit only; see :func:`~bayescale.queries.draws.law_parameters`).
@@ -61,12 +61,12 @@ def posterior_params(fit_or_params, source: str | None = None, seed: int = 0) ->
         Law parameters with dims (chain, draw) and the law's name in ``attrs["law"]``.
 
     """
-    if isinstance(fit_or_params, xr.Dataset):
-        if "law" not in fit_or_params.attrs:
+    if isinstance(fit, xr.Dataset):
+        if "law" not in fit.attrs:
             raise BayescaleError("a parameter Dataset needs its law's name in attrs['law'] "
                                  "(as bayescale.queries.draws.law_parameters returns it)")
-        return fit_or_params
-    return law_parameters(fit_or_params, source=source, seed=seed)
+        return fit
+    return law_parameters(fit, source=source, seed=seed)
 
 
 def plan_loss(params: xr.Dataset, N, D, unique_tokens=None) -> xr.DataArray:
@@ -106,15 +106,15 @@ def _objective(loss: xr.DataArray, risk: float | None) -> xr.DataArray:
     return loss.quantile(risk, dim=("chain", "draw")).drop_vars("quantile")
 
 
-def optimal_plan(fit_or_params, flops: float, *, risk: float | None = None, N: float | None = None,
+def optimal_plan(fit, flops: float, *, risk: float | None = None, N: float | None = None,
                  max_tokens: float | None = None, unique_tokens: float | None = None,
                  source: str | None = None, seed: int = 0) -> xr.Dataset:
     """Find the (N, D) with 6ND = ``flops`` that minimises the expected (or a quantile of) loss.
 
     Parameters
     ----------
-    fit_or_params : Fit or xarray.Dataset
-        A fitted model, or law parameters per draw (see :func:`posterior_params`).
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law's draws for one source (:func:`posterior_params`).
     flops : float
         Training budget in FLOPs (C = 6ND).
     risk : float, optional
@@ -141,7 +141,7 @@ def optimal_plan(fit_or_params, flops: float, *, risk: float | None = None, N: f
         ``attrs`` say the objective and the constraints.
 
     """
-    params = posterior_params(fit_or_params, source=source, seed=seed)
+    params = posterior_params(fit, source=source, seed=seed)
     flops = _check_budget(flops)
     check_reads_unique(params.attrs["law"], unique_tokens)
     if risk is not None and not 0 < risk < 1:
@@ -211,14 +211,14 @@ def _as_plan(plan) -> tuple[float, float]:
     return N, D
 
 
-def compare_plans(fit_or_params, plan_a, plan_b, *, unique_tokens: float | None = None,
+def compare_plans(fit, plan_a, plan_b, *, unique_tokens: float | None = None,
                   source: str | None = None, seed: int = 0) -> xr.Dataset:
     """Compare two plans draw by draw: P(loss A < loss B) and the expected difference.
 
     Parameters
     ----------
-    fit_or_params : Fit or xarray.Dataset
-        A fitted model, or law parameters per draw.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law's draws for one source (:func:`posterior_params`).
     plan_a, plan_b : (N, D), dict or Dataset
         Each plan's parameters and training tokens (e.g. ``(70e9, 1.4e12)``), or the result of
         :func:`optimal_plan`.
@@ -237,7 +237,7 @@ def compare_plans(fit_or_params, plan_a, plan_b, *, unique_tokens: float | None 
         ``loss_a``, ``loss_b`` and ``difference`` per draw; ``attrs`` hold both plans and FLOPs.
 
     """
-    params = posterior_params(fit_or_params, source=source, seed=seed)
+    params = posterior_params(fit, source=source, seed=seed)
     check_reads_unique(params.attrs["law"], unique_tokens)
     (N_a, D_a), (N_b, D_b) = _as_plan(plan_a), _as_plan(plan_b)
     loss_a = plan_loss(params, N_a, D_a, unique_tokens)
@@ -252,14 +252,14 @@ def compare_plans(fit_or_params, plan_a, plan_b, *, unique_tokens: float | None 
               "plan_b": f"N={N_b:.4g}, D={D_b:.4g}, C={FLOPS_PER_PARAM_TOKEN * N_b * D_b:.4g}"})
 
 
-def regret(fit_or_params, N: float, D: float, *, unique_tokens: float | None = None,
+def regret(fit, N: float, D: float, *, unique_tokens: float | None = None,
            source: str | None = None, seed: int = 0) -> xr.DataArray:
     """Loss a plan gives up, per draw, against that draw's own optimum at the same compute.
 
     Parameters
     ----------
-    fit_or_params : Fit or xarray.Dataset
-        A fitted model, or law parameters per draw.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law's draws for one source (:func:`posterior_params`).
     N, D : float
         The plan; its compute is C = 6ND.
     unique_tokens : float, optional
@@ -276,7 +276,7 @@ def regret(fit_or_params, N: float, D: float, *, unique_tokens: float | None = N
         negative up to the optimiser's resolution; its mean is the expected regret.
 
     """
-    params = posterior_params(fit_or_params, source=source, seed=seed)
+    params = posterior_params(fit, source=source, seed=seed)
     check_reads_unique(params.attrs["law"], unique_tokens)
     N, D = _as_plan((N, D))
     budget = xr.DataArray([FLOPS_PER_PARAM_TOKEN * N * D], dims="flops")
@@ -285,7 +285,7 @@ def regret(fit_or_params, N: float, D: float, *, unique_tokens: float | None = N
     return (plan_loss(params, N, D, unique_tokens) - best).rename("regret")
 
 
-def inference_aware_plan(fit_or_params, target_loss: float, inference_tokens: float, *,
+def inference_aware_plan(fit, target_loss: float, inference_tokens: float, *,
                          risk: float = 0.5, source: str | None = None,
                          seed: int = 0) -> xr.Dataset:
     """Find the cheapest (N, D), training plus inference FLOPs, that reaches ``target_loss``.
@@ -297,8 +297,8 @@ def inference_aware_plan(fit_or_params, target_loss: float, inference_tokens: fl
 
     Parameters
     ----------
-    fit_or_params : Fit or xarray.Dataset
-        A fitted model, or law parameters per draw.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law's draws for one source (:func:`posterior_params`).
     target_loss : float
         Loss to reach, nats/token.
     inference_tokens : float
@@ -318,7 +318,7 @@ def inference_aware_plan(fit_or_params, target_loss: float, inference_tokens: fl
         ``total_flops``; ``loss`` per draw.
 
     """
-    params = posterior_params(fit_or_params, source=source, seed=seed)
+    params = posterior_params(fit, source=source, seed=seed)
     if not 0 < risk < 1:
         raise BayescaleError(f"risk must be a probability in (0, 1), not {risk}")
     if not (np.isfinite(inference_tokens) and inference_tokens >= 0):
