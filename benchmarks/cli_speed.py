@@ -72,6 +72,10 @@ def main(argv=None) -> int:
                         help="bootstrap resamples of the Huber baseline (Epoch's 4000)")
     parser.add_argument("--quick", action="store_true",
                         help="one repeat, 200 resamples: a smoke test")
+    parser.add_argument("--commands", nargs="+", default=None, metavar="NAME",
+                        help="only these commands (their names in the table, without "
+                             "'bayescale '), e.g. 'fit (numpyro)'; the in-process rows and the "
+                             "ratio need 'fit (nutpie)' and the Huber fit")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the CSV")
     args = parser.parse_args(argv)
     repeats, resamples = (1, 200) if args.quick else (args.repeats, args.resamples)
@@ -86,6 +90,10 @@ def main(argv=None) -> int:
                          "--overwrite", "--no-progress"],
         "fit (numpyro)": [str(BIN), "-q", "fit", str(runs_file), "-o", str(work / "np.nc"),
                           "--overwrite", "--no-progress", "--sampler", "numpyro"],
+        # as a user types it: the progress bar is on by default
+        "fit (numpyro, progress bar)": [str(BIN), "-q", "fit", str(runs_file), "-o",
+                                        str(work / "np.nc"), "--overwrite", "--sampler",
+                                        "numpyro"],
         "fit --method huber-bootstrap": [
             str(BIN), "-q", "fit", str(runs_file), "-o", str(work / "huber.nc"), "--overwrite",
             "--method", "huber-bootstrap", "--resamples", str(resamples)],
@@ -95,6 +103,12 @@ def main(argv=None) -> int:
                     "1.4e12"],
         "summary": [str(BIN), "-q", "summary", str(fit_file)],
     }
+    unknown = sorted(set(args.commands or []) - set(commands))
+    if unknown:
+        parser.error(f"unknown commands {unknown}; choose from {sorted(commands)}")
+    if args.commands:
+        commands = {name: command for name, command in commands.items()
+                    if name in args.commands}
     rows = []
     warm_caches = work / "warm-caches"
     for name, command in commands.items():
@@ -112,14 +126,16 @@ def main(argv=None) -> int:
                          "max_wall_s": max(walls), "peak_rss_gib": max(peaks),
                          "repeats": repeats})
             print(f"{name} {state}: {statistics.median(walls):.2f} s", file=sys.stderr)
-    for name, seconds in in_process(runs_file).items():
+    everything = args.commands is None
+    for name, seconds in (in_process(runs_file).items() if everything else ()):
         rows.append({"command": f"bayescale.fit in Python: {name}", "state": "in process",
                      "median_wall_s": seconds, "min_wall_s": seconds, "max_wall_s": seconds,
                      "peak_rss_gib": float("nan"), "repeats": 1})
     table = pd.DataFrame(rows)
     huber = table.query("command == 'bayescale fit --method huber-bootstrap' and state == 'warm'")
     fit = table.query("command == 'bayescale fit (nutpie)' and state == 'warm'")
-    ratio = float(huber["median_wall_s"].iloc[0] / fit["median_wall_s"].iloc[0])
+    ratio = (float(huber["median_wall_s"].iloc[0] / fit["median_wall_s"].iloc[0])
+             if len(huber) and len(fit) else float("nan"))
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "cli_speed.csv", index=False)
     with pd.option_context("display.width", 200, "display.float_format", "{:.2f}".format):
