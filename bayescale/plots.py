@@ -266,7 +266,7 @@ def _label_famous(fig, axes, models, chosen: bool | Sequence[str]) -> None:
         labelled = models.loc[[key for key in models.index if key in set(chosen)]]
     else:
         labelled = models
-    first = [key for key in KEY_MODELS if key in set(labelled.index)]
+    first = [key for key in KEY_MODELS if key in labelled.index]
     labelled = labelled.loc[first + [key for key in labelled.index if key not in first]]
     fig.canvas.draw()  # final axes limits and layout, to place the labels
     for ax, name in zip(axes, ("N", "D"), strict=True):
@@ -360,13 +360,10 @@ def predictive(fit, kind: str = "posterior", draws: int = 500, seed: int = 0) ->
     if fit.method != "bayes":
         raise BayescaleError(f"predictive checks need a Bayesian fit, not the {fit.method} "
                              "baseline")
-    model = build_model(fit.runs, fit.spec)
-    with model:
-        if kind == "prior":
-            return pm.sample_prior_predictive(draws=draws, random_seed=seed)
-        tree = xr.DataTree.from_dict({"posterior": fit.posterior})
-        return pm.sample_posterior_predictive(tree, random_seed=seed, progressbar=False,
-                                              var_names=["log_loss"])
+    if kind == "posterior":
+        return fit.to_arviz(log_prior=False, seed=seed)
+    with build_model(fit.runs, fit.spec):
+        return pm.sample_prior_predictive(draws=draws, random_seed=seed)
 
 
 def plot_predictive_check(fit, kind: str = "posterior", *, draws: int = 500,

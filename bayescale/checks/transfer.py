@@ -127,8 +127,8 @@ def borrowed_spec(kept, user: UserSet, method: str) -> ModelSpec:
         names = [name for name in PAIR_ORDER if name != user.dataset][:2]
     else:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    prior = LiteraturePrior.from_table(names, exclude=[user.dataset])
-    return spec.with_overrides(priors=prior.priors(kept), correlation=prior.correlation(kept))
+    entries, correlation = LiteraturePrior.from_table(names, exclude=[user.dataset]).for_runs(kept)
+    return spec.with_overrides(priors=entries, correlation=correlation)
 
 
 def stacked_fit(fits: dict[str, Fit]) -> Fit:

@@ -266,9 +266,9 @@ def _literature_spec(spec: ModelSpec, runs: Runs, names: Sequence[str | Runs],
                              "or jointly with borrow='joint' (CLI --borrow joint)")
     names = [str(name) for name in names]
     prior = LiteraturePrior.from_table(None if "all" in names else names)
-    entries = prior.priors(runs)
+    entries, correlation = prior.for_runs(runs)
     entries = {name: entry for name, entry in entries.items() if name not in priors}
-    correlation = restrict_correlation(prior.correlation(runs), entries)
+    correlation = restrict_correlation(correlation, entries)
     record = {"datasets": list(prior.datasets), "sources": prior.sources,
               "spread_datasets": list(prior.spread_datasets), "widening": prior.widening,
               "priors": {name: {k: v for k, v in entry.items() if k != "why"}

@@ -248,15 +248,7 @@ class LiteraturePrior:
             ``sigma``.
 
         """
-        sampled = self._carried(runs, draws, seed)
-        entries = {name: {"dist": "LogNormal", "mu": round(float(values.mean()), 6),
-                          "sigma": round(float(values.std()), 6), "why": self._why()}
-                   for name, values in sampled.items()}
-        entries["sigma"] = {"dist": "LogNormal", "mu": round(self.log_sigma[0], 6),
-                            "sigma": round(self.log_sigma[1], 6),
-                            "why": f"literature prior: noise scales of {self.sources} published "
-                                   "sources"}
-        return entries
+        return self.for_runs(runs, draws, seed)[0]
 
     def correlation(self, runs, draws: int = 20000, seed: int = 0) -> dict:
         """Return the correlations between the logs of :meth:`priors`' E, A, B, alpha, beta.
@@ -276,10 +268,23 @@ class LiteraturePrior:
             ``parameters``, ``matrix`` (the correlation matrix, rounded) and ``why``.
 
         """
+        return self.for_runs(runs, draws, seed)[1]
+
+    def for_runs(self, runs, draws: int = 20000, seed: int = 0) -> tuple[dict, dict]:
+        """Return :meth:`priors` and :meth:`correlation` from one set of Monte Carlo draws."""
         sampled = self._carried(runs, draws, seed)
+        why = self._why()
+        entries = {name: {"dist": "LogNormal", "mu": round(float(values.mean()), 6),
+                          "sigma": round(float(values.std()), 6), "why": why}
+                   for name, values in sampled.items()}
+        entries["sigma"] = {"dist": "LogNormal", "mu": round(self.log_sigma[0], 6),
+                            "sigma": round(self.log_sigma[1], 6),
+                            "why": f"literature prior: noise scales of {self.sources} published "
+                                   "sources"}
         matrix = np.corrcoef(np.stack(list(sampled.values())))
-        return {"parameters": list(sampled), "matrix": np.round(matrix, 4).tolist(),
-                "why": self._why()}
+        correlation = {"parameters": list(sampled), "matrix": np.round(matrix, 4).tolist(),
+                       "why": why}
+        return entries, correlation
 
     def _carried(self, runs, draws: int, seed: int) -> dict[str, np.ndarray]:
         """Draw shapes, put them at the runs' level and reference scales (logs; exponents' logs)."""

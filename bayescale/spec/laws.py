@@ -265,15 +265,8 @@ class Law:
             ``p`` for :attr:`log_loss`, keyed by :meth:`key`.
 
         """
-        raw = {}
-        for name in self.parameters:
-            value = sampled[name]
-            if name in self.shifts:
-                exponent, coefficients = self.shifts[name]
-                offset = sum(c * log_reference[i] for i, c in coefficients.items())
-                value = value + (offset if exponent is None else sampled[exponent] * offset)
-            raw[self.key(name)] = value
-        return raw
+        return {self.key(name): sampled[name] + self._shift(name, sampled, log_reference)
+                for name in self.parameters}
 
     def from_raw(self, raw: Mapping, log_reference: Mapping) -> dict:
         """Map raw-unit parameters (keyed by :meth:`key`) to sampled values; :meth:`to_raw` undone.
@@ -284,15 +277,19 @@ class Law:
             Parameter name -> its sampled (reference-scale) value.
 
         """
-        sampled = {}
-        for name in self.parameters:
-            value = raw[self.key(name)]
-            if name in self.shifts:
-                exponent, coefficients = self.shifts[name]
-                offset = sum(c * log_reference[i] for i, c in coefficients.items())
-                value = value - (offset if exponent is None else raw[self.key(exponent)] * offset)
-            sampled[name] = value
-        return sampled
+        return {name: raw[self.key(name)] - self._shift(name, raw, log_reference)
+                for name in self.parameters}
+
+    def _shift(self, name: str, values: Mapping, log_reference: Mapping):
+        """Return how far ``name``'s raw log lies from its sampled value (0 if it is not shifted).
+
+        ``values`` holds the exponents (keyed by name: exponents are never log-scale).
+        """
+        if name not in self.shifts:
+            return 0.0
+        exponent, coefficients = self.shifts[name]
+        offset = sum(c * log_reference[i] for i, c in coefficients.items())
+        return offset if exponent is None else values[exponent] * offset
 
 
 def reference_inputs(log_N0: float, log_D0: float, log_C0: float) -> dict[str, float]:

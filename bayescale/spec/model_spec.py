@@ -192,7 +192,8 @@ class ModelSpec:
 
 def restrict_correlation(correlation: Mapping[str, Any], names) -> dict:
     """Return ``correlation`` over ``names`` only (empty if fewer than two are left)."""
-    keep = [i for i, name in enumerate(correlation["parameters"]) if name in set(names)]
+    names = set(names)
+    keep = [i for i, name in enumerate(correlation["parameters"]) if name in names]
     if len(keep) < 2:
         return {}
     matrix = [[correlation["matrix"][i][j] for j in keep] for i in keep]
