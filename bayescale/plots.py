@@ -26,9 +26,10 @@ from bayescale.decide.forecast import forecast_year
 from bayescale.decide.plans import optimal_plan, plan_loss
 from bayescale.errors import BayescaleError
 from bayescale.inference.model import build_model
-from bayescale.queries.draws import law_parameters, resolve_source
+from bayescale.queries.draws import is_law_draws, law_parameters, resolve_source
 from bayescale.queries.famous import KAPLAN_EXPONENT
 from bayescale.queries.frontier import frontier
+from bayescale.queries.loss import largest_fitted_compute
 from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN, get_law
 
 LOSS_LABEL = "loss (nats/token)"
@@ -90,7 +91,15 @@ def _band(ax, x, draws: xr.DataArray, dim: str, color, label: str | None = None,
     ax.plot(x, draws.median(("chain", "draw")).transpose(dim).values, color=color, label=label)
 
 
-def _source_runs(fit, source):
+def _needs_fit(fit, plot: str) -> None:
+    """Refuse law draws where a plot also draws the fitted runs or the model."""
+    if is_law_draws(fit):
+        raise BayescaleError(f"{plot} draws the fitted runs as well as the law: pass the Fit, "
+                             "not its law draws (those carry the law of one source only)")
+
+
+def _source_runs(fit, source, plot: str):
+    _needs_fit(fit, plot)
     chosen = resolve_source(fit, source)
     table = fit.runs.table
     if chosen in fit.sources:
@@ -121,7 +130,7 @@ def plot_runs(fit, *, source: str | None = None, axes=None, curves: int = 3, see
 
     """
     fig, (ax_n, ax_d) = _axes(axes, 2)
-    chosen, runs = _source_runs(fit, source)
+    chosen, runs = _source_runs(fit, source, "plot_runs")
     params = law_parameters(fit, source=chosen, seed=seed)
     ratio = runs["D"] / runs["N"]
     # Points in both panels, and the L-N panel's curves, take their colour from D/N (one bar);
@@ -174,7 +183,7 @@ def plot_isoflop(fit, flops: Sequence[float], *, source: str | None = None, axes
 
     """
     fig, ax = _axes(axes, 1)
-    chosen, runs = _source_runs(fit, source)
+    chosen, runs = _source_runs(fit, source, "plot_isoflop")
     params = law_parameters(fit, source=chosen, seed=seed)
     budgets = xr.DataArray(np.sort(np.asarray(flops, dtype=float)), dims="flops")
     best = frontier(params, budgets)
@@ -229,7 +238,7 @@ def plot_frontier(fit, flops: Sequence[float] | None = None, *, source: str | No
 
     """
     fig, (ax_n, ax_d) = _axes(axes, 2)
-    chosen, runs = _source_runs(fit, source)
+    chosen, runs = _source_runs(fit, source, "plot_frontier")
     params = law_parameters(fit, source=chosen, seed=seed)
     if flops is None:
         flops = (runs["C"].min(), 1e26)
@@ -320,7 +329,7 @@ def plot_extrapolation(fit, flops: Sequence[float] | None = None, *, source: str
 
     """
     fig, ax = _axes(axes, 1)
-    chosen, runs = _source_runs(fit, source)
+    chosen, runs = _source_runs(fit, source, "plot_extrapolation")
     params = law_parameters(fit, source=chosen, seed=seed)
     if flops is None:
         flops = (runs["C"].min(), 1e27)
@@ -357,6 +366,7 @@ def predictive(fit, kind: str = "posterior", draws: int = 500, seed: int = 0) ->
     """
     if kind not in ("posterior", "prior"):
         raise BayescaleError(f"kind must be 'posterior' or 'prior', not '{kind}'")
+    _needs_fit(fit, "predictive checks")
     if fit.method != "bayes":
         raise BayescaleError(f"predictive checks need a Bayesian fit, not the {fit.method} "
                              "baseline")
@@ -434,6 +444,7 @@ def plot_pair(fit, *, source: str | None = None, seed: int = 0):
     (matplotlib.figure.Figure, numpy.ndarray of Axes)
 
     """
+    _needs_fit(fit, "plot_pair")
     chosen = resolve_source(fit, source)
     params = law_parameters(fit, source=chosen, seed=seed)
     law = get_law(params.attrs["law"])
@@ -467,8 +478,9 @@ def plot_decision(fit, plans: Mapping[str, object] | None = None, flops: float |
 
     Parameters
     ----------
-    fit : Fit
-        A fitted model.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     plans : mapping of name to (N, D), optional
         Your plans (with ``flops``: beside the three above; without: alone).
     flops : float, optional
@@ -492,7 +504,7 @@ def plot_decision(fit, plans: Mapping[str, object] | None = None, flops: float |
     if plans is None and flops is None:
         raise BayescaleError("give plans={name: (N, D)} or a budget flops=... (the optimum "
                              "against 20 tokens per parameter and Kaplan's rule)")
-    chosen = dict(rule_plans(fit, params, flops)) if flops is not None else {}
+    chosen = dict(rule_plans(params, flops)) if flops is not None else {}
     chosen |= dict(plans or {})
     for i, (name, plan) in enumerate(chosen.items()):
         N, D = (float(plan["N"]), float(plan["D"])) if not isinstance(plan, tuple) else plan
@@ -512,16 +524,17 @@ def plot_decision(fit, plans: Mapping[str, object] | None = None, flops: float |
     return fig, ax
 
 
-def rule_plans(fit, params: xr.Dataset, flops: float) -> dict[str, tuple[float, float]]:
+def rule_plans(params: xr.Dataset, flops: float) -> dict[str, tuple[float, float]]:
     """Return the plans a budget is usually split by: the optimum and two rules of thumb.
 
-    The expected-loss optimum of ``params``; 20 tokens per parameter; and Kaplan et al.'s
-    N ~ C^0.73, anchored where the runs end (the posterior median N_opt at the largest fitted
-    run's compute).
+    The expected-loss optimum of the law draws ``params``
+    (:func:`bayescale.queries.draws.law_parameters`); 20 tokens per parameter; and Kaplan et
+    al.'s N ~ C^0.73, anchored where the runs end (the posterior median N_opt at the largest
+    fitted run's compute).
     """
     optimum = optimal_plan(params, flops)
     n_20 = float(np.sqrt(flops / (FLOPS_PER_PARAM_TOKEN * 20)))
-    anchor = float(fit.runs.table["C"].max())
+    anchor = largest_fitted_compute(params)
     n_anchor = float(frontier(params, xr.DataArray([anchor], dims="flops"))["N_opt"].median())
     n_kaplan = n_anchor * (flops / anchor) ** KAPLAN_EXPONENT
     return {"expected-loss optimum": (float(optimum["N"]), float(optimum["D"])),
@@ -536,8 +549,9 @@ def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,
 
     Parameters
     ----------
-    fit : Fit
-        A fitted model.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     start_year, start_flops, growth, growth_sd : float
         The largest budget in ``start_year`` and its yearly growth (see
         :func:`bayescale.decide.forecast.forecast_year`).

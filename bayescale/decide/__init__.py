@@ -3,7 +3,7 @@
 from bayescale._lazy import lazy_exports
 
 __all__ = ["compare_plans", "forecast", "inference_aware_plan", "optimal_plan", "plan_loss",
-           "posterior_params", "regret", "value_of_next_run"]
+           "regret", "value_of_next_run"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "forecast": "bayescale.decide.forecast",
     **{name: "bayescale.decide.plans" for name in __all__ if name != "forecast"},

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.decide.plans import posterior_params
 from bayescale.errors import BayescaleError
+from bayescale.queries.draws import law_parameters
 from bayescale.queries.frontier import frontier
 from bayescale.spec.laws import get_law
 
@@ -63,7 +63,8 @@ def compute_for_loss(fit, target_loss: float, *, source: str | None = None,
     Parameters
     ----------
     fit : Fit or xarray.Dataset
-        A fitted model, or its law's draws for one source (:func:`posterior_params`).
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     target_loss : float
         Loss to reach, in nats/token (in the source's own units: its eval set and tokenizer).
     source : str, optional
@@ -79,7 +80,7 @@ def compute_for_loss(fit, target_loss: float, *, source: str | None = None,
         :data:`LOWEST_FLOPS` where even 1e12 FLOPs reach it.
 
     """
-    params = posterior_params(fit, source=source, seed=seed)
+    params = law_parameters(fit, source=source, seed=seed)
     target_loss = float(target_loss)
     if not (np.isfinite(target_loss) and target_loss > 0):
         raise BayescaleError(f"target_loss must be a positive loss in nats/token, not "
@@ -94,7 +95,8 @@ def compute_for_size(fit, target_params: float, *, source: str | None = None,
     Parameters
     ----------
     fit : Fit or xarray.Dataset
-        A fitted model, or its law's draws for one source (:func:`posterior_params`).
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     target_params : float
         Model size N_opt to reach.
     source : str, optional
@@ -108,7 +110,7 @@ def compute_for_size(fit, target_params: float, *, source: str | None = None,
         ``flops`` per draw (chain, draw), as in :func:`compute_for_loss`.
 
     """
-    params = posterior_params(fit, source=source, seed=seed)
+    params = law_parameters(fit, source=source, seed=seed)
     if not (np.isfinite(target_params) and target_params > 0):
         raise BayescaleError(f"target_params must be positive and finite, not {target_params}")
     if get_law(params.attrs["law"]).optimal_log_params is None:
@@ -126,7 +128,8 @@ def forecast_year(fit, *, start_year: float, start_flops: float,
     Parameters
     ----------
     fit : Fit or xarray.Dataset
-        A fitted model, or its law's draws for one source (:func:`posterior_params`).
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     start_year : float
         The year of ``start_flops`` (e.g. 2024.0).
     start_flops : float
@@ -160,7 +163,7 @@ def forecast_year(fit, *, start_year: float, start_flops: float,
         raise BayescaleError(f"growth is a yearly factor above 1 (e.g. 4.0), not {growth}")
     if not (np.isfinite(growth_sd) and growth_sd >= 0):
         raise BayescaleError(f"growth_sd must be >= 0, not {growth_sd}")
-    params = posterior_params(fit, source=source, seed=seed)
+    params = law_parameters(fit, source=source, seed=seed)
     if target_loss is not None:
         flops = compute_for_loss(params, target_loss)
     else:

@@ -1,9 +1,10 @@
 """Budget decisions under the posterior: which (N, D) to train, and at what risk.
 
-Every function reads the law's parameters per posterior draw (a fit, or the Dataset of
-:func:`bayescale.queries.draws.law_parameters`) and works with the law's loss, L(N, D), draw by
-draw. The draws are kept paired: the loss of two plans under the same draw is compared, so
-"plan A beats plan B" is a probability over the posterior, not a comparison of two intervals.
+Every function reads the law's parameters per posterior draw (a fit, or its law draws for one
+source from :func:`bayescale.queries.draws.law_parameters`) and works with the law's loss,
+L(N, D), draw by draw. The draws are kept paired: the loss of two plans under the same draw is
+compared, so "plan A beats plan B" is a probability over the posterior, not a comparison of two
+intervals.
 
 * :func:`optimal_plan` -- the (N, D) at a FLOP budget that minimises the posterior expected loss
   or, risk-averse, a chosen quantile of it; optionally at a fixed model size, a cap on training
@@ -41,32 +42,6 @@ INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0
 _HALF_WIDTH = 4.0
 _POINTS = 161
 _ZOOMS = 3
-
-
-def posterior_params(fit, source: str | None = None, seed: int = 0) -> xr.Dataset:
-    """Return law parameters per draw from a fit (for ``source``) or pass a Dataset through.
-
-    Parameters
-    ----------
-    fit : Fit or xarray.Dataset
-        A fitted model, or parameters from :func:`bayescale.queries.draws.law_parameters`.
-    source : str, optional
-        The source to read (a fit only; see :func:`~bayescale.queries.draws.law_parameters`).
-    seed : int, default 0
-        Seed for a new source's offsets.
-
-    Returns
-    -------
-    xarray.Dataset
-        Law parameters with dims (chain, draw) and the law's name in ``attrs["law"]``.
-
-    """
-    if isinstance(fit, xr.Dataset):
-        if "law" not in fit.attrs:
-            raise BayescaleError("a parameter Dataset needs its law's name in attrs['law'] "
-                                 "(as bayescale.queries.draws.law_parameters returns it)")
-        return fit
-    return law_parameters(fit, source=source, seed=seed)
 
 
 def plan_loss(params: xr.Dataset, N, D, unique_tokens=None) -> xr.DataArray:
@@ -114,7 +89,8 @@ def optimal_plan(fit, flops: float, *, risk: float | None = None, N: float | Non
     Parameters
     ----------
     fit : Fit or xarray.Dataset
-        A fitted model, or its law's draws for one source (:func:`posterior_params`).
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     flops : float
         Training budget in FLOPs (C = 6ND).
     risk : float, optional
@@ -141,7 +117,7 @@ def optimal_plan(fit, flops: float, *, risk: float | None = None, N: float | Non
         ``attrs`` say the objective and the constraints.
 
     """
-    params = posterior_params(fit, source=source, seed=seed)
+    params = law_parameters(fit, source=source, seed=seed)
     flops = _check_budget(flops)
     check_reads_unique(params.attrs["law"], unique_tokens)
     if risk is not None and not 0 < risk < 1:
@@ -218,7 +194,8 @@ def compare_plans(fit, plan_a, plan_b, *, unique_tokens: float | None = None,
     Parameters
     ----------
     fit : Fit or xarray.Dataset
-        A fitted model, or its law's draws for one source (:func:`posterior_params`).
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     plan_a, plan_b : (N, D), dict or Dataset
         Each plan's parameters and training tokens (e.g. ``(70e9, 1.4e12)``), or the result of
         :func:`optimal_plan`.
@@ -237,7 +214,7 @@ def compare_plans(fit, plan_a, plan_b, *, unique_tokens: float | None = None,
         ``loss_a``, ``loss_b`` and ``difference`` per draw; ``attrs`` hold both plans and FLOPs.
 
     """
-    params = posterior_params(fit, source=source, seed=seed)
+    params = law_parameters(fit, source=source, seed=seed)
     check_reads_unique(params.attrs["law"], unique_tokens)
     (N_a, D_a), (N_b, D_b) = _as_plan(plan_a), _as_plan(plan_b)
     loss_a = plan_loss(params, N_a, D_a, unique_tokens)
@@ -259,7 +236,8 @@ def regret(fit, N: float, D: float, *, unique_tokens: float | None = None,
     Parameters
     ----------
     fit : Fit or xarray.Dataset
-        A fitted model, or its law's draws for one source (:func:`posterior_params`).
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     N, D : float
         The plan; its compute is C = 6ND.
     unique_tokens : float, optional
@@ -276,7 +254,7 @@ def regret(fit, N: float, D: float, *, unique_tokens: float | None = None,
         negative up to the optimiser's resolution; its mean is the expected regret.
 
     """
-    params = posterior_params(fit, source=source, seed=seed)
+    params = law_parameters(fit, source=source, seed=seed)
     check_reads_unique(params.attrs["law"], unique_tokens)
     N, D = _as_plan((N, D))
     budget = xr.DataArray([FLOPS_PER_PARAM_TOKEN * N * D], dims="flops")
@@ -298,7 +276,8 @@ def inference_aware_plan(fit, target_loss: float, inference_tokens: float, *,
     Parameters
     ----------
     fit : Fit or xarray.Dataset
-        A fitted model, or its law's draws for one source (:func:`posterior_params`).
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     target_loss : float
         Loss to reach, nats/token.
     inference_tokens : float
@@ -318,7 +297,7 @@ def inference_aware_plan(fit, target_loss: float, inference_tokens: float, *,
         ``total_flops``; ``loss`` per draw.
 
     """
-    params = posterior_params(fit, source=source, seed=seed)
+    params = law_parameters(fit, source=source, seed=seed)
     if not 0 < risk < 1:
         raise BayescaleError(f"risk must be a probability in (0, 1), not {risk}")
     if not (np.isfinite(inference_tokens) and inference_tokens >= 0):
@@ -384,8 +363,10 @@ def value_of_next_run(fit, candidates: Sequence, flops: float, *, outcomes: int 
 
     Parameters
     ----------
-    fit : Fit
-        A fitted model (its noise model scores the simulated outcomes).
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`); its noise model scores the
+        simulated outcomes.
     candidates : sequence of (N, D)
         Candidate runs.
     flops : float
@@ -410,7 +391,7 @@ def value_of_next_run(fit, candidates: Sequence, flops: float, *, outcomes: int 
         is the better check). ``attrs["current_sd_log10_N_opt"]``.
 
     """
-    params = posterior_params(fit, source=source, seed=seed)
+    params = law_parameters(fit, source=source, seed=seed)
     flops = _check_budget(flops)
     pairs = np.array([_as_plan(c) for c in candidates], dtype=float).reshape(-1, 2)
     if pairs.size == 0:

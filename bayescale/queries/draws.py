@@ -7,6 +7,16 @@ predictions carry the spread between sources as well as the parameter uncertaint
 ``source=None`` means the fit's default source (:attr:`bayescale.Fit.default_source`): your own
 runs' source in a joint fit with published data, the only source of a one-source fit, and
 otherwise a new source.
+
+**Law draws.** :func:`law_parameters` returns the law's parameters per posterior draw for one
+source as an :class:`xarray.Dataset` that carries what every answer needs in its attributes:
+the law, the likelihood, the source, the fitted compute range and discrepancy, and whether the
+fit converged. Every query, decision and law-only plot accepts these draws wherever it accepts
+a Fit, so a source (or a new source's offsets) is chosen once::
+
+    draws = bs.queries.law_parameters(fit, source=bs.NEW_SOURCE, seed=1)
+    bs.compute_optimal(draws, 1e24)
+    bs.decide.optimal_plan(draws, 1e24)
 """
 
 from __future__ import annotations
@@ -78,24 +88,43 @@ def check_reads_unique(law_name: str, unique_tokens, what: str = "unique_tokens"
 
 
 def warn_if_not_converged(fit) -> None:
-    """Warn (:class:`ConvergenceWarning`) that answers from ``fit`` rest on a failed fit."""
-    if not fit.converged:
+    """Warn (:class:`ConvergenceWarning`) that answers from ``fit`` rest on a failed fit.
+
+    ``fit`` is a Fit or law draws (:func:`law_parameters`), which carry the fit's verdict.
+    """
+    if is_law_draws(fit):
+        converged, problems = fit.attrs.get("converged", True), fit.attrs.get("problems", [])
+    else:
+        converged, problems = fit.converged, fit.diagnostics["problems"]
+    if not converged:
         warnings.warn("this fit did not pass its convergence checks ("
-                      + "; ".join(fit.diagnostics["problems"]) + "): answers drawn from it may "
+                      + "; ".join(problems) + "): answers drawn from it may "
                       "be wrong; refit with more tuning steps or draws (or a higher "
                       "target_accept)", ConvergenceWarning, stacklevel=3)
 
 
+# What law draws carry in their attributes, besides the law's name.
+LAW_DRAWS_ATTRS = ("law", "likelihood", "source", "log10_C_max", "discrepancy_per_decade",
+                   "converged", "problems")
+
+
+def is_law_draws(value) -> bool:
+    """Whether ``value`` is law draws (a Dataset from :func:`law_parameters`), not a Fit."""
+    return isinstance(value, xr.Dataset)
+
+
 def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Dataset:
-    """Return the law's parameters per posterior draw, in raw units, in log form.
+    """Return the law's draws for one source: its parameters per posterior draw, in raw units.
 
     Parameters
     ----------
-    fit : Fit
-        A fitted model.
+    fit : Fit or xarray.Dataset
+        A fitted model, or law draws this function returned before (passed through as they
+        are, after the checks below).
     source : str, optional
         A fitted source's name, :data:`NEW_SOURCE`, or None for the fit's default source (see
-        the module docstring).
+        the module docstring). Law draws already belong to one source: a different one is
+        refused.
     seed : int, default 0
         Seed for drawing a new source's offsets (results are reproducible).
 
@@ -105,9 +134,15 @@ def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Datas
         The parameters ``p`` of the fitted law's ``log_loss`` (for the Chinchilla law
         ``log_E``, ``log_A``, ``log_B``, ``alpha``, ``beta``, with A and B for N and D in raw
         units), the noise ``sigma`` (plus ``nu`` for a Student-t likelihood), each with dims
-        (chain, draw). The Dataset's ``law`` attribute names the law.
+        (chain, draw). Attributes (:data:`LAW_DRAWS_ATTRS`): ``law``, ``likelihood``,
+        ``source``, ``log10_C_max`` (the largest fitted compute), ``discrepancy_per_decade``
+        (see :attr:`bayescale.Fit.discrepancy`), ``converged`` and ``problems``. A fit that
+        did not converge warns (:class:`bayescale.errors.ConvergenceWarning`) here and on
+        every answer drawn from its draws. Draws built by hand need only ``law``.
 
     """
+    if is_law_draws(fit):
+        return _checked_draws(fit, source)
     warn_if_not_converged(fit)
     post = fit.posterior
     law = fit.spec.law_object
@@ -132,11 +167,34 @@ def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Datas
         sigma = post["sigma"].isel(source=0, drop=True).copy(
             data=np.take_along_axis(post["sigma"].values, pick[..., None], axis=-1)[..., 0])
 
+    discrepancy = fit.discrepancy
+    attrs = {"law": law.name, "likelihood": fit.spec.likelihood, "source": chosen,
+             "log10_C_max": float(discrepancy["log10_C_max"]),
+             "discrepancy_per_decade": float(discrepancy["per_decade"]),
+             "converged": fit.converged, "problems": list(fit.diagnostics["problems"])}
     params = xr.Dataset(law.to_raw(values, fit.reference_scales) | {"sigma": sigma},
-                        attrs={"law": law.name, "likelihood": fit.spec.likelihood})
+                        attrs=attrs)
     if "nu" in post:
         params["nu"] = post["nu"]
     return params
+
+
+def _checked_draws(draws: xr.Dataset, source: str | None) -> xr.Dataset:
+    """Check law draws passed where a Fit could be, and warn if their fit did not converge.
+
+    Draws built by hand need only ``attrs["law"]``; without ``log10_C_max`` nothing is known of
+    the fitted range (``decades_beyond`` is NaN and no discrepancy is added).
+    """
+    if "law" not in draws.attrs:
+        raise BayescaleError("law draws need their law's name in attrs['law']: get them from "
+                             "bayescale.queries.law_parameters(fit, source=...), which records "
+                             "the law, the source and the fitted range with the draws")
+    get_law(draws.attrs["law"])  # an unknown law is refused here, by name
+    if source is not None and source != draws.attrs.get("source", source):
+        raise BayescaleError(f"these law draws are of source '{draws.attrs['source']}', not "
+                             f"'{source}': drop source=, or draw that source's law from the fit")
+    warn_if_not_converged(draws)
+    return draws
 
 
 def law_log_loss(params: xr.Dataset, x: dict) -> xr.DataArray:

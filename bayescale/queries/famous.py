@@ -18,7 +18,8 @@ from bayescale.data import datasets
 from bayescale.errors import BayescaleError
 from bayescale.queries.draws import law_log_loss, law_parameters
 from bayescale.queries.frontier import frontier
-from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN, law_inputs
+from bayescale.queries.loss import largest_fitted_compute
+from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN, get_law, law_inputs
 
 
 def optimality(fit, famous: str | Sequence[str] | None = None, *, source: str | None = None,
@@ -27,8 +28,9 @@ def optimality(fit, famous: str | Sequence[str] | None = None, *, source: str | 
 
     Parameters
     ----------
-    fit : Fit
-        A fitted model.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     famous : str or sequence of str, optional
         Keys of :func:`bayescale.datasets.famous_models` (e.g. ``"gpt-3"``); default all.
     source : str, optional
@@ -74,8 +76,9 @@ def rule_allocation(fit, flops, *, anchor_flops: float | None = None,
 
     Parameters
     ----------
-    fit : Fit
-        A fitted model (a law with a compute-optimal rule).
+    fit : Fit or xarray.Dataset
+        A fitted model (a law with a compute-optimal rule), or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     flops : float or sequence of float
         Budgets in FLOPs.
     anchor_flops : float, optional
@@ -104,21 +107,25 @@ def rule_allocation(fit, flops, *, anchor_flops: float | None = None,
         raise ValueError(f"flops must be positive and finite, got {budgets}")
     if not 0 < exponent < 1:
         raise ValueError(f"exponent must lie between 0 and 1, not {exponent}")
-    if fit.spec.law_object.optimal_log_params is None:
-        raise BayescaleError(f"the {fit.spec.law} law has no compute-optimal allocation for a "
-                             "sizing rule to be compared with: fit a law of N and D (e.g. "
-                             "model='chinchilla')")
+    params = law_parameters(fit, source=source, seed=seed)
+    _check_has_optimum(params, "for a sizing rule to be compared with")
     if anchor_flops is None:
-        anchor_flops = float(fit.runs.table["C"].max())
+        anchor_flops = largest_fitted_compute(params)
     if anchor_params is None:
-        anchor = frontier(law_parameters(fit, source=source, seed=seed),
-                          xr.DataArray([anchor_flops], dims="flops"))
+        anchor = frontier(params, xr.DataArray([anchor_flops], dims="flops"))
         anchor_params = float(anchor["N_opt"].median())
     N = anchor_params * (budgets / anchor_flops) ** exponent
     D = budgets / (FLOPS_PER_PARAM_TOKEN * N)
-    gap = allocation_gap(fit, N, D, labels=list(budgets), source=source, seed=seed)
+    gap = allocation_gap(params, N, D, labels=list(budgets))
     return gap.rename(model="flops").assign_attrs(
         anchor_flops=anchor_flops, anchor_params=anchor_params, exponent=exponent)
+
+
+def _check_has_optimum(params: xr.Dataset, what: str) -> None:
+    law = get_law(params.attrs["law"])
+    if law.optimal_log_params is None:
+        raise BayescaleError(f"the {law.name} law has no compute-optimal allocation {what}: "
+                             "fit a law of N and D (e.g. model='chinchilla')")
 
 
 def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, *,
@@ -127,8 +134,9 @@ def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, *,
 
     Parameters
     ----------
-    fit : Fit
-        A fitted model.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     N, D : sequence of float
         Parameters and training tokens of each model (paired).
     labels : sequence of str, optional
@@ -151,9 +159,7 @@ def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, *,
     labels = list(labels) if labels is not None else list(range(N.size))
     flops = FLOPS_PER_PARAM_TOKEN * N * D
     params = law_parameters(fit, source=source, seed=seed)
-    if fit.spec.law_object.optimal_log_params is None:
-        raise BayescaleError(f"the {fit.spec.law} law has no compute-optimal allocation to "
-                             "compare with: fit a law of N and D (e.g. model='chinchilla')")
+    _check_has_optimum(params, "to compare with")
     optimum = frontier(params, xr.DataArray(flops, dims="model", coords={"model": labels}))
     log_N = xr.DataArray(np.log(N), dims="model", coords={"model": labels})
     log_D = xr.DataArray(np.log(D), dims="model", coords={"model": labels})

@@ -16,8 +16,9 @@ def compute_optimal(fit, flops, *, source: str | None = None, seed: int = 0,
 
     Parameters
     ----------
-    fit : Fit
-        A fitted model.
+    fit : Fit or xarray.Dataset
+        A fitted model, or its law draws for one source
+        (:func:`bayescale.queries.draws.law_parameters`).
     flops : float or sequence of float
         Training budgets in FLOPs.
     source : str, optional
@@ -43,11 +44,12 @@ def compute_optimal(fit, flops, *, source: str | None = None, seed: int = 0,
     budgets = budgets.assign_coords(flops=budgets.values)
     if not np.all(np.isfinite(budgets)) or np.any(budgets <= 0):
         raise ValueError(f"flops must be positive and finite, got {budgets.values}")
-    check_reads_unique(fit.spec.law, unique_tokens)
-    warn_if_far(fit, budgets.values, "frontier")
-    result = frontier(law_parameters(fit, source=source, seed=seed), budgets,
-                      unique_tokens=unique_tokens)
-    return result.assign_coords(decades_beyond=("flops", decades_beyond(fit, budgets.values)))
+    params = law_parameters(fit, source=source, seed=seed)
+    check_reads_unique(params.attrs["law"], unique_tokens)
+    warn_if_far(params, budgets.values, "frontier")
+    result = frontier(params, budgets, unique_tokens=unique_tokens)
+    return result.assign_coords(decades_beyond=("flops", decades_beyond(params,
+                                                                        budgets.values)))
 
 
 def frontier(params: xr.Dataset, budgets: xr.DataArray, unique_tokens=None) -> xr.Dataset:

@@ -159,7 +159,7 @@ def test_decision_plot_at_a_budget_weighs_the_optimum_against_the_rules(epoch_fi
     assert labels == ["expected-loss optimum", "20 tokens per parameter",
                       "Kaplan's N ~ C^0.73", "mine"]
     assert "at C = 1e+24 FLOPs" in ax.get_title()
-    plans = plots.rule_plans(epoch_fit, law_parameters(epoch_fit), 1e24)
+    plans = plots.rule_plans(law_parameters(epoch_fit), 1e24)
     for N, D in plans.values():
         assert 6 * N * D == pytest.approx(1e24)
     assert plans["20 tokens per parameter"][1] == pytest.approx(20 * plans[
