@@ -29,7 +29,7 @@ from bayescale.inference.model import build_model
 from bayescale.queries.draws import is_law_draws, law_parameters, resolve_source
 from bayescale.queries.famous import KAPLAN_EXPONENT
 from bayescale.queries.frontier import frontier
-from bayescale.queries.loss import largest_fitted_compute
+from bayescale.queries.loss import decades_beyond, largest_fitted_compute
 from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN, get_law
 
 LOSS_LABEL = "loss (nats/token)"
@@ -341,6 +341,53 @@ def plot_extrapolation(fit, flops: Sequence[float] | None = None, *, source: str
     _loss_axes(ax, "C", title=f"extrapolation of the compute-optimal loss"
                               f"{_title_source(fit, chosen)}")
     ax.legend(fontsize="small")
+    return fig, ax
+
+
+def plot_heldout(score, *, axes=None):
+    """Plot held-out runs' predictions against what they measured, by distance beyond the fit.
+
+    Parameters
+    ----------
+    score : bayescale.checks.compare.ExtrapolationScore
+        From :func:`bayescale.checks.extrapolation_check` (or the transfer benchmark's turns):
+        the fit to the smaller runs and its predictions of the held-out larger ones.
+    axes : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, matplotlib.axes.Axes)
+
+    Notes
+    -----
+    Each held-out run is a point at (observed loss, predictive median) with its 50% (thick) and
+    90% (thin) predictive intervals, coloured by how many decades of compute it lies beyond the
+    largest fitted run. A run whose 90% interval misses the diagonal was not covered.
+
+    """
+    fig, ax = _axes(axes, 1, width=5.5)
+    held = score.runs
+    beyond = decades_beyond(score.fit, held["C"].to_numpy())
+    colours = plt.get_cmap("viridis")(beyond / max(float(beyond.max()), 1e-9))
+    for mass, width in ((90, 0.8), (50, 2.0)):
+        ax.vlines(held["loss"], held[f"lo{mass}"], held[f"hi{mass}"], colors=colours,
+                  linewidth=width, alpha=0.8)
+    points = ax.scatter(held["loss"], held["median"], c=beyond, cmap="viridis", s=14,
+                        zorder=3, vmin=0, vmax=max(float(beyond.max()), 1e-9))
+    low = float(min(held["lo90"].min(), held["loss"].min()))
+    high = float(max(held["hi90"].max(), held["loss"].max()))
+    ax.plot([low, high], [low, high], color="0.4", linestyle="--", linewidth=1,
+            label="predicted = observed")
+    fig.colorbar(points, ax=ax, label="decades of compute beyond the fitted runs")
+    summary = score.summary
+    ax.set(xlabel=f"observed {LOSS_LABEL}", ylabel=f"predicted {LOSS_LABEL}",
+           title=f"{summary['n_held_out']} held-out runs predicted from {summary['n_fit']}: "
+                 f"90% intervals cover {summary['coverage90']:.0%},\n50% cover "
+                 f"{summary['coverage50']:.0%}; median |error| "
+                 f"{summary['median_abs_rel_error']:.2%} (bars: 50% thick, 90% thin)")
+    ax.title.set_fontsize("medium")
+    ax.legend(fontsize="small", loc="upper left")
     return fig, ax
 
 

@@ -90,10 +90,10 @@ def main(argv=None) -> int:
                          "--overwrite", "--no-progress"],
         "fit (numpyro)": [str(BIN), "-q", "fit", str(runs_file), "-o", str(work / "np.nc"),
                           "--overwrite", "--no-progress", "--sampler", "numpyro"],
-        # as a user types it: the progress bar is on by default
+        # as a user at a terminal sees it: with the progress bar (shown there by default)
         "fit (numpyro, progress bar)": [str(BIN), "-q", "fit", str(runs_file), "-o",
                                         str(work / "np.nc"), "--overwrite", "--sampler",
-                                        "numpyro"],
+                                        "numpyro", "--progress"],
         "fit --method huber-bootstrap": [
             str(BIN), "-q", "fit", str(runs_file), "-o", str(work / "huber.nc"), "--overwrite",
             "--method", "huber-bootstrap", "--resamples", str(resamples)],

@@ -40,6 +40,9 @@ def register(commands) -> None:
                       help="hold out the runs with C >= FLOPS instead")
     p.add_argument("--no-extrapolation", action="store_true",
                    help="PSIS-LOO only (skip the held-out refits)")
+    p.add_argument("--plot", metavar="FILE",
+                   help="draw each law's held-out runs, predicted against observed, to this "
+                        "image file (.png, .pdf, .svg)")
     sampler_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_compare)
@@ -161,20 +164,24 @@ def _compare(args) -> int:
 
     from bayescale.checks.compare import PARETO_K_LIMIT, compare_laws, extrapolation_check
 
+    if args.plot and args.no_extrapolation:
+        raise ValueError("--plot draws the held-out runs: drop --no-extrapolation")
     runs, published = runs_from(args)
     options = sampler_options(args) | {"with_datasets": published, "borrow": "joint"}
     comparison = compare_laws(runs, args.models, **options)
     loo = comparison.table[["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight",
                             "bad_pareto_k", "converged"]]
-    scores = {}
+    scores, held_out = {}, {}
     if not args.no_extrapolation:
         if published:
             raise ValueError("the extrapolation check holds out your runs' largest-compute "
                              "runs from a one-table fit: drop --with, or use --no-extrapolation")
         for name in args.models:
-            score = extrapolation_check(runs, name, holdout=args.holdout,
-                                        holdout_above=args.holdout_above, **options)
-            scores[name] = score.summary
+            held_out[name] = extrapolation_check(runs, name, holdout=args.holdout,
+                                                 holdout_above=args.holdout_above, **options)
+            scores[name] = held_out[name].summary
+    if args.plot:
+        _plot_heldout(held_out, args.plot)
     if args.json:
         print(json.dumps({"loo": json_records(loo), "extrapolation": scores}, indent=2))
         return 0
@@ -189,6 +196,22 @@ def _compare(args) -> int:
         print(table[["lpd_mean", "coverage50", "coverage90", "median_abs_rel_error",
                      "converged"]].to_string(float_format=lambda value: f"{value:.4g}"))
     return 0
+
+
+def _plot_heldout(held_out: dict, path: str) -> None:
+    """Draw each law's held-out check side by side into one image file."""
+    import matplotlib.pyplot as plt
+
+    from bayescale import plots
+
+    fig, axes = plt.subplots(1, len(held_out), figsize=(5.5 * len(held_out), 4.5),
+                             squeeze=False, layout="constrained")
+    for ax, (name, score) in zip(axes[0], held_out.items(), strict=True):
+        plots.plot_heldout(score, axes=ax)
+        ax.set_title(f"{name}: " + ax.get_title(), fontsize="small")
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _approaches(args) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from bayescale.cli.common import (
@@ -43,12 +44,19 @@ def register(commands) -> None:
     p.add_argument("--resamples", type=int, default=4000,
                    help="bootstrap resamples of --method huber-bootstrap")
     sampler_arguments(p)
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show the sampler's progress bar (default: when stderr is a terminal, "
+                        "so logs and notebooks get no bar)")
     p.add_argument("--no-log-likelihood", action="store_true",
                    help="do not store the pointwise log likelihood (LOO needs it; it takes "
                         "chains x draws x runs doubles, 3.2 GB at 100k runs)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=_fit)
+
+
+def _show_progress(args) -> bool:
+    """--progress / --no-progress, else a bar only on a terminal (not in logs or notebooks)."""
+    return sys.stderr.isatty() if args.progress is None else args.progress
 
 
 def _fit(args) -> int:
@@ -72,7 +80,7 @@ def _fit(args) -> int:
     else:
         runs, published = runs_from(args)
     result = fit(runs, method=args.method, resamples=args.resamples, with_datasets=published,
-                 borrow=args.borrow, model=spec, progressbar=not args.no_progress,
+                 borrow=args.borrow, model=spec, progressbar=_show_progress(args),
                  log_likelihood=not args.no_log_likelihood, **sampler_options(args))
     path = result.save(args.output, overwrite=args.overwrite)
     print(f"saved {result!r} to {path}", file=sys.stderr)

@@ -77,7 +77,6 @@ def _optimal(args) -> int:
     frontier = compute_optimal(result, args.flops, source=chosen_source(args), seed=args.seed,
                                unique_tokens=args.unique_tokens)
     table = interval_table(frontier, prob=args.prob, kind="hdi" if args.hdi else "eti")
-    table["decades_beyond"] = frontier["decades_beyond"].values
     print_table(table, args, title=query_title(
         result, args, f"Posterior of the compute-optimal allocation (C = 6ND) under the "
                       f"{result.spec.law} law"))
@@ -91,10 +90,8 @@ def _predict(args) -> int:
     result = load_fit(args)
     loss = predict(result, args.params, args.tokens, source=chosen_source(args), noise=args.noise,
                    seed=args.seed, unique_tokens=args.unique_tokens)
-    table = interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti")
-    table.insert(0, "D", args.tokens)
-    table.insert(0, "N", args.params)
-    table["decades_beyond"] = loss["decades_beyond"].values
+    table = _first(interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti"),
+                   ["N", "D"])
     kind = ("Posterior predictive loss of one run (with observation noise)" if args.noise
             else "Posterior of the law's loss (without observation noise)")
     print_table(table.set_index(["N", "D"]), args, title=query_title(result, args, kind))
@@ -117,7 +114,7 @@ def _optimality(args) -> int:
              "excess_loss"]
     table = interval_table(gap[shown], prob=args.prob, kind="hdi" if args.hdi else "eti")
     table.insert(0, "tokens_per_param", gap["tokens_per_param"].to_numpy())
-    table.insert(0, "C", gap["C"].to_numpy())
+    table = _first(table.drop(columns=["N", "D", "name"]), ["C"])
     return print_table(table, args, title=query_title(
         result, args, "Distance from compute-optimal at each model's own FLOPs (C = 6ND); "
                       "tokens_per_param_ratio > 1 is over-trained; excess_loss is the loss "
@@ -134,12 +131,17 @@ def _rule(args) -> int:
                           source=chosen_source(args), seed=args.seed)
     shown = ["N_over_N_opt", "tokens_per_param_ratio", "loss", "loss_opt", "excess_loss"]
     table = interval_table(gap[shown], prob=args.prob, kind="hdi" if args.hdi else "eti")
-    table.insert(0, "rule_D", gap["D"].to_numpy())
-    table.insert(0, "rule_N", gap["N"].to_numpy())
+    table = _first(table.drop(columns="C").rename(columns={"N": "rule_N", "D": "rule_D"}),
+                   ["rule_N", "rule_D"])
     return print_table(table, args, title=query_title(
         result, args, f"The rule N = {gap.attrs['anchor_params']:.4g} (C / "
                       f"{gap.attrs['anchor_flops']:.4g})^{gap.attrs['exponent']:g} against the "
                       "compute-optimal allocation; excess_loss is what the rule costs"))
+
+
+def _first(table, columns):
+    """Move ``columns`` of a table to its front, in that order."""
+    return table[list(columns) + [c for c in table.columns if c not in columns]]
 
 
 def _summary(args) -> int:

@@ -31,7 +31,9 @@ def interval_table(data: xr.Dataset | xr.DataArray, prob: float = 0.94,
     -------
     pandas.DataFrame
         Indexed by the remaining dims (e.g. ``flops``); for each variable ``X`` the columns
-        ``X`` (median), ``X_lo`` and ``X_hi`` (the interval's bounds).
+        ``X`` (median), ``X_lo`` and ``X_hi`` (the interval's bounds), then the coordinates
+        along those dims (e.g. ``decades_beyond``: how far beyond the fitted runs each row
+        reaches; ``N`` and ``D`` of a prediction).
 
     """
     if kind not in INTERVAL_KINDS:
@@ -57,7 +59,9 @@ def interval_table(data: xr.Dataset | xr.DataArray, prob: float = 0.94,
     table = xr.Dataset(columns)
     if not table.dims:
         return pd.DataFrame([{name: float(value) for name, value in table.items()}])
-    return table.to_dataframe()[list(columns)]
+    labels = [name for name, coord in data.coords.items()
+              if coord.dims and name not in coord.dims and set(coord.dims) <= set(table.dims)]
+    return table.to_dataframe()[list(columns) + labels]
 
 
 def parameter_table(posterior: xr.Dataset, prob: float = 0.94) -> pd.DataFrame:

@@ -2,11 +2,14 @@
 
 import warnings
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection
 
 import bayescale as bs
+from bayescale import plots
 from bayescale.checks.compare import compare_laws, extrapolation_check
 from bayescale.estimators import huber
 from bayescale.spec.laws import LAWS, law_inputs
@@ -109,6 +112,13 @@ def test_extrapolation_check_scores_held_out_runs(method, options, monkeypatch):
     assert summary["coverage90"] >= 0.75
     assert np.isfinite(held["lpd"]).all()
     assert (held["lo90"] <= held["lo50"]).all() and (held["hi50"] <= held["hi90"]).all()
+    # the held-out plot: one point per run at (observed, predicted), coloured by distance
+    fig, ax = plots.plot_heldout(score)
+    points = next(c for c in ax.collections if isinstance(c, PathCollection))
+    np.testing.assert_allclose(points.get_offsets(), held[["loss", "median"]].to_numpy())
+    assert np.all(points.get_array() > 0)  # every held-out run lies beyond the fitted ones
+    assert f"90% intervals cover {summary['coverage90']:.0%}" in ax.get_title()
+    plt.close(fig)
 
 
 def test_extrapolation_threshold_and_errors():

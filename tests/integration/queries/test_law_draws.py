@@ -1,20 +1,16 @@
 """Law draws: one source's law, drawn once, answer every query, decision and law-only plot."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import xarray as xr
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import xarray as xr  # noqa: E402
-
-import bayescale as bs  # noqa: E402
-from bayescale import decide, plots  # noqa: E402
-from bayescale.decide import forecast  # noqa: E402
-from bayescale.errors import BayescaleError, ConvergenceWarning  # noqa: E402
-from bayescale.queries.draws import LAW_DRAWS_ATTRS, law_parameters  # noqa: E402
-from bayescale.queries.loss import decades_beyond  # noqa: E402
+import bayescale as bs
+from bayescale import decide, plots
+from bayescale.decide import forecast
+from bayescale.errors import BayescaleError, ConvergenceWarning
+from bayescale.queries.draws import LAW_DRAWS_ATTRS, law_parameters
+from bayescale.queries.loss import decades_beyond
 
 # two-source fits (see conftest) may warn about convergence; these tests compare answers
 QUIET_CONVERGENCE = pytest.mark.filterwarnings("ignore::bayescale.errors.ConvergenceWarning")
