@@ -469,6 +469,64 @@ def plot_predictive_check(fit, kind: str = "posterior", *, draws: int = 500,
     return fig, axes
 
 
+def plot_residuals(fit, *, seed: int = 0, axes=None):
+    """Plot a posterior predictive check of the regression: each run's residual against N, D, D/N.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted (Bayesian) model.
+    seed : int, default 0
+        Seed of the posterior predictive draws.
+    axes : sequence of three matplotlib Axes, optional
+        Where to draw the panels against N, D and D/N (default: a new figure).
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, numpy.ndarray of Axes)
+
+    Notes
+    -----
+    The residual is the observed log loss minus the run's posterior predictive median; the grey
+    bars are each run's 50% (thick) and 90% (thin) predictive intervals about that median (law
+    and noise). Points outside their thin bar fall outside their 90% interval; a trend against
+    N, D or D/N means the law misses something the noise does not explain.
+
+    """
+    _needs_fit(fit, "predictive checks")
+    if fit.method != "bayes":
+        raise BayescaleError(f"predictive checks need a Bayesian fit, not the {fit.method} "
+                             "baseline")
+    fig, panels = _axes(axes, 3, width=4.2)
+    tree = fit.to_arviz(log_prior=False, seed=seed)
+    drawn = tree["posterior_predictive"]["log_loss"]
+    median = drawn.median(("chain", "draw")).values
+    observed = tree["observed_data"]["log_loss"].values
+    bounds = {q: drawn.quantile(q, dim=("chain", "draw")).values - median
+              for q in (0.05, 0.25, 0.75, 0.95)}
+    residual = observed - median
+    inside = np.mean((residual >= bounds[0.05]) & (residual <= bounds[0.95]))
+    runs = fit.runs.table
+    sources = runs["source"].to_numpy()
+    x_values = {"N": runs["N"].to_numpy(), "D": runs["D"].to_numpy(),
+                "D/N": (runs["D"] / runs["N"]).to_numpy()}
+    for ax, (name, x) in zip(panels, x_values.items(), strict=True):
+        ax.vlines(x, bounds[0.05], bounds[0.95], color="0.75", linewidth=0.8, zorder=1)
+        ax.vlines(x, bounds[0.25], bounds[0.75], color="0.55", linewidth=2.0, zorder=2)
+        for i, source in enumerate(fit.sources):
+            chosen = sources == source
+            ax.scatter(x[chosen], residual[chosen], s=8, color=f"C{i}", zorder=3,
+                       label=source if len(fit.sources) > 1 else None)
+        ax.axhline(0.0, color="k", linewidth=0.8)
+        ax.set(xscale="log", xlabel=LABELS.get(name, "tokens per parameter D/N"))
+    panels[0].set_ylabel("observed - predicted log loss")
+    if len(fit.sources) > 1:
+        panels[-1].legend(fontsize="small")
+    fig.suptitle(f"posterior predictive check: {inside:.0%} of {len(runs)} runs inside their "
+                 "90% predictive interval (grey bars: 50% thick, 90% thin)", fontsize="medium")
+    return fig, panels
+
+
 def plot_pair(fit, *, source: str | None = None, seed: int = 0):
     """Plot the law's parameters pairwise (ArviZ plot_pair) as the model samples them.
 
@@ -645,7 +703,7 @@ def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,
 
 PLOTS = {
     "runs": plot_runs, "isoflop": plot_isoflop, "frontier": plot_frontier,
-    "extrapolation": plot_extrapolation, "ppc": plot_predictive_check, "pair": plot_pair,
+    "extrapolation": plot_extrapolation, "ppc": plot_residuals, "pair": plot_pair,
     "decision": plot_decision, "forecast": plot_forecast,
 }
 

@@ -1,9 +1,12 @@
-"""Prior sensitivity: how far N_opt at a target budget moves under narrower and wider priors.
+"""Prior sensitivity: a first pass without refits, then how far N_opt moves under other priors.
 
-Every prior scale of the fit's model (the ``sigma`` of its Normal, LogNormal and HalfNormal
-priors, the between-source spreads included) is multiplied by each factor, the runs are refitted
-with the fit's own sampler settings, and the posterior of N_opt is compared with the original.
-A posterior that the data pin barely moves; one that leans on its priors moves with them.
+:func:`power_scaling` is the fast first pass: ArviZ's power-scaling sensitivity of each
+parameter (Kallioinen et al. 2024), from the fit's own draws, no refit.
+:func:`prior_sensitivity` is the direct check, with refits: every prior scale of the fit's
+model (the ``sigma`` of its Normal, LogNormal and HalfNormal priors, the between-source spreads
+included) is multiplied by each factor, the runs are refitted with the fit's own sampler
+settings, and the posterior of N_opt is compared with the original. A posterior that the data
+pin barely moves; one that leans on its priors moves with them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from bayescale.queries.frontier import compute_optimal
 from bayescale.spec.model_spec import ModelSpec
 
 DEFAULT_FACTORS = (0.5, 2.0)
+PSENSE_THRESHOLD = 0.05  # ArviZ's: a CJS distance above it flags a sensitive parameter
 SCALED = ("sigma",)  # the scale parameter of Normal, LogNormal and HalfNormal priors
 
 
@@ -40,6 +44,39 @@ def scaled_spec(spec: ModelSpec, factor: float) -> ModelSpec:
     return ModelSpec(name=f"{spec.name} (prior scales x{factor:g})", law=spec.law,
                      likelihood=spec.likelihood, priors=priors, pooling=pooling,
                      description=spec.description)
+
+
+def power_scaling(fit) -> pd.DataFrame:
+    """Power-scaling sensitivity of each parameter to its prior and to the likelihood, no refit.
+
+    The posterior draws are importance-weighted as if the prior (or the likelihood) were raised
+    to a power near 1, and the change of each parameter's distribution is measured by the
+    cumulative Jensen-Shannon distance (:func:`arviz.psense_summary`). A distance above
+    :data:`PSENSE_THRESHOLD` for the prior means the prior still shapes that parameter; for
+    both at once, a prior-data conflict.
+
+    Parameters
+    ----------
+    fit : Fit
+        A Bayesian fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter of the law and the noise: ``prior`` and ``likelihood``
+        (the distances) and ArviZ's ``diagnosis``.
+
+    """
+    import arviz as az
+
+    if fit.method != "bayes":
+        raise BayescaleError(f"prior sensitivity needs a Bayesian fit, not the {fit.method} "
+                             "baseline (it has no priors)")
+    tree = fit.to_arviz(predictive=False)
+    names = [name for name in tree["posterior"].data_vars
+             if not name.endswith("_source") and name != "prior_z"]
+    table = az.psense_summary(tree, var_names=names)
+    return table.rename_axis("parameter")
 
 
 def prior_sensitivity(fit, flops: float = 1e24, *, factors: Sequence[float] = DEFAULT_FACTORS,

@@ -70,11 +70,15 @@ def register(commands) -> None:
     p.set_defaults(run=_approaches)
 
     p = commands.add_parser(
-        "sensitivity", help="how far N_opt at a budget moves under narrower and wider priors")
+        "sensitivity", help="how much the priors matter: power-scaling sensitivity without "
+                            "refits, then how far N_opt at a budget moves under narrower and "
+                            "wider priors")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
     p.add_argument("--flops", type=float, default=1e24, help="target budget (default 1e24)")
     p.add_argument("--factors", type=float, nargs="+", default=[0.5, 2.0],
                    help="multipliers of every prior scale (default 0.5 2)")
+    p.add_argument("--no-refit", action="store_true",
+                   help="the first pass only (power-scaling, seconds): no refits")
     sweep_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_sensitivity)
@@ -233,14 +237,30 @@ def _approaches(args) -> int:
 
 
 def _sensitivity(args) -> int:
-    from bayescale.checks.sensitivity import prior_sensitivity
+    from bayescale.checks.sensitivity import PSENSE_THRESHOLD, power_scaling, prior_sensitivity
 
     result = load_fit(args)
-    table = prior_sensitivity(result, args.flops, factors=args.factors, run=sweep_runner(args))
-    title = (f"N_opt at {args.flops:.4g} FLOPs under every prior scale multiplied (5%, median, "
-             f"95%); median_shift is relative to the fit, width_ratio compares the 90% "
-             f"intervals; source '{result.default_source}':")
-    return print_table(table, args, title=title)
+    scaling = power_scaling(result)
+    refits = None
+    if not args.no_refit:
+        refits = prior_sensitivity(result, args.flops, factors=args.factors,
+                                   run=sweep_runner(args))
+    if args.json:
+        print(json.dumps({"power_scaling": json_records(scaling, args),
+                          "refits": None if refits is None else json_records(refits, args)},
+                         indent=2))
+        return 0
+    print_table(scaling, args, title=(
+        "First pass, no refits: power-scaling sensitivity of each parameter to the prior and to "
+        f"the likelihood (cumulative Jensen-Shannon distance; above {PSENSE_THRESHOLD} the prior "
+        "still shapes the parameter):"))
+    if refits is not None:
+        print()
+        print_table(refits, args, title=(
+            f"Refits: N_opt at {args.flops:.4g} FLOPs under every prior scale multiplied (5%, "
+            "median, 95%); median_shift is relative to the fit, width_ratio compares the 90% "
+            f"intervals; source '{result.default_source}':"))
+    return 0
 
 
 def _metrics(args) -> int:

@@ -15,7 +15,10 @@ def register(commands) -> None:
     """Add this group's subcommands to the parser."""
     p = commands.add_parser("plot", help="draw a plot of a fit to an image file")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
-    p.add_argument("kind", choices=sorted(PLOT_KINDS), help="which plot")
+    p.add_argument("kind", choices=sorted(PLOT_KINDS),
+                   help="which plot: ppc is each run's residual against N, D and D/N with its "
+                        "predictive interval; ppc-dist and prior-ppc the distribution of the "
+                        "runs' log loss against posterior or prior predictive draws")
     p.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg)")
     p.add_argument("--flops", type=float, nargs="+",
                    help="budgets: IsoFLOP curves (default 1e19 1e21 1e23), the span of the "
@@ -31,8 +34,8 @@ def register(commands) -> None:
     p.set_defaults(run=_plot)
 
 
-PLOT_KINDS = ("runs", "isoflop", "frontier", "extrapolation", "ppc", "prior-ppc", "pair",
-              "decision", "forecast")
+PLOT_KINDS = ("runs", "isoflop", "frontier", "extrapolation", "ppc", "ppc-dist", "prior-ppc",
+              "pair", "decision", "forecast")
 
 
 def _plot(args) -> int:
@@ -52,9 +55,12 @@ def _plot(args) -> int:
         fig, _ = plots.plot_frontier(result, flops, **common)
     elif kind == "extrapolation":
         fig, _ = plots.plot_extrapolation(result, flops, **common)
-    elif kind in ("ppc", "prior-ppc"):
-        fig, _ = plots.plot_predictive_check(result, "prior" if kind == "prior-ppc"
-                                             else "posterior", seed=args.seed)
+    elif kind == "ppc":
+        fig, _ = plots.plot_residuals(result, seed=args.seed)
+    elif kind == "ppc-dist":
+        fig, _ = plots.plot_predictive_check(result, "posterior", seed=args.seed)
+    elif kind == "prior-ppc":
+        fig, _ = plots.plot_predictive_check(result, "prior", seed=args.seed)
     elif kind == "pair":
         fig, _ = plots.plot_pair(result, **common)
     elif kind == "decision":

@@ -160,8 +160,16 @@ def test_sensitivity_and_validate_commands(simulated_fit, tmp_path, capsys):
     assert main(["sensitivity", str(path), "--flops", "1e23", "--json"]) == 0
     import json
 
-    rows = json.loads(capsys.readouterr().out)
+    answer = json.loads(capsys.readouterr().out)
+    rows = answer["refits"]
     assert [row["prior"] for row in rows] == ["as fitted", "prior scales x0.5", "prior scales x2"]
+    # the first pass: 40 runs from the law pin every parameter, so the priors barely matter
+    scaling = {row["parameter"]: row for row in answer["power_scaling"]}
+    assert {"alpha", "beta", "E"} <= set(scaling)
+    assert all(scaling[name]["prior"] < 0.05 for name in ("alpha", "beta", "E"))
+    assert main(["sensitivity", str(path), "--no-refit"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("First pass, no refits") and "Refits" not in out
     plot = tmp_path / "ranks.png"
     assert main(["validate", "sbc", "--sims", "4", "--draws", "200", "--tune", "200",
                  "--plot", str(plot)]) == 0

@@ -131,6 +131,24 @@ def test_predictive_checks_draw_predictions_and_observations(simulated_fit, kind
     render(fig)
 
 
+def test_residual_check_puts_each_run_against_its_predictive_interval(simulated_fit):
+    fig, axes = plots.plot_residuals(simulated_fit, seed=2)
+    assert [ax.get_xlabel() for ax in axes] == ["parameters N", "training tokens D",
+                                                "tokens per parameter D/N"]
+    runs = simulated_fit.runs.table
+    tree = simulated_fit.to_arviz(log_prior=False, seed=2)
+    drawn = tree["posterior_predictive"]["log_loss"]
+    expected = tree["observed_data"]["log_loss"].values - drawn.median(("chain", "draw")).values
+    for ax, x in zip(axes, (runs["N"], runs["D"], runs["D"] / runs["N"]), strict=True):
+        points = next(c for c in ax.collections if isinstance(c, PathCollection))
+        np.testing.assert_allclose(points.get_offsets(), np.column_stack([x, expected]))
+        assert ax.get_xscale() == "log"
+    # runs simulated from the fitted law: about 90% inside their 90% intervals, said in the title
+    share = int(fig._suptitle.get_text().split("%")[0].split()[-1])
+    assert 75 <= share <= 100
+    plt.close(fig)
+
+
 def test_pair_plot_is_a_grid_of_the_law_parameters(simulated_fit):
     fig, axes = plots.plot_pair(simulated_fit)
     assert axes.shape == (5, 5)
