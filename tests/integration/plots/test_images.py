@@ -1,0 +1,72 @@
+"""Each plot kind drawn from a deterministic fit matches its baseline image (within a tolerance).
+
+The fit is the Huber-bootstrap baseline on simulated runs (an optimiser, no sampler), so the
+figures depend on the plotting code and matplotlib, not on sampler versions. The baselines are
+PNGs at 60 dpi in ``baseline/``; after an intended change of a figure, regenerate them with
+
+    BAYESCALE_UPDATE_BASELINES=1 python -m pytest tests/integration/plots/test_images.py
+
+and look at every changed image before committing it. A failure writes the drawn image and
+the difference beside the test's temporary folder and names them.
+"""
+
+import os
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.testing.compare import compare_images
+
+import bayescale as bs
+from bayescale import plots
+from bayescale.estimators import huber
+from tests.conftest import simulate_runs
+
+BASELINES = Path(__file__).with_name("baseline")
+UPDATE = os.environ.get("BAYESCALE_UPDATE_BASELINES") == "1"
+# RMS of the pixel difference (0-255). Measured against these baselines: the 90% band drawn
+# as 80% gives 4.2, one axis label renamed 4.9, the legend removed 56. The same matplotlib
+# draws identical pixels (0); a new matplotlib release may move text by a pixel or two, and
+# then the baselines are regenerated (see above) after a look.
+TOLERANCE = 2.0
+DPI = 60
+
+
+@pytest.fixture(scope="module")
+def baseline_fit():
+    original = huber.GRID
+    huber.GRID = huber.COARSE_GRID  # 243 starts: the same optimum on these well-pinned runs
+    try:
+        return bs.fit(simulate_runs(), method="huber-bootstrap", resamples=40, seed=0)
+    finally:
+        huber.GRID = original
+
+
+FIGURES = {
+    "runs": lambda fit: plots.plot_runs(fit),
+    "isoflop": lambda fit: plots.plot_isoflop(fit, [1e19, 1e21, 1e23]),
+    "frontier": lambda fit: plots.plot_frontier(fit, [1e17, 1e25]),
+    "extrapolation": lambda fit: plots.plot_extrapolation(fit, [1e17, 1e25]),
+    "decision": lambda fit: plots.plot_decision(fit, {"mine": (3e9, 6e10)}, flops=1e21),
+    "forecast": lambda fit: plots.plot_forecast(fit, start_year=2025, start_flops=1e21,
+                                                growth=4.0, growth_sd=0.2, target_loss=2.2,
+                                                years=6),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FIGURES))
+def test_figure_matches_its_baseline(kind, baseline_fit, tmp_path):
+    with matplotlib.rc_context({"font.family": "DejaVu Sans", "savefig.dpi": DPI}):
+        fig, _ = FIGURES[kind](baseline_fit)
+        drawn = tmp_path / f"{kind}.png"
+        fig.savefig(drawn)
+        plt.close(fig)
+    expected = BASELINES / f"{kind}.png"
+    if UPDATE:
+        BASELINES.mkdir(exist_ok=True)
+        expected.write_bytes(drawn.read_bytes())
+        pytest.skip(f"baseline {expected.name} written")
+    assert expected.exists(), f"no baseline for {kind}: run with BAYESCALE_UPDATE_BASELINES=1"
+    difference = compare_images(str(expected), str(drawn), tol=TOLERANCE)
+    assert difference is None, difference
