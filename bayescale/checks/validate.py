@@ -266,7 +266,8 @@ SCORE_COLUMNS = ("n_fit", "n_held_out", "coverage50", "coverage80", "coverage90"
 
 
 def heldout_calibration(names=None, *, holdout: float = 0.2, draws: int = 1000,
-                        tune: int = 1000, resamples: int = 500, seed: int = 0,
+                        tune: int = 1000, resamples: int = 500, starts: str = "epoch",
+                        seed: int = 0,
                         baseline: bool = True, run: Callable | None = None) -> pd.DataFrame:
     """Fit each data set's smaller runs, score its largest ones: Bayes and baseline side by side.
 
@@ -288,6 +289,8 @@ def heldout_calibration(names=None, *, holdout: float = 0.2, draws: int = 1000,
         with twice as many and target acceptance 0.95, and its row's note says so.
     resamples : int, default 500
         Bootstrap resamples of the baseline.
+    starts : {"epoch", "coarse"}, default "epoch"
+        The baseline's grid of starts (see :func:`bayescale.fit`).
     seed : int, default 0
         Seed of every fit.
     baseline : bool, default True
@@ -314,7 +317,7 @@ def heldout_calibration(names=None, *, holdout: float = 0.2, draws: int = 1000,
         tasks += [(name, method, runs)
                   for method in ((bayes, BASELINE_LABEL) if baseline else (bayes,))]
     score = HeldoutScoring(holdout=holdout, draws=draws, tune=tune, resamples=resamples,
-                           seed=seed)
+                           starts=starts, seed=seed)
     results = (run or local_map)(score, tasks)
     rows = []
     for (name, method, _), result in zip(tasks, results, strict=True):
@@ -330,9 +333,9 @@ def heldout_calibration(names=None, *, holdout: float = 0.2, draws: int = 1000,
 class HeldoutScoring:
     """Score one (data set, method) of :func:`heldout_calibration` (picklable, for Dask)."""
 
-    def __init__(self, *, holdout, draws, tune, resamples, seed) -> None:
+    def __init__(self, *, holdout, draws, tune, resamples, starts, seed) -> None:
         self.holdout, self.draws, self.tune = holdout, draws, tune
-        self.resamples, self.seed = resamples, seed
+        self.resamples, self.starts, self.seed = resamples, starts, seed
 
     def __call__(self, task: tuple[str, str, Runs]) -> dict:
         """Return the table row of ``task``: (data set name, its method's row label, its runs)."""
@@ -340,7 +343,8 @@ class HeldoutScoring:
         threshold = _threshold(runs.table["C"], self.holdout, None)
         model = NATURAL_MODEL.get(name, "chinchilla")
         if method == BASELINE_LABEL:
-            return _baseline_row(name, runs, threshold, model, self.resamples, self.seed)
+            return _baseline_row(name, runs, threshold, model, self.resamples, self.starts,
+                                 self.seed)
         score, refit = _converged_check(runs, model, threshold, self.draws, self.tune,
                                         self.seed)
         return {"dataset": name, "method": method, **_scores(score.summary),
@@ -390,7 +394,7 @@ def _scores(summary: dict) -> dict:
     return {column: summary[column] for column in SCORE_COLUMNS}
 
 
-def _baseline_row(name, runs, threshold, model, resamples, seed) -> dict:
+def _baseline_row(name, runs, threshold, model, resamples, starts, seed) -> dict:
     row = {"dataset": name, "method": BASELINE_LABEL}
     if model != "chinchilla":
         return row | {"note": f"the baseline fits the Chinchilla law, not {model}"}
@@ -402,7 +406,7 @@ def _baseline_row(name, runs, threshold, model, resamples, seed) -> dict:
             skipped.append(source)
             continue
         score = extrapolation_check(part, holdout_above=threshold, method="huber-bootstrap",
-                                    resamples=resamples, seed=seed)
+                                    resamples=resamples, starts=starts, seed=seed)
         scored.append((score.runs, score.summary))
     if not scored:
         return row | {"note": "no source has both runs to fit and runs to score"}

@@ -138,6 +138,8 @@ def register(commands) -> None:
                         "refitted once with twice the draws and tuning steps")
     q.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     q.add_argument("--resamples", type=int, default=500, help="baseline bootstrap resamples")
+    q.add_argument("--starts", choices=["epoch", "coarse"], default="epoch",
+                   help="the baseline's L-BFGS-B starts: Epoch's 4500, or 243")
     q.add_argument("--no-baseline", action="store_true", help="score the Bayesian fits only")
     sweep_arguments(q)
     q.add_argument("-o", "--output", help="also write the table as CSV")
@@ -326,7 +328,8 @@ def _validate_heldout(args) -> int:
 
     table = validate.heldout_calibration(args.datasets, holdout=args.holdout, draws=args.draws,
                                          tune=args.tune, resamples=args.resamples,
-                                         seed=args.seed, baseline=not args.no_baseline,
+                                         starts=args.starts, seed=args.seed,
+                                         baseline=not args.no_baseline,
                                          run=sweep_runner(args))
     if args.output:
         table.to_csv(args.output)

@@ -43,6 +43,8 @@ def register(commands) -> None:
                         "Epoch fit with bootstrap intervals, as a baseline)")
     p.add_argument("--resamples", type=int, default=4000,
                    help="bootstrap resamples of --method huber-bootstrap")
+    p.add_argument("--starts", choices=["epoch", "coarse"], default="epoch",
+                   help="--method huber-bootstrap: L-BFGS-B from Epoch's 4500 starts, or 243")
     sampler_arguments(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show the sampler's progress bar (default: when stderr is a terminal, "
@@ -79,7 +81,8 @@ def _fit(args) -> int:
         runs, published = runs_from(args, load_with=False), args.with_datasets
     else:
         runs, published = runs_from(args)
-    result = fit(runs, method=args.method, resamples=args.resamples, with_datasets=published,
+    result = fit(runs, method=args.method, resamples=args.resamples, starts=args.starts,
+                 with_datasets=published,
                  borrow=args.borrow, model=spec, progressbar=_show_progress(args),
                  log_likelihood=not args.no_log_likelihood, **sampler_options(args))
     path = result.save(args.output, overwrite=args.overwrite)

@@ -48,6 +48,8 @@ COARSE_GRID = {
     "alpha": np.array([0.0, 0.5, 1.0]),
     "beta": np.array([0.0, 0.5, 1.0]),
 }
+# The grids by name, as ``bayescale.fit(..., method="huber-bootstrap", starts=...)`` takes them.
+STARTS = {"epoch": GRID, "coarse": COARSE_GRID}
 # Tight tolerances: the optimum must not depend on where L-BFGS-B stopped early.
 OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000, "maxcor": 20}
 MAD_TO_SIGMA = 1.4826

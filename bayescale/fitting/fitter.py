@@ -21,7 +21,7 @@ from bayescale.data import datasets
 from bayescale.data.records import FORMAT, provenance, table_to_dataset
 from bayescale.data.runs import Runs, as_runs, combine_runs
 from bayescale.errors import BayescaleError, RunsError, RunsWarning
-from bayescale.estimators.huber import huber_bootstrap
+from bayescale.estimators.huber import STARTS, huber_bootstrap
 from bayescale.fitting.literature import LiteraturePrior, discrepancy_per_decade
 from bayescale.fitting.result import METHODS, Fit
 from bayescale.inference.model import build_model, identification_problems, reference_scales
@@ -39,6 +39,7 @@ def fit(
     *,
     method: str = "bayes",
     resamples: int = 4000,
+    starts: str = "epoch",
     with_datasets: Sequence[str | Runs] = (),
     borrow: str = "prior",
     discrepancy: float | str = "learned",
@@ -72,6 +73,10 @@ def fit(
         estimates; sampler settings and priors do not apply to it.
     resamples : int, default 4000
         Bootstrap resamples of the ``huber-bootstrap`` method (``seed`` seeds them).
+    starts : {"epoch", "coarse"}, default "epoch"
+        The ``huber-bootstrap`` method's grid of L-BFGS-B starts: Epoch's 4500, or 243 (three
+        values per parameter: the same optimum on well-spread runs in a tenth of the time;
+        with a handful of runs, where the optimum is degenerate, minutes instead of hours).
     with_datasets : sequence of str or Runs, optional
         Published runs to fit jointly with yours: registered data-set names (see
         ``bayescale.datasets.list()``; ``"all"`` for every one the literature prior knows), or,
@@ -147,6 +152,12 @@ def fit(
     spec = load_spec(model, priors=priors, likelihood=likelihood, pooling=pooling)
     if method not in METHODS:
         raise BayescaleError(f"unknown method '{method}': choose one of {METHODS}")
+    if starts not in STARTS:
+        raise BayescaleError(f"starts must be one of {sorted(STARTS)}, not '{starts}'")
+    if starts != "epoch" and method != "huber-bootstrap":
+        raise BayescaleError("starts= chooses the huber-bootstrap baseline's grid of starts; "
+                             "the Bayesian fit has none: drop it, or use "
+                             "method='huber-bootstrap'")
     if method == "huber-bootstrap":
         runs = as_runs(runs, **runs_options)
         if with_datasets:
@@ -161,7 +172,8 @@ def fit(
         if not isinstance(sampler, str):
             raise BayescaleError("method='huber-bootstrap' takes no sampler settings; give "
                                  "resamples= and seed=, or use method='bayes'")
-        return Fit(huber_bootstrap(runs, resamples=resamples, seed=seed, spec=spec))
+        return Fit(huber_bootstrap(runs, resamples=resamples, seed=seed, spec=spec,
+                                   grid=STARTS[starts]))
     settings = sampler_settings(sampler, dict(draws=draws, tune=tune, chains=chains, seed=seed,
                                               target_accept=target_accept, device=device,
                                               init=init))

@@ -26,7 +26,7 @@ def test_notebook_executes(path, tmp_path, offline_mirror, monkeypatch):
     text = path.read_text()
     # The baseline of notebook 01 from 243 starts, not Epoch's 4500: the same optimum on
     # Epoch's runs (tests/integration/estimators/test_baseline.py runs the full grid).
-    baseline = {"RESAMPLES": 100, "HUBER_GRID": "coarse"} if "HUBER_GRID" in text else {}
+    baseline = {"RESAMPLES": 100, "STARTS": "coarse"} if "STARTS = " in text else {}
     parameters = FEWER | baseline | (
         {"RUNS_CSV": str(EXAMPLE_RUNS)} if "RUNS_CSV" in text else {})
     # Raises PapermillExecutionError, naming the cell, if any cell fails (its asserts included).

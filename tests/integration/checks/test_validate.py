@@ -68,8 +68,10 @@ def _two_dask_workers(function, items):
 
 @pytest.mark.needs_data
 def test_heldout_table_scores_bayes_and_baseline_side_by_side_on_dask():
+    # The baseline from 243 starts: Epoch's 4500 reach the same optimum on these runs in ten
+    # times the time (estimators/test_baseline.py runs them).
     table = validate.heldout_calibration(["epoch-chinchilla"], draws=300, tune=300,
-                                         resamples=50, run=_two_dask_workers)
+                                         resamples=50, starts="coarse", run=_two_dask_workers)
     assert list(table.index.get_level_values("method")) == [
         "bayes (chinchilla)", "huber-bootstrap (per source)"]
     assert (table["n_held_out"] == 48).all()

@@ -133,6 +133,11 @@ def test_sampler_errors():
         bs.fit(simulate_runs(), sampler={"warmup": 500})
     with pytest.raises(bs.errors.BayescaleError, match="takes no sampler settings"):
         bs.fit(simulate_runs(), method="huber-bootstrap", sampler={"draws": 500})
+    # the baseline's grid of starts: a known name, and only for the baseline
+    with pytest.raises(bs.errors.BayescaleError, match=r"starts must be one of \['coarse', "):
+        bs.fit(simulate_runs(), method="huber-bootstrap", starts="fine")
+    with pytest.raises(bs.errors.BayescaleError, match="the Bayesian fit has none"):
+        bs.fit(simulate_runs(), starts="coarse")
 
 
 def test_normal_likelihood_option():

@@ -21,7 +21,6 @@ from matplotlib.testing.compare import compare_images
 import bayescale as bs
 from bayescale import plots
 from bayescale.data import datasets
-from bayescale.estimators import huber
 
 BASELINES = Path(__file__).with_name("baseline")
 UPDATE = os.environ.get("BAYESCALE_UPDATE_BASELINES") == "1"
@@ -35,13 +34,9 @@ DPI = 60
 
 @pytest.fixture(scope="module")
 def baseline_fit(offline_mirror):
-    original = huber.GRID
-    huber.GRID = huber.COARSE_GRID  # 243 starts: Epoch's optimum in a tenth of the time
-    try:
-        return bs.fit(datasets.load("epoch-chinchilla"), method="huber-bootstrap",
-                      resamples=40, seed=0)
-    finally:
-        huber.GRID = original
+    # 243 starts: Epoch's optimum in a tenth of the time
+    return bs.fit(datasets.load("epoch-chinchilla"), method="huber-bootstrap", resamples=40,
+                  seed=0, starts="coarse")
 
 
 FIGURES = {
