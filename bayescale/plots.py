@@ -563,8 +563,9 @@ def plot_pair(fit, *, source: str | None = None, seed: int = 0):
         collection = az.plot_pair(shown, backend="matplotlib",
                                   figure_kwargs={"figsize": (size, size)})
     fig = collection.viz["figure"].item()
-    fig.suptitle(f"posterior of the {law.name} law's parameters as sampled"
-                 f"{_title_source(fit, chosen)}", fontsize="medium")
+    what = ("posterior of the {} law's parameters as sampled" if fit.method == "bayes" else
+            "bootstrap estimates of the {} law's parameters, at the model's reference scales")
+    fig.suptitle(what.format(law.name) + _title_source(fit, chosen), fontsize="medium")
     return fig, collection.viz["plot"].values
 
 

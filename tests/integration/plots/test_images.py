@@ -20,6 +20,7 @@ from matplotlib.testing.compare import compare_images
 
 import bayescale as bs
 from bayescale import plots
+from bayescale.checks import extrapolation_check
 from bayescale.data import datasets
 
 BASELINES = Path(__file__).with_name("baseline")
@@ -39,8 +40,18 @@ def baseline_fit(offline_mirror):
                   seed=0, starts="coarse")
 
 
+def _heldout(fit):
+    score = extrapolation_check(fit.runs, method="huber-bootstrap", resamples=40,
+                                starts="coarse", seed=0)
+    return plots.plot_heldout(score)
+
+
+# Every kind that a fit without sampling can draw (the predictive checks need a posterior:
+# tests/integration/plots/test_plots.py checks what they hold).
 FIGURES = {
     "runs": lambda fit: plots.plot_runs(fit),
+    "pair": lambda fit: plots.plot_pair(fit),
+    "heldout": _heldout,
     "isoflop": lambda fit: plots.plot_isoflop(fit, [1e19, 1e21, 1e23]),
     "frontier": lambda fit: plots.plot_frontier(fit),
     "extrapolation": lambda fit: plots.plot_extrapolation(fit),
