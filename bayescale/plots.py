@@ -153,8 +153,10 @@ def plot_runs(fit, *, source: str | None = None, axes=None, curves: int = 3, see
     for ax, name in ((ax_n, "N"), (ax_d, "D")):
         _loss_axes(ax, name)
         ax.legend(fontsize="small")
+    # From the left panel's edge rightwards: a long source name runs over the gap, not off the
+    # figure.
     ax_n.set_title(f"runs of '{chosen}' and the fitted law (bands 50%, 90%)",
-                   fontsize="medium")
+                   fontsize="medium", loc="left")
     return fig, np.array([ax_n, ax_d])
 
 
