@@ -261,7 +261,7 @@ def plot_frontier(fit, flops: Sequence[float] | None = None, *, source: str | No
     for ax in (ax_n, ax_d):
         ax.legend(fontsize="small", loc="upper left")
     ax_n.set_title(f"compute-optimal frontier{_title_source(fit, chosen)}, C = 6ND "
-                   "(bands 50%, 90%)", fontsize="medium")
+                   "(bands 50%, 90%)", fontsize="medium", loc="left")
     if famous is not False:
         _label_famous(fig, (ax_n, ax_d), models, famous)
     return fig, np.array([ax_n, ax_d])
@@ -560,11 +560,13 @@ def plot_pair(fit, *, source: str | None = None, seed: int = 0):
     labels = {name: (f"ln {name} at {_reference_label(law, name)}" if name in law.shifts
                      else f"ln {name}" if name in law.log_scale else name) for name in free}
     shown = xr.Dataset({labels[name]: sampled[name] for name in free})
-    size = 1.6 * max(len(free), 3)
+    size = 2.0 * max(len(free), 3)
     with az.rc_context({"plot.max_subplots": len(free) ** 2}):
         collection = az.plot_pair(shown, backend="matplotlib",
                                   figure_kwargs={"figsize": (size, size)})
     fig = collection.viz["figure"].item()
+    for ax in fig.axes:  # small tick labels, so that neighbouring panels' do not collide
+        ax.tick_params(labelsize="small")
     what = ("posterior of the {} law's parameters as sampled" if fit.method == "bayes" else
             "bootstrap estimates of the {} law's parameters, at the model's reference scales")
     fig.suptitle(what.format(law.name) + _title_source(fit, chosen), fontsize="medium")

@@ -64,13 +64,23 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def _configure_logging(verbosity: int) -> None:
-    """Print bayescale's messages on stderr: notes and progress unless --quiet."""
-    log = logging.getLogger("bayescale")
-    if not any(isinstance(handler, _StderrHandler) for handler in log.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-    log.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
+    """Print bayescale's messages on stderr: notes and progress unless --quiet.
+
+    PyMC's own notes ("Sampling: [log_loss]") show only with --verbose: the command line says
+    what it does itself. (Given a handler before it is imported, PyMC adds none of its own.)
+    """
+    levels = {"bayescale": {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG),
+              "pymc": logging.WARNING if verbosity < 1 else logging.DEBUG}
+    for name, level in levels.items():
+        log = logging.getLogger(name)
+        handler = next((h for h in log.handlers if isinstance(h, _StderrHandler)), None)
+        if handler is None:
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            log.addHandler(handler)
+        handler.setLevel(level)
+        if name == "bayescale":
+            log.setLevel(level)
 
 
 def _parser() -> argparse.ArgumentParser:

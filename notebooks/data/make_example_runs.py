@@ -17,6 +17,7 @@ SOURCE = "example-lab (synthetic)"
 
 
 def main() -> Path:
+    """Simulate the runs, write them beside this script, and return the file's path."""
     runs = simulate_runs(8, 1, truth=TRUTH, sigma=0.01, sizes=4, n_range=(5e7, 1e9),
                          max_tokens_per_param=40, seed=3)
     # As a lab records them: whole parameter and token counts, the loss to 4 decimals.
