@@ -62,7 +62,7 @@ UNITS_FIX = "if these values are right, pass check_units=False (CLI: --unusual-u
 DEFAULT_SOURCE = "runs"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Runs:
     """A validated runs table.
 
@@ -88,6 +88,27 @@ class Runs:
 
     def __len__(self) -> int:
         return len(self.table)
+
+    def __repr__(self) -> str:
+        table = self.table
+        spans = ", ".join(f"{name} {table[name].min():.3g}-{table[name].max():.3g}"
+                          for name in ("N", "D", "C", "loss"))
+        sources = self.sources
+        named = ", ".join(f"'{name}'" for name in sources[:3]) + (
+            f" and {len(sources) - 3} more" if len(sources) > 3 else "")
+        lines = [f"<bayescale.Runs: {len(table)} runs from {len(sources)} source(s) ({named}); "
+                 f"{spans}>"]
+        if not self.excluded.empty:
+            lines.append(f"  excluded: {len(self.excluded)} row(s) (see .excluded)")
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """Show the summary line and the table in a notebook."""
+        from html import escape
+
+        return (f"<p>{escape(repr(self)).replace(chr(10), '<br>')}</p>"
+                + self.table.to_html(max_rows=20))
 
     @property
     def sources(self) -> list[str]:

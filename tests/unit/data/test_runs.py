@@ -220,3 +220,14 @@ def test_simulated_runs_follow_the_law_with_per_source_offsets():
     assert len(bs.as_runs(table[["source", "N", "D", "loss"]])) == 1003
     with pytest.raises(bs.errors.BayescaleError, match="at least 3 runs per source"):
         simulate_runs(20, 10)
+
+
+def test_runs_print_as_a_summary_and_show_their_table_in_a_notebook():
+    runs = bs.as_runs(pd.DataFrame({"N": [1e8, 2e8, 4e8], "D": [2e9, 4e9, 8e9],
+                                    "loss": [3.1, 2.9, 2.7], "source": ["lab"] * 3}),
+                      exclude=[2], exclude_reason="diverged")
+    text = repr(runs)
+    assert text.startswith("<bayescale.Runs: 2 runs from 1 source(s) ('lab'); N 1e+08-2e+08")
+    assert "excluded: 1 row(s)" in text and "note: C computed as 6 N D" in text
+    html = runs._repr_html_()
+    assert html.startswith("<p>&lt;bayescale.Runs: 2 runs") and "<table" in html
