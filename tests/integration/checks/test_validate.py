@@ -1,5 +1,6 @@
 """SBC, held-out calibration, Dask sweeps and prior sensitivity: real fits, small sizes."""
 
+import contextlib
 import io
 import json
 import warnings
@@ -57,21 +58,44 @@ def test_rank_plot_renders(small_sbc):
     fig.savefig(io.BytesIO(), format="png")
 
 
-def _two_dask_workers(function, items):
+@contextlib.contextmanager
+def _quiet_dask():
+    """Ignore what distributed's local cluster warns about its own set-up (not the results)."""
     with warnings.catch_warnings():
-        # distributed's local cluster may warn about its own set-up; not about the results
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", ResourceWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        return sweep.dask_map(function, items, workers=2)
+        for category in (DeprecationWarning, ResourceWarning, UserWarning):
+            warnings.simplefilter("ignore", category)
+        yield
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    """One local cluster of two single-threaded worker processes for this module's Dask tests.
+
+    Both tests send their fits to it through ``dask_map(scheduler=...)``, so the workers start
+    and import PyMC once.
+    """
+    distributed = pytest.importorskip("distributed")
+    with _quiet_dask(), distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                                 processes=True,
+                                                 dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+def _on(scheduler):
+    """``run(function, items)`` on the shared cluster."""
+    def run(function, items):
+        with _quiet_dask():
+            return sweep.dask_map(function, items, scheduler=scheduler)
+    return run
 
 
 @pytest.mark.needs_data
-def test_heldout_table_scores_bayes_and_baseline_side_by_side_on_dask():
+def test_heldout_table_scores_bayes_and_baseline_side_by_side_on_dask(dask_scheduler):
     # The baseline from 243 starts: Epoch's 4500 reach the same optimum on these runs in ten
     # times the time (estimators/test_baseline.py runs them).
     table = validate.heldout_calibration(["epoch-chinchilla"], draws=300, tune=300,
-                                         resamples=50, starts="coarse", run=_two_dask_workers)
+                                         resamples=50, starts="coarse",
+                                         run=_on(dask_scheduler))
     assert list(table.index.get_level_values("method")) == [
         "bayes (chinchilla)", "huber-bootstrap (per source)"]
     assert (table["n_held_out"] == 48).all()
@@ -113,18 +137,12 @@ def test_a_held_out_fit_that_did_not_converge_is_refitted_longer_and_says_so():
     assert converged.summary["converged"] and none == ""
 
 
-def test_dask_sweep_keeps_every_fit_when_one_fails(offline_mirror):
+def test_dask_sweep_keeps_every_fit_when_one_fails(offline_mirror, dask_scheduler):
     runs = simulate_runs(seed=2)
     tasks = {"normal": {"runs": runs, "draws": 200, "tune": 200, "likelihood": "normal"},
              "student-t": {"runs": runs, "draws": 200, "tune": 200},
              "no-loss-column": {"runs": runs.drop(columns=["loss"]), "draws": 200}}
-    with warnings.catch_warnings():
-        # distributed's local cluster may warn about its own set-up; not about the results
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", ResourceWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        result = sweep.run_fits(tasks, flops=1e23,
-                                run=lambda f, items: sweep.dask_map(f, items, workers=2))
+    result = sweep.run_fits(tasks, flops=1e23, run=_on(dask_scheduler))
     assert list(result["fit"].values) == list(tasks)
     assert "no column 'loss'" in str(result["error"].sel(fit="no-loss-column").values)
     assert np.isnan(result["alpha"].sel(fit="no-loss-column")).all()
