@@ -24,6 +24,7 @@ from bayescale.errors import BayescaleError, RunsError, RunsWarning
 from bayescale.estimators.huber import STARTS, huber_bootstrap
 from bayescale.fitting.literature import LiteraturePrior, discrepancy_per_decade
 from bayescale.fitting.result import METHODS, Fit
+from bayescale.inference.diagnostics import variable_diagnostics
 from bayescale.inference.model import build_model, identification_problems, reference_scales
 from bayescale.inference.sampling import convergence_report, sample, warn_if_unconverged
 from bayescale.inference.settings import DEFAULT_SAMPLER, SamplerSettings
@@ -206,7 +207,9 @@ def fit(
     tree = sample(build_model(runs, spec), settings, progressbar=progressbar, structure=structure,
                   log_likelihood=log_likelihood)
 
-    report = convergence_report(tree)
+    convergence = variable_diagnostics(tree["posterior"].to_dataset())
+    report = convergence_report(tree, convergence)
+    tree["convergence"] = xr.DataTree(convergence)
     tree["runs"] = xr.DataTree(table_to_dataset(runs.table))
     if not runs.excluded.empty:
         tree["excluded_runs"] = xr.DataTree(table_to_dataset(runs.excluded))

@@ -167,11 +167,13 @@ class Fit:
             bulk and tail ESS and R-hat.
 
         """
-        from bayescale.fitting.summary import parameter_table  # ArviZ: loaded when asked
+        from bayescale.fitting.summary import parameter_table
 
         names = [name for name in (*self.spec.law_object.parameters, "nu", "sigma")
                  if name in self.posterior]
-        return parameter_table(self.posterior[names], prob=prob)
+        # Kept by the fit when it was sampled; else measured now (ArviZ, seconds to import).
+        kept = self.tree["convergence"].to_dataset() if "convergence" in self.tree else None
+        return parameter_table(self.posterior[names], prob=prob, diagnostics=kept)
 
     def to_arviz(self, predictive: bool = True, log_prior: bool = True,
                  seed: int = 0) -> xr.DataTree:

@@ -1,4 +1,4 @@
-"""Summary tables of posterior quantities: medians and credible intervals (ArviZ for HDI, ESS).
+"""Summary tables of posterior quantities: medians, credible intervals, ESS and R-hat.
 
 ArviZ is loaded only for what needs it, so a query of a saved fit stays fast.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from bayescale.inference.diagnostics import DIAGNOSTICS, variable_diagnostics
 
 SAMPLE_DIMS = ("chain", "draw")
 INTERVAL_KINDS = ("eti", "hdi")
@@ -64,7 +66,8 @@ def interval_table(data: xr.Dataset | xr.DataArray, prob: float = 0.94,
     return table.to_dataframe()[list(columns) + labels]
 
 
-def parameter_table(posterior: xr.Dataset, prob: float = 0.94) -> pd.DataFrame:
+def parameter_table(posterior: xr.Dataset, prob: float = 0.94,
+                    diagnostics: xr.Dataset | None = None) -> pd.DataFrame:
     """Tabulate median, equal-tailed interval, ESS and R-hat of posterior variables.
 
     Parameters
@@ -73,20 +76,30 @@ def parameter_table(posterior: xr.Dataset, prob: float = 0.94) -> pd.DataFrame:
         Posterior variables with dims (chain, draw, ...).
     prob : float, default 0.94
         Probability mass of the interval.
+    diagnostics : xarray.Dataset, optional
+        Their :func:`~bayescale.inference.diagnostics.variable_diagnostics`, as a fit keeps
+        them; computed (with ArviZ) when not given.
 
     Returns
     -------
     pandas.DataFrame
-        One row per scalar element: ``median``, ``lo``, ``hi``, ``ess_bulk``, ``ess_tail``,
-        ``r_hat``.
+        One row per scalar element, labelled as ArviZ labels them (``sigma[runs]``):
+        ``median``, ``lo``, ``hi``, ``ess_bulk``, ``ess_tail``, ``r_hat``.
 
     """
-    import arviz as az
-
-    stats = az.summary(posterior, kind="stats_median", ci_prob=prob, ci_kind="eti",
-                       round_to="none")
-    with np.errstate(invalid="ignore", divide="ignore"):  # constant (fixed) parameters: NaN
-        diagnostics = az.summary(posterior, kind="diagnostics", round_to="none")
-    stats = stats.rename(columns={stats.columns[2]: "lo", stats.columns[3]: "hi"})
-    return pd.concat([stats[["median", "lo", "hi"]],
-                      diagnostics[["ess_bulk", "ess_tail", "r_hat"]]], axis=1)
+    if diagnostics is None:
+        diagnostics = variable_diagnostics(posterior)
+    tails = posterior.quantile([(1 - prob) / 2, (1 + prob) / 2], dim=list(SAMPLE_DIMS))
+    columns = {"median": posterior.median(SAMPLE_DIMS),
+               "lo": tails.isel(quantile=0, drop=True), "hi": tails.isel(quantile=1, drop=True)}
+    columns |= {name: diagnostics[list(posterior.data_vars)].sel(diagnostic=name, drop=True)
+                for name in DIAGNOSTICS}
+    rows = {}
+    for name, array in posterior.data_vars.items():
+        dims = [dim for dim in array.dims if dim not in SAMPLE_DIMS]
+        for index in np.ndindex(*(array.sizes[dim] for dim in dims)):
+            labels = [str(array[dim].values[i]) for dim, i in zip(dims, index, strict=True)]
+            where = dict(zip(dims, index, strict=True))
+            rows[f"{name}[{', '.join(labels)}]" if labels else name] = {
+                column: float(values[name].isel(where)) for column, values in columns.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -27,13 +27,13 @@ import time
 import warnings
 from collections import Counter, OrderedDict
 
-import arviz as az
 import numpy as np
 import pymc as pm
 import xarray as xr
 
 from bayescale.errors import ConvergenceWarning, SamplerError
 from bayescale.inference import interrupts
+from bayescale.inference.diagnostics import variable_diagnostics
 from bayescale.inference.settings import (  # noqa: F401 (re-exported)
     DEFAULT_SAMPLER,
     DEVICES,
@@ -323,13 +323,16 @@ def _on(device: str):
         yield
 
 
-def convergence_report(tree: xr.DataTree) -> dict:
+def convergence_report(tree: xr.DataTree, diagnostics: xr.Dataset | None = None) -> dict:
     """Measure R-hat, bulk and tail ESS and divergences, and list what falls short.
 
     Parameters
     ----------
     tree : xarray.DataTree
         A sampled fit's tree.
+    diagnostics : xarray.Dataset, optional
+        Its posterior's :func:`~bayescale.inference.diagnostics.variable_diagnostics`, when
+        already computed.
 
     Returns
     -------
@@ -340,11 +343,14 @@ def convergence_report(tree: xr.DataTree) -> dict:
     """
     posterior = tree["posterior"].to_dataset()
     # Parameters a model holds fixed (ModelSpec.fixed) are constant: nothing to diagnose.
-    posterior = posterior[[name for name, value in posterior.data_vars.items()
-                           if np.ptp(value.values) > 0 or not np.isfinite(value.values).all()]]
-    rhat = _extreme(az.rhat(posterior), np.nanargmax)
-    bulk = _extreme(az.ess(posterior, method="bulk"), np.nanargmin)
-    tail = _extreme(az.ess(posterior, method="tail"), np.nanargmin)
+    varying = [name for name, value in posterior.data_vars.items()
+               if np.ptp(value.values) > 0 or not np.isfinite(value.values).all()]
+    if diagnostics is None:
+        diagnostics = variable_diagnostics(posterior[varying])
+    diagnostics = diagnostics[varying]
+    rhat = _extreme(diagnostics.sel(diagnostic="r_hat", drop=True), np.nanargmax)
+    bulk = _extreme(diagnostics.sel(diagnostic="ess_bulk", drop=True), np.nanargmin)
+    tail = _extreme(diagnostics.sel(diagnostic="ess_tail", drop=True), np.nanargmin)
     divergences = int(tree["sample_stats"]["diverging"].sum())
     problems = []
     if posterior.sizes["chain"] < 2:

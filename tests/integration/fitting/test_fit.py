@@ -113,6 +113,27 @@ def test_save_load_round_trip_gives_identical_queries(epoch_fit, tmp_path):
     assert list(loaded.runs.table.columns) == list(epoch_fit.runs.table.columns)
 
 
+def test_summary_of_a_saved_fit_reads_its_kept_diagnostics(simulated_fit, tmp_path):
+    # The fit keeps each variable's ESS and R-hat, so a summary of the saved fit needs no ArviZ;
+    # its table is the one ArviZ computes from the draws.
+    import arviz as az
+    import pandas as pd
+
+    assert "convergence" in simulated_fit.tree.children
+    loaded = bs.load_fit(simulated_fit.save(tmp_path / "fit.nc"))
+    table = loaded.parameter_summary(prob=0.9)
+    names = [name for name in ("E", "A", "B", "alpha", "beta", "nu", "sigma")
+             if name in loaded.posterior]
+    stats = az.summary(loaded.posterior[names], kind="stats_median", ci_prob=0.9, ci_kind="eti",
+                       round_to="none")
+    diagnostics = az.summary(loaded.posterior[names], kind="diagnostics", round_to="none")
+    expected = pd.concat([stats.set_axis(["median", "mad", "lo", "hi"], axis=1)[
+        ["median", "lo", "hi"]], diagnostics[["ess_bulk", "ess_tail", "r_hat"]]], axis=1)
+    pd.testing.assert_frame_equal(table, expected, rtol=1e-12)
+    del loaded.tree["convergence"]  # a fit saved before it kept them: measured again
+    pd.testing.assert_frame_equal(loaded.parameter_summary(prob=0.9), expected, rtol=1e-12)
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(bs.errors.FitFileError, match=r"does not exist: make one with"):
         bs.load_fit(tmp_path / "none.nc")
