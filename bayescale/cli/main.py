@@ -16,11 +16,34 @@ from bayescale.cli.common import one_line_warning
 from bayescale.errors import BayescaleError
 from bayescale.inference.interrupts import interrupts_as_keyboard_interrupt
 
+# Commands that read a saved fit or a catalogue and never run Dask. Where Dask is installed,
+# xarray imports it (and SciPy with it: about a second) at its first operation, only to check
+# whether an array is a Dask array; the ``bayescale`` program tells it that Dask is absent.
+WITHOUT_DASK = ("optimal", "predict", "optimality", "rule", "summary", "plan", "forecast",
+                "plot", "models", "datasets")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    return _run(args)
+
+
+def program() -> int:
+    """Run the ``bayescale`` program (its console script and ``python -m bayescale``).
+
+    As :func:`main` on ``sys.argv``, in a process of its own: a command in
+    :data:`WITHOUT_DASK` hides Dask from the process, which imports faster.
+    """
+    args = _parser().parse_args()
+    if args.command in WITHOUT_DASK and "dask" not in sys.modules:
+        sys.modules["dask"] = None  # `import dask` raises ImportError, as if not installed
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; return the exit status."""
     _configure_logging(args.verbosity)
     warnings.formatwarning = one_line_warning
     try:

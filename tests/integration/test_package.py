@@ -61,6 +61,19 @@ def test_a_query_of_a_saved_fit_loads_no_sampler_or_plotting_library(simulated_f
     assert not HEAVY & loaded, HEAVY & loaded
 
 
+def test_the_program_answers_a_query_without_importing_dask(simulated_fit, tmp_path, capsys):
+    # Dask is installed here, and xarray would import it; the program hides it for queries.
+    path = str(simulated_fit.save(tmp_path / "fit.nc"))
+    query = ["optimal", path, "--flops", "1e22", "1e24", "--json"]
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "bayescale", *query],
+                         capture_output=True, text=True, check=True)
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "xarray" in imported and "dask" not in imported
+    assert main(query) == 0
+    assert json.loads(out.stdout) == json.loads(capsys.readouterr().out)
+
+
 def test_version_and_python_dash_m(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
