@@ -69,7 +69,7 @@ case "${1:-}" in
     .venv/bin/lint-imports
     NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
     # A missing data mirror fails the run here instead of skipping the tests that need it.
-    BAYESCALE_REQUIRE_DATA=1 .venv/bin/python -m pytest "$@"
+    BAYESCALE_REQUIRE_DATA=1 .venv/bin/python -m pytest --durations=15 "$@"
     ;;
   bench)
     setup

@@ -237,8 +237,8 @@ def test_transfer_benchmark_quick_mode(tmp_path, capsys):
     """benchmarks/transfer.py --quick: one user set, two regimes, three methods, CSV written."""
     script = Path(__file__).resolve().parents[3] / "benchmarks" / "transfer.py"
     benchmark = runpy.run_path(str(script), run_name="transfer_benchmark")
-    # 20 bootstrap resamples: the baseline's scores are smoke-tested here, not its intervals
-    assert benchmark["main"](["--quick", "--resamples", "20", "--out", str(tmp_path)]) == 0
+    # 5 bootstrap resamples: the baseline's scores are smoke-tested here, not its intervals
+    assert benchmark["main"](["--quick", "--resamples", "5", "--out", str(tmp_path)]) == 0
     assert "fits in" in capsys.readouterr().out
     table = pd.read_csv(tmp_path / "transfer.csv")
     assert list(table["method"]) == ["alone", "with", "huber"] * 2
