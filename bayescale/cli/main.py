@@ -16,11 +16,12 @@ from bayescale.cli.common import one_line_warning
 from bayescale.errors import BayescaleError
 from bayescale.inference.interrupts import interrupts_as_keyboard_interrupt
 
-# Commands that read a saved fit or a catalogue and never run Dask. Where Dask is installed,
-# xarray imports it (and SciPy with it: about a second) at its first operation, only to check
-# whether an array is a Dask array; the ``bayescale`` program tells it that Dask is absent.
-WITHOUT_DASK = ("optimal", "predict", "optimality", "rule", "summary", "plan", "forecast",
-                "plot", "models", "datasets")
+# Commands that never run Dask (the checks run their fits on it with --dask). Where Dask is
+# installed, xarray imports it (and SciPy with it: about a second) at its first operation, only
+# to check whether an array is a Dask array, and again to write a file; the ``bayescale``
+# program tells it that Dask is absent.
+WITHOUT_DASK = ("fit", "optimal", "predict", "optimality", "rule", "summary", "plan",
+                "forecast", "plot", "models", "datasets")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 A fit measures them once, when it is sampled, and keeps them in its ``convergence`` group, so
 that a summary of a saved fit needs no ArviZ (importing it takes seconds). Light on purpose:
-ArviZ is loaded only when the diagnostics are computed.
+ArviZ's statistics are loaded only when the diagnostics are computed.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def variable_diagnostics(posterior: xr.Dataset) -> xr.Dataset:
         model holds fixed) gets NaN.
 
     """
-    import arviz as az
+    import arviz_stats as az  # ArviZ's statistics alone: its plots would cost a second more
 
     with np.errstate(invalid="ignore", divide="ignore"):
         parts = [az.ess(posterior, method="bulk"), az.ess(posterior, method="tail"),
