@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results"
@@ -140,8 +141,9 @@ def main(argv=None) -> int:
     table.to_csv(args.out / "cli_speed.csv", index=False)
     with pd.option_context("display.width", 200, "display.float_format", "{:.2f}".format):
         print(table.to_string(index=False))
-    print(f"\nwhole-process huber-bootstrap ({resamples} resamples) / nutpie fit, warm: "
-          f"{ratio:.1f}x")
+    if np.isfinite(ratio):
+        print(f"\nwhole-process huber-bootstrap ({resamples} resamples) / nutpie fit, warm: "
+              f"{ratio:.1f}x")
     print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"CSV in {args.out}")
     return 0

@@ -1,7 +1,10 @@
 """Real sampling: recovery of a known law, Epoch's published fit, seeds, save and load."""
 
 import logging
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,18 +178,50 @@ def test_a_fit_of_the_same_structure_reuses_the_compiled_model_with_its_own_runs
     sampling.clear_compiled()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
+        # the first fit of a structure in a process samples PyTensor's numba functions from
+        # Python; the second compiles nutpie's C callbacks, which the third reuses
         first = bs.fit(two_source_runs, **options)
+        assert list(sampling._FITTED_ONCE) and not sampling._COMPILED
+        second = bs.fit(two_source_runs, **options)
+        assert list(sampling._COMPILED) == list(sampling._FITTED_ONCE)
         with caplog.at_level(logging.INFO, logger="bayescale"):
             reused = bs.fit(subset, **options)
         sampling.clear_compiled()
         fresh = bs.fit(subset, **options)
     assert "reusing the compiled model" in caplog.text
-    # the reused model samples exactly what a freshly compiled one does, with the new runs'
-    # data, reference scales (in the raw A and B) and source names
+    # both ways of calling the model sample the same draws; the reused model samples exactly
+    # what a fresh one does, with the new runs' data, reference scales (in the raw A and B)
+    # and source names
+    xr.testing.assert_equal(first.posterior, second.posterior)
     xr.testing.assert_equal(reused.posterior, fresh.posterior)
     assert reused.sources == ["lab-a-renamed", "lab-b-renamed"]
     assert reused.tree["observed_data"]["log_loss"].size == 50
     assert not np.array_equal(reused.posterior["A"].values, first.posterior["A"].values)
+
+
+def test_a_new_process_reads_the_compiled_model_from_disk_and_draws_the_same(tmp_path):
+    # The first fit in a process samples PyTensor's numba functions, which PyTensor keeps on
+    # disk: a second `bayescale fit` of the same structure reads them (writes nothing new).
+    import pytensor
+
+    cache = Path(pytensor.config.base_compiledir) / "numba"
+    simulate_runs(seed=9).to_csv(tmp_path / "runs.csv", index=False)
+
+    def fit_in_a_new_process(name):
+        subprocess.run([sys.executable, "-m", "bayescale", "-q", "fit", str(tmp_path / "runs.csv"),
+                        "-o", str(tmp_path / name), "--draws", "100", "--tune", "100",
+                        "--seed", "3"], check=True, capture_output=True)
+        return bs.load_fit(tmp_path / name)
+
+    def entries():
+        return {path: path.stat().st_mtime_ns for path in cache.rglob("*") if path.is_file()}
+
+    first = fit_in_a_new_process("first.nc")
+    written = entries()
+    assert any(path.suffix == ".nbi" for path in written), "nothing in PyTensor's numba cache"
+    again = fit_in_a_new_process("again.nc")
+    assert entries() == written  # read, not written
+    xr.testing.assert_equal(first.posterior, again.posterior)
 
 
 def test_leaving_out_the_log_likelihood_keeps_the_draws(tmp_path):
