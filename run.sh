@@ -3,7 +3,7 @@
 #   ./run.sh main    create .venv (Python >= 3.12), install bayescale, fit Epoch's 240 Chinchilla
 #                    runs and print the posterior compute-optimal frontier
 #   ./run.sh test    same set-up, then ruff, the import contracts, the docs site and the tests
-#   ./run.sh bench [suite|epoch|pooling|baseline [fit|extrapolation]|transfer|cli|all]   same set-up, then
+#   ./run.sh bench [suite|epoch|pooling|baseline [fit|extrapolation|starts]|transfer|cli|all]   same set-up, then
 #                    the benchmarks (tables printed, CSV in benchmarks/results); default: suite,
 #                    every data set x sampler, the scaling sweep and the baseline in one run
 # Published data: read from $BAYESCALE_DATA_MIRROR, else from ../shared/data when it exists,

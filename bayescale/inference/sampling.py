@@ -6,10 +6,13 @@ NUTS, with a dense mass matrix adapted during tuning; ``"numpyro"`` and ``"black
 in JAX (``pip install 'bayescale[jax]'``) and can sample on a GPU (``device="gpu"``), with the
 chains vectorised there.
 
-Compiling the model costs more than sampling it on small data (Epoch's 240 runs: 2.6 s against
-0.6 s, warm PyTensor cache). So nutpie's compiled models are kept in this process, keyed by the
-model's structure (law, priors, likelihood, pooling, number of sources), and a later fit of the
-same structure swaps its runs into the compiled model instead of compiling again. The JAX
+Compiling the model costs more than sampling it on small data. nutpie's own compile wraps the
+model's PyTensor functions in C callbacks (about 20 s for Epoch's model), which no cache keeps
+between processes; PyTensor's numba cache keeps the functions themselves. So the first fit of a
+structure (law, priors, likelihood, pooling, number of sources) in a process samples those
+functions called from Python (2 s to load, sampling about 2.5 times slower, the same draws);
+the second compiles the callbacks, kept in this process, and every later fit of the same
+structure swaps its runs into them instead of compiling again. The JAX
 samplers take the runs as arguments (:mod:`bayescale.inference.jax_nuts`), so their compiled
 programs are kept and reused the same way, for tables of the same shape. JAX's on-disk compile cache
 (:func:`use_jax_compile_cache`) serves later processes.
