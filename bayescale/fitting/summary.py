@@ -5,11 +5,10 @@ ArviZ is loaded only for what needs it, so a query of a saved fit stays fast.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.inference.diagnostics import DIAGNOSTICS, variable_diagnostics
+from bayescale.inference.diagnostics import DIAGNOSTICS, elements, variable_diagnostics
 
 SAMPLE_DIMS = ("chain", "draw")
 INTERVAL_KINDS = ("eti", "hdi")
@@ -94,12 +93,7 @@ def parameter_table(posterior: xr.Dataset, prob: float = 0.94,
                "lo": tails.isel(quantile=0, drop=True), "hi": tails.isel(quantile=1, drop=True)}
     columns |= {name: diagnostics[list(posterior.data_vars)].sel(diagnostic=name, drop=True)
                 for name in DIAGNOSTICS}
-    rows = {}
-    for name, array in posterior.data_vars.items():
-        dims = [dim for dim in array.dims if dim not in SAMPLE_DIMS]
-        for index in np.ndindex(*(array.sizes[dim] for dim in dims)):
-            labels = [str(array[dim].values[i]) for dim, i in zip(dims, index, strict=True)]
-            where = dict(zip(dims, index, strict=True))
-            rows[f"{name}[{', '.join(labels)}]" if labels else name] = {
-                column: float(values[name].isel(where)) for column, values in columns.items()}
+    rows = {label: {column: float(values[name].isel(where)) for column, values in columns.items()}
+            for name, array in posterior.data_vars.items()
+            for label, where in elements(name, array, skip=SAMPLE_DIMS)}
     return pd.DataFrame.from_dict(rows, orient="index")

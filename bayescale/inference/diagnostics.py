@@ -7,6 +7,8 @@ ArviZ's statistics are loaded only when the diagnostics are computed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -36,3 +38,28 @@ def variable_diagnostics(posterior: xr.Dataset) -> xr.Dataset:
         parts = [az.ess(posterior, method="bulk"), az.ess(posterior, method="tail"),
                  az.rhat(posterior)]
     return xr.concat(parts, dim=pd.Index(list(DIAGNOSTICS), name="diagnostic"))
+
+
+def elements(name: str, array: xr.DataArray, skip=()) -> Iterator[tuple[str, dict]]:
+    """Yield each element of a variable, labelled as ArviZ labels it (``sigma[runs]``).
+
+    Parameters
+    ----------
+    name : str
+        The variable's name.
+    array : xarray.DataArray
+        Its values.
+    skip : iterable of str, optional
+        Dims not to run over (e.g. ``("chain", "draw")``).
+
+    Yields
+    ------
+    tuple of (str, dict)
+        The label, and the element's position as ``{dim: index}`` for ``array.isel``.
+
+    """
+    dims = [dim for dim in array.dims if dim not in skip]
+    for index in np.ndindex(*(array.sizes[dim] for dim in dims)):
+        labels = [str(array[dim].values[i]) for dim, i in zip(dims, index, strict=True)]
+        yield (f"{name}[{', '.join(labels)}]" if labels else name), dict(
+            zip(dims, index, strict=True))

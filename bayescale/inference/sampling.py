@@ -36,7 +36,7 @@ import xarray as xr
 
 from bayescale.errors import ConvergenceWarning, SamplerError
 from bayescale.inference import interrupts
-from bayescale.inference.diagnostics import variable_diagnostics
+from bayescale.inference.diagnostics import elements, variable_diagnostics
 from bayescale.inference.settings import (  # noqa: F401 (re-exported)
     DEFAULT_SAMPLER,
     DEVICES,
@@ -481,10 +481,9 @@ def _extreme(stat: xr.Dataset, pick) -> tuple[float, str]:
     """Return the most extreme value (``pick`` is np.nanargmax or np.nanargmin) and its name."""
     names, values = [], []
     for name, array in stat.data_vars.items():
-        for index, value in np.ndenumerate(array.values):
-            labels = [str(array[dim].values[i]) for dim, i in zip(array.dims, index, strict=True)]
-            names.append(f"{name}[{', '.join(labels)}]" if labels else name)
-            values.append(float(value))
+        for label, where in elements(name, array):
+            names.append(label)
+            values.append(float(array.isel(where)))
     if not values or np.all(np.isnan(values)):
         return float("nan"), ""
     position = int(pick(values))
