@@ -25,7 +25,12 @@ from bayescale.estimators.huber import STARTS, huber_bootstrap
 from bayescale.fitting.literature import LiteraturePrior, discrepancy_per_decade
 from bayescale.fitting.result import METHODS, Fit
 from bayescale.inference.diagnostics import variable_diagnostics
-from bayescale.inference.model import build_model, identification_problems, reference_scales
+from bayescale.inference.model import (
+    build_model,
+    identification_problems,
+    model_structure,
+    reference_scales,
+)
 from bayescale.inference.sampling import convergence_report, sample, warn_if_unconverged
 from bayescale.inference.settings import DEFAULT_SAMPLER, SamplerSettings
 from bayescale.spec.model_spec import ModelSpec, load_spec, restrict_correlation
@@ -202,8 +207,8 @@ def fit(
     log.info("bayescale: fitting %s to %d runs from %d source(s) (N0 = %.3g, D0 = %.3g)",
              spec.name, len(runs), len(runs.sources), np.exp(reference["N"]),
              np.exp(reference["D"]))
-    # Fits that differ only in their runs share a structure, and so one compiled model.
-    structure = f"{spec.to_json()}|sources={len(runs.sources)}"
+    # Fits that differ only in their data share a structure, and so one compiled model.
+    structure = model_structure(spec, len(runs.sources))
     tree = sample(build_model(runs, spec), settings, progressbar=progressbar, structure=structure,
                   log_likelihood=log_likelihood)
 

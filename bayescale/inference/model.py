@@ -19,6 +19,8 @@ Parameterisation (chosen for NUTS, see ../shared/DESIGN.md):
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -259,13 +261,51 @@ def _correlated_logs(spec: ModelSpec) -> dict:
     if not correlation:
         return {}
     names = list(correlation["parameters"])
-    mu = np.array([spec.priors[name]["mu"] for name in names])
-    sigma = np.array([spec.priors[name]["sigma"] for name in names])
-    factor = np.linalg.cholesky(np.asarray(correlation["matrix"], dtype=float))
     pm.modelcontext(None).add_coord("correlated", names)
+    # Data, not constants: a literature prior differs for every set of runs, and its fits
+    # share one compiled model (see model_structure).
+    mu = pm.Data("prior_mu", np.array([spec.priors[name]["mu"] for name in names]),
+                 dims="correlated")
+    sigma = pm.Data("prior_sigma", np.array([spec.priors[name]["sigma"] for name in names]),
+                    dims="correlated")
+    factor = pm.Data("prior_cholesky",
+                     np.linalg.cholesky(np.asarray(correlation["matrix"], dtype=float)))
     z = pm.Normal("prior_z", 0.0, 1.0, dims="correlated")
     logs = mu + sigma * pt.dot(factor, z)
     return {name: logs[i] for i, name in enumerate(names)}
+
+
+def model_structure(spec: ModelSpec, n_sources: int) -> str:
+    """Return the key of what a compiled model of ``spec`` depends on.
+
+    Fits whose keys are equal differ only in their data, so one compiled model serves them all
+    (:func:`bayescale.inference.sampling.sample`). The data are the runs and, for priors sampled
+    jointly (:attr:`ModelSpec.correlation`), their means, scales and correlations, which
+    :func:`build_model` keeps as ``pm.Data``: a literature prior, set anew for every set of runs,
+    then compiles once per law and named data sets, not once per fit.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    n_sources : int
+        How many sources the runs have.
+
+    Returns
+    -------
+    str
+        The key.
+
+    """
+    layout = json.loads(spec.to_json())
+    correlation = layout.get("correlation") or {}
+    for name in correlation.get("parameters", ()):
+        layout["priors"][name] = {key: value for key, value in layout["priors"][name].items()
+                                  if key not in ("mu", "sigma", "why")}
+    if correlation:
+        correlation["matrix"] = len(correlation["matrix"])
+        correlation.pop("why", None)
+    return f"{json.dumps(layout, sort_keys=True)}|sources={n_sources}"
 
 
 def _parameter(spec: ModelSpec, name: str, n_sources: int, reference: dict[str, float],

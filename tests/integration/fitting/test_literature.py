@@ -132,6 +132,44 @@ def test_the_literature_prior_is_sampled_with_its_correlations():
         assert column.std() == pytest.approx(entries[name]["sigma"], rel=0.03)
 
 
+@pytest.mark.slow
+def test_literature_priors_of_other_runs_reuse_one_compiled_model(caplog):
+    """A literature prior is set anew for every set of runs; its values are data, not structure."""
+    import logging
+
+    import xarray as xr
+
+    from bayescale.inference import sampling
+    from bayescale.inference.model import build_model, model_structure
+
+    prior = LiteraturePrior.from_table(table=_population_table(16, seed=1))
+    specs, tables = [], []
+    for seed, n_range in ((2, (1e7, 1e9)), (5, (3e7, 3e9))):
+        table = simulate_runs(12, sizes=4, n_range=n_range, seed=seed)[["N", "D", "loss"]]
+        entries, correlation = prior.for_runs(bs.as_runs(table))
+        specs.append(load_spec("chinchilla").with_overrides(priors=entries,
+                                                            correlation=correlation))
+        tables.append(table)
+    assert specs[0].to_json() != specs[1].to_json()
+    assert model_structure(specs[0], 1) == model_structure(specs[1], 1)
+    assert model_structure(specs[0], 1) != model_structure(load_spec("chinchilla"), 1)
+    model = build_model(bs.as_runs(tables[1]), specs[1])
+    assert model["prior_mu"].get_value()[3] == specs[1].priors["alpha"]["mu"]
+
+    options = {"draws": 200, "tune": 200, "chains": 2, "seed": 1, "discrepancy": 0.0}
+    sampling.clear_compiled()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
+        for _ in range(2):  # the second fit of a structure compiles nutpie's callbacks
+            bs.fit(tables[0], model=specs[0], **options)
+        with caplog.at_level(logging.INFO, logger="bayescale"):
+            reused = bs.fit(tables[1], model=specs[1], **options)
+        sampling.clear_compiled()
+        fresh = bs.fit(tables[1], model=specs[1], **options)
+    assert "reusing the compiled model" in caplog.text
+    xr.testing.assert_equal(reused.posterior, fresh.posterior)
+
+
 @pytest.mark.needs_data
 def test_with_datasets_borrows_the_literature_prior_by_default():
     small = simulate_runs(12, sizes=4, n_range=(1e7, 1e9), seed=2)
