@@ -230,7 +230,7 @@ def build_model(runs: Runs, spec: ModelSpec) -> pm.Model:
         on_grid = law.log_loss(x, {law.key(name): value[block_source][:, None]
                                    for name, value in per_source.items()}, xp=FUSED_OPS)
         mu = on_grid.ravel()[cell]
-        sigma = _prior(spec.priors["sigma"], "sigma", dims="source")
+        sigma = _noise_prior(spec)
         # Data too, so that a compiled model can be reused with other runs of the same shape.
         observed = pm.Data("log_loss_observed", np.log(table["loss"].to_numpy()), dims="run")
         if spec.likelihood == "student_t":
@@ -299,13 +299,35 @@ def model_structure(spec: ModelSpec, n_sources: int) -> str:
     """
     layout = json.loads(spec.to_json())
     correlation = layout.get("correlation") or {}
-    for name in correlation.get("parameters", ()):
+    for name in _priors_as_data(spec):
         layout["priors"][name] = {key: value for key, value in layout["priors"][name].items()
                                   if key not in ("mu", "sigma", "why")}
     if correlation:
         correlation["matrix"] = len(correlation["matrix"])
         correlation.pop("why", None)
     return f"{json.dumps(layout, sort_keys=True)}|sources={n_sources}"
+
+
+def _priors_as_data(spec: ModelSpec) -> list[str]:
+    """Return the priors whose mu and sigma :func:`build_model` keeps as data.
+
+    Those sampled jointly, and with them a LogNormal prior on the noise scale: a literature
+    prior sets both anew for every set of runs (see :func:`model_structure`).
+    """
+    names = list((spec.correlation or {}).get("parameters", ()))
+    if names and spec.priors["sigma"]["dist"] == "LogNormal":
+        names.append("sigma")
+    return names
+
+
+def _noise_prior(spec: ModelSpec):
+    """Return the noise scale of log loss per source (prior parameters as data if they vary)."""
+    entry = spec.priors["sigma"]
+    if "sigma" not in _priors_as_data(spec):
+        return _prior(entry, "sigma", dims="source")
+    return pm.LogNormal("sigma", mu=pm.Data("sigma_prior_mu", float(entry["mu"])),
+                        sigma=pm.Data("sigma_prior_sigma", float(entry["sigma"])),
+                        dims="source")
 
 
 def _parameter(spec: ModelSpec, name: str, n_sources: int, reference: dict[str, float],

@@ -142,19 +142,23 @@ def test_literature_priors_of_other_runs_reuse_one_compiled_model(caplog):
     from bayescale.inference import sampling
     from bayescale.inference.model import build_model, model_structure
 
-    prior = LiteraturePrior.from_table(table=_population_table(16, seed=1))
+    # the second prior is centred on other published data sets, with its own noise prior
+    priors = [LiteraturePrior.from_table(names, table=_population_table(16, seed=1))
+              for names in (None, ["set1"])]
     specs, tables = [], []
-    for seed, n_range in ((2, (1e7, 1e9)), (5, (3e7, 3e9))):
+    for prior, seed, n_range in zip(priors, (2, 5), ((1e7, 1e9), (3e7, 3e9)), strict=True):
         table = simulate_runs(12, sizes=4, n_range=n_range, seed=seed)[["N", "D", "loss"]]
         entries, correlation = prior.for_runs(bs.as_runs(table))
         specs.append(load_spec("chinchilla").with_overrides(priors=entries,
                                                             correlation=correlation))
         tables.append(table)
     assert specs[0].to_json() != specs[1].to_json()
+    assert specs[0].priors["sigma"]["mu"] != specs[1].priors["sigma"]["mu"]
     assert model_structure(specs[0], 1) == model_structure(specs[1], 1)
     assert model_structure(specs[0], 1) != model_structure(load_spec("chinchilla"), 1)
     model = build_model(bs.as_runs(tables[1]), specs[1])
     assert model["prior_mu"].get_value()[3] == specs[1].priors["alpha"]["mu"]
+    assert model["sigma_prior_mu"].get_value() == specs[1].priors["sigma"]["mu"]
 
     options = {"draws": 200, "tune": 200, "chains": 2, "seed": 1, "discrepancy": 0.0}
     sampling.clear_compiled()
@@ -201,13 +205,28 @@ def test_discrepancy_per_decade_recovers_the_growth():
     decades = rng.uniform(0, 3, 3000)
     scale = np.full(decades.size, 0.01)
     residual = rng.normal(0, np.sqrt(scale ** 2 + (0.02 * decades) ** 2))
-    table = pd.DataFrame({"dataset": np.repeat(["a", "b", "c"], 1000), "decades": decades,
-                          "residual": residual, "scale": scale})
+    alone = pd.DataFrame({"dataset": np.repeat(["a", "b", "c"], 1000), "decades": decades,
+                          "residual": residual, "scale": scale, "fit": "alone",
+                          "prior_excludes": ""})
+    # fits with the literature prior: narrower, so more of the error is the discrepancy's;
+    # without data set "c" in their priors, more still
+    borrowed = [alone.assign(fit="literature", prior_excludes=excluded, scale=0.005,
+                             residual=rng.normal(0, np.sqrt(0.005 ** 2 + (tau * decades) ** 2)))
+                for excluded, tau in (("", 0.03), ("c", 0.05))]
+    table = pd.concat([alone, *borrowed], ignore_index=True)
     assert literature.discrepancy_per_decade(table=table) == pytest.approx(0.02, rel=0.1)
-    # the shipped table gives a positive growth, and leaving a data set out changes it
-    shipped = literature.discrepancy_per_decade()
-    assert 0.001 < shipped < 0.2
-    assert literature.discrepancy_per_decade(exclude=["gadre2024"]) != shipped
+    assert literature.discrepancy_per_decade(table=table, borrowed=True) == pytest.approx(
+        0.03, rel=0.1)
+    assert literature.discrepancy_per_decade(table=table, borrowed=True, exclude=["c"]) == (
+        pytest.approx(0.05, rel=0.1))
+    with pytest.raises(bs.errors.BayescaleError, match="regenerate"):
+        literature.discrepancy_per_decade(table=table, borrowed=True, exclude=["b"])
+    # the shipped table gives a positive growth both ways, and leaving a data set out changes it
+    for borrowed in (False, True):
+        shipped = literature.discrepancy_per_decade(borrowed=borrowed)
+        assert 0.001 < shipped < 0.2
+        assert literature.discrepancy_per_decade(exclude=["gadre2024"],
+                                                 borrowed=borrowed) != shipped
 
 
 @pytest.fixture(scope="module")
