@@ -72,9 +72,6 @@ def main(argv=None) -> int:
     parser.add_argument("--sets", nargs="+", default=None, help="user-set labels to run")
     parser.add_argument("--methods", nargs="+", default=None, choices=transfer.METHODS,
                         help="ways of fitting (default: all; --quick: alone, with, huber)")
-    parser.add_argument("--discrepancy", choices=("matched", "alone"), default="matched",
-                        help="learn the borrowed fits' discrepancy from nested fits with the "
-                             "literature prior (matched, as bayescale.fit does) or alone")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the CSV files")
     args = parser.parse_args(argv)
     logging.getLogger("bayescale").setLevel(logging.WARNING)
@@ -87,8 +84,7 @@ def main(argv=None) -> int:
         methods = args.methods or list(transfer.QUICK_METHODS)
     start = time.perf_counter()
     table = transfer.transfer_table(sets, regimes, methods, draws=draws,
-                                    resamples=resamples, discrepancy=args.discrepancy,
-                                    progress=True)
+                                    resamples=resamples, progress=True)
     summary = transfer.summarise(table)
     wall = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)

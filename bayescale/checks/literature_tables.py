@@ -1,13 +1,12 @@
 """Regenerate the literature tables: fit every published source, and its nested held-out splits.
 
-``python -m bayescale.checks.literature_tables [FOLDER]`` (about 11 minutes on 2 cores) writes
-``models/literature/chinchilla_sources.csv`` and ``chinchilla_extrapolation.csv.gz``, which
+``python -m bayescale.checks.literature_tables [FOLDER]`` (about 2 minutes on 2 cores) writes
+``models/literature/chinchilla_sources.csv`` and ``chinchilla_extrapolation.csv``, which
 :mod:`bayescale.fitting.literature` reads (see there for what they hold).
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
 import warnings
 from collections.abc import Iterable
@@ -27,14 +26,12 @@ from bayescale.fitting.literature import (
     N_LIT,
     PARAMETERS,
     SOURCES_FILE,
-    LiteraturePrior,
     _read,
     literature_runs,
     lowest_compute_runs,
 )
 from bayescale.queries.draws import law_parameters
 from bayescale.queries.loss import predict
-from bayescale.spec.model_spec import load_spec
 
 log = logging.getLogger("bayescale")
 
@@ -119,16 +116,12 @@ def nested_split(table: pd.DataFrame, split: str) -> pd.Index:
 
 
 def extrapolation_residuals(names: Iterable[str] = tuple(LITERATURE_DATASETS), *,
-                            draws: int = 500, seed: int = 0,
-                            sources: pd.DataFrame | None = None) -> pd.DataFrame:
+                            draws: int = 500, seed: int = 0) -> pd.DataFrame:
     """Fit each published source's smaller runs and score the runs beyond them.
 
     For every source and every split of :data:`NESTED_SPLITS`, the chosen runs are fitted
-    (no discrepancy) in the two ways a user fits runs: alone, and with the literature prior
-    learned without the source's data set (as ``with_datasets`` gives it). The literature fits
-    are repeated with the prior learned without one more data set each, so that the transfer
-    benchmark can leave a data set out of everything, this table included. Every run with more
-    compute than the largest fitted one is predicted with observation noise.
+    alone (no discrepancy), and every run with more compute than the largest fitted one is
+    predicted with observation noise.
 
     Parameters
     ----------
@@ -138,22 +131,16 @@ def extrapolation_residuals(names: Iterable[str] = tuple(LITERATURE_DATASETS), *
         Draws and tuning steps per chain, 4 chains.
     seed : int, default 0
         Seed of every fit and prediction.
-    sources : pandas.DataFrame, optional
-        The per-source table the literature priors are learned from (default: the shipped one;
-        see :func:`source_estimates`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per predicted run and way of fitting: ``dataset``, ``source``, ``split``,
-        ``fitted_runs``, ``fit`` (``alone`` or ``literature``), ``prior_excludes`` (the data set
-        the literature prior was learned without besides the source's own; empty if none),
-        ``decades`` (log10 of its compute over the largest fitted compute), ``residual``
-        (observed log loss minus the predictive median), ``scale`` (half the predictive 16-84%
-        range of log loss), ``sigma`` (the fit's posterior median noise scale of log loss).
+        One row per predicted run: ``dataset``, ``source``, ``split``, ``decades`` (log10 of
+        its compute over the largest fitted compute), ``residual`` (observed log loss minus
+        the predictive median), ``scale`` (half the predictive 16-84% range of log loss),
+        ``sigma`` (the fit's posterior median noise scale of log loss).
 
     """
-    names = list(names)
     rows = []
     for name in names:
         runs = literature_runs(name)
@@ -169,31 +156,23 @@ def extrapolation_residuals(names: Iterable[str] = tuple(LITERATURE_DATASETS), *
                 if len(kept) < 5 or beyond.empty:
                     continue
                 part = runs.select(runs.table.index.isin(kept))
-                ways = [("alone", "", load_spec("chinchilla"))]
-                for other in ["", *(n for n in LITERATURE_DATASETS if n != name)]:
-                    prior = LiteraturePrior.from_table(
-                        exclude=[name, *([other] if other else [])], table=sources)
-                    entries, correlation = prior.for_runs(part)
-                    ways.append(("literature", other, load_spec("chinchilla").with_overrides(
-                        priors=entries, correlation=correlation)))
-                for way, other, spec in ways:
-                    fitted = _fit_quietly(part, draws=draws, tune=draws, seed=seed, model=spec,
-                                          discrepancy=0.0, log_likelihood=False)
-                    with warnings.catch_warnings(), np.errstate(divide="ignore"):
-                        warnings.simplefilter("ignore")  # far-beyond warnings: expected here
-                        loss = predict(fitted, beyond["N"], beyond["D"], noise=True, seed=seed)
-                        logs = np.log(loss.values.reshape(-1, len(beyond)))
-                    q16, q50, q84 = np.quantile(logs, [0.16, 0.5, 0.84], axis=0)
-                    rows.append(pd.DataFrame({
-                        "dataset": name, "source": source, "split": split,
-                        "fitted_runs": len(kept), "fit": way, "prior_excludes": other,
-                        "decades": np.log10(beyond["C"].to_numpy() / c_max),
-                        "residual": np.log(beyond["loss"].to_numpy()) - q50,
-                        "scale": (q84 - q16) / 2,
-                        "sigma": float(fitted.posterior["sigma"].median()),
-                    }))
-                log.info("bayescale: nested split %s / %s: %d fitted, %d predicted, %d ways",
-                         source, split, len(kept), len(beyond), len(ways))
+                fitted = _fit_quietly(part, draws=draws, tune=draws, seed=seed,
+                                      discrepancy=0.0, log_likelihood=False)
+                with warnings.catch_warnings(), np.errstate(divide="ignore"):
+                    warnings.simplefilter("ignore")  # far-beyond warnings: expected here
+                    loss = predict(fitted, beyond["N"], beyond["D"], noise=True, seed=seed)
+                    logs = np.log(loss.values.reshape(-1, len(beyond)))
+                q16, q50, q84 = np.quantile(logs, [0.16, 0.5, 0.84], axis=0)
+                rows.append(pd.DataFrame({
+                    "dataset": name, "source": source, "split": split,
+                    "fitted_runs": len(kept),
+                    "decades": np.log10(beyond["C"].to_numpy() / c_max),
+                    "residual": np.log(beyond["loss"].to_numpy()) - q50,
+                    "scale": (q84 - q16) / 2,
+                    "sigma": float(fitted.posterior["sigma"].median()),
+                }))
+                log.info("bayescale: nested split %s / %s: %d fitted, %d predicted", source,
+                         split, len(kept), len(beyond))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -223,16 +202,11 @@ def build(folder: str | Path | None = None, *, draws: int = 1000, seed: int = 0)
               f"# bayescale {versions['bayescale']}, pymc {versions['pymc']}, nutpie "
               f"{versions['nutpie']}; data: the registered data sets at their pinned commits\n")
     written = []
-    sources = source_estimates(draws=draws, seed=seed)
-    for filename, table in ((SOURCES_FILE, sources),
-                            (EXTRAPOLATION_FILE, extrapolation_residuals(
-                                draws=draws // 2, seed=seed, sources=sources))):
+    for filename, table in ((SOURCES_FILE, source_estimates(draws=draws, seed=seed)),
+                            (EXTRAPOLATION_FILE,
+                             extrapolation_residuals(draws=draws // 2, seed=seed))):
         path = folder / filename
-        text = header + table.to_csv(index=False, float_format="%.6g")
-        if path.suffix == ".gz":  # gzip's header would hold the time: leave it out
-            path.write_bytes(gzip.compress(text.encode(), mtime=0))
-        else:
-            path.write_text(text)
+        path.write_text(header + table.to_csv(index=False, float_format="%.6g"))
         written.append(path)
     _read.cache_clear()  # later reads in this process see the new tables
     return written

@@ -155,12 +155,8 @@ def stacked_fit(fits: dict[str, Fit]) -> Fit:
 
 
 def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
-               resamples: int = 1000, seed: int = 0, discrepancy: str = "matched") -> dict:
+               resamples: int = 1000, seed: int = 0) -> dict:
     """Fit one user set in one regime with one method and score its held-out runs.
-
-    ``discrepancy``: ``"matched"`` (what ``bayescale.fit`` does) learns the discrepancy of a
-    fit with the literature prior from the nested fits made with it; ``"alone"`` from the
-    nested fits alone, for every method (the design before 0.2).
 
     Returns
     -------
@@ -181,15 +177,13 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
             fitted = Fit(huber_bootstrap(kept, resamples=resamples, seed=seed,
                                          grid=COARSE_GRID, maxiter=HUBER_MAXITER))
         elif method == "stacked":
-            # the mixed fit carries the lone fit's discrepancy (learned from fits alone)
             tau = discrepancy_per_decade(exclude=[user.dataset])
             fitted = stacked_fit({name: fit(kept, draws=draws, tune=draws, seed=seed,
                                             discrepancy=tau,
                                             model=borrowed_spec(kept, user, name))
                                   for name in ("alone", "with")})
         else:
-            tau = discrepancy_per_decade(exclude=[user.dataset], borrowed=(
-                method != "alone" and discrepancy == "matched"))
+            tau = discrepancy_per_decade(exclude=[user.dataset])
             fitted = fit(kept, draws=draws, tune=draws, seed=seed, discrepancy=tau,
                          log_likelihood=False, model=borrowed_spec(kept, user, method))
         wall = time.perf_counter() - start
@@ -219,7 +213,7 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
 
 def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods=METHODS, *,
                    draws: int = 1000, resamples: int = 1000, seed: int = 0,
-                   discrepancy: str = "matched", progress: bool = False) -> pd.DataFrame:
+                   progress: bool = False) -> pd.DataFrame:
     """Run the leave-one-data-set-out transfer benchmark.
 
     Parameters
@@ -234,9 +228,6 @@ def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods
         Bootstrap resamples of the Huber baseline.
     seed : int, default 0
         Seed of every fit and prediction.
-    discrepancy : {"matched", "alone"}, default "matched"
-        Which nested fits the discrepancy of the borrowed fits is learned from (see
-        :func:`score_turn`).
     progress : bool, default False
         Print a line per turn on stderr as it finishes.
 
@@ -252,7 +243,7 @@ def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods
         for regime in regimes:
             for method in methods:
                 row = score_turn(user, regime, method, draws=draws, resamples=resamples,
-                                 seed=seed, discrepancy=discrepancy)
+                                 seed=seed)
                 rows.append(row)
                 if progress:
                     print(f"{user.label} {regime} {method}: error "

@@ -103,9 +103,8 @@ def fit(
         Standard deviation of log loss added per decade of compute by which a prediction
         lies beyond the fitted runs (the law's misspecification, on top of its parameter
         uncertainty and noise; :func:`bayescale.predict`). ``"learned"``: the value learned by
-        nested held-out fits of the published runs, made as this fit is (alone, or with the
-        literature prior: :func:`bayescale.fitting.literature.discrepancy_per_decade`);
-        0 turns it off.
+        nested held-out fits of the published runs
+        (:func:`bayescale.fitting.literature.discrepancy_per_decade`); 0 turns it off.
     split_sources_by : str or sequence of str, optional
         Columns of your runs whose values become part of the source (see
         :meth:`bayescale.Runs.split_by`), e.g. a column saying how N or C was counted: each
@@ -187,13 +186,13 @@ def fit(
     runs = as_runs(runs, **runs_options)
     if split_sources_by is not None:
         runs = runs.split_by(split_sources_by)
+    tau, tau_origin = _discrepancy(discrepancy)
     borrowed = None
     if borrow not in BORROW:
         raise BayescaleError(f"unknown borrow='{borrow}': choose one of {BORROW}")
     if with_datasets and borrow == "prior":
         spec, borrowed = _literature_spec(spec, runs, with_datasets, priors or {})
         with_datasets = ()
-    tau, tau_origin = _discrepancy(discrepancy, borrowed=borrowed is not None)
     user_sources = runs.sources if with_datasets else []
     if with_datasets:
         runs = combine_runs(runs, *(
@@ -233,16 +232,14 @@ def fit(
     return Fit(tree)
 
 
-def _discrepancy(discrepancy: float | str, borrowed: bool = False) -> tuple[float, str]:
+def _discrepancy(discrepancy: float | str) -> tuple[float, str]:
     """Return the discrepancy's growth per decade of compute and where it came from."""
     if isinstance(discrepancy, str):
         if discrepancy != "learned":
             raise BayescaleError(f"discrepancy must be a number >= 0 or 'learned', not "
                                  f"'{discrepancy}'")
-        how = "with the literature prior" if borrowed else "alone"
-        return discrepancy_per_decade(borrowed=borrowed), (
-            f"learned from nested held-out fits ({how}) of the registered data sets "
-            "(models/literature/)")
+        return discrepancy_per_decade(), ("learned from nested held-out fits of the registered "
+                                          "data sets (models/literature/)")
     value = float(discrepancy)
     if not (np.isfinite(value) and value >= 0):
         raise BayescaleError(f"discrepancy must be a number >= 0 or 'learned', not {discrepancy}")

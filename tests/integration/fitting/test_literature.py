@@ -205,28 +205,13 @@ def test_discrepancy_per_decade_recovers_the_growth():
     decades = rng.uniform(0, 3, 3000)
     scale = np.full(decades.size, 0.01)
     residual = rng.normal(0, np.sqrt(scale ** 2 + (0.02 * decades) ** 2))
-    alone = pd.DataFrame({"dataset": np.repeat(["a", "b", "c"], 1000), "decades": decades,
-                          "residual": residual, "scale": scale, "fit": "alone",
-                          "prior_excludes": ""})
-    # fits with the literature prior: narrower, so more of the error is the discrepancy's;
-    # without data set "c" in their priors, more still
-    borrowed = [alone.assign(fit="literature", prior_excludes=excluded, scale=0.005,
-                             residual=rng.normal(0, np.sqrt(0.005 ** 2 + (tau * decades) ** 2)))
-                for excluded, tau in (("", 0.03), ("c", 0.05))]
-    table = pd.concat([alone, *borrowed], ignore_index=True)
+    table = pd.DataFrame({"dataset": np.repeat(["a", "b", "c"], 1000), "decades": decades,
+                          "residual": residual, "scale": scale})
     assert literature.discrepancy_per_decade(table=table) == pytest.approx(0.02, rel=0.1)
-    assert literature.discrepancy_per_decade(table=table, borrowed=True) == pytest.approx(
-        0.03, rel=0.1)
-    assert literature.discrepancy_per_decade(table=table, borrowed=True, exclude=["c"]) == (
-        pytest.approx(0.05, rel=0.1))
-    with pytest.raises(bs.errors.BayescaleError, match="regenerate"):
-        literature.discrepancy_per_decade(table=table, borrowed=True, exclude=["b"])
-    # the shipped table gives a positive growth both ways, and leaving a data set out changes it
-    for borrowed in (False, True):
-        shipped = literature.discrepancy_per_decade(borrowed=borrowed)
-        assert 0.001 < shipped < 0.2
-        assert literature.discrepancy_per_decade(exclude=["gadre2024"],
-                                                 borrowed=borrowed) != shipped
+    # the shipped table gives a positive growth, and leaving a data set out changes it
+    shipped = literature.discrepancy_per_decade()
+    assert 0.001 < shipped < 0.2
+    assert literature.discrepancy_per_decade(exclude=["gadre2024"]) != shipped
 
 
 @pytest.fixture(scope="module")
