@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -227,6 +228,8 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
         used = {var.name for var in compiled.shared_var_keys}  # the data the log density reads
         compiled = compiled.with_data(**{var.name: var.get_value() for var in model.data_vars
                                          if var.name in used})
+        # ... and start where this model starts (a prior's data can move its support point)
+        compiled = dataclasses.replace(compiled, initial_point_func=_flat_initial_point(model))
         log.info("bayescale: reusing the compiled model of the same structure (no compile)")
     start = time.perf_counter()
     tree = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune,
@@ -257,16 +260,13 @@ def _python_model(model: pm.Model):
     Measured in docs/performance/cli.md. This uses nutpie's private helpers of its JAX backend
     (``_make_functions``; nutpie 0.16).
     """
-    from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords, _wrap_with_lock
+    from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
     from nutpie.compiled_pyfunc import from_pyfunc
-    from pymc.initial_point import make_initial_point_fn
 
-    initial = _wrap_with_lock(make_initial_point_fn(  # nutpie's default initialisation
-        model=model, overrides=None, default_strategy="support_point",
-        jitter_rvs=set(model.free_RVs), return_transformed=True))
     n_dim, _, logp_pt, expand_pt, initial_point, shape_info, renamed = _make_functions(
         model, mode="NUMBA", compute_grad=True, join_expanded=False,
-        pymc_initial_point_fn=initial, var_names=[var.name for var in model.free_RVs])
+        pymc_initial_point_fn=_initial_point(model),
+        var_names=[var.name for var in model.free_RVs])
     logp_fn, expand_fn = logp_pt.vm.jit_fn, expand_pt.vm.jit_fn
     logp_data = [var.name for var in logp_pt.get_shared()]
     expand_data = [var.name for var in expand_pt.get_shared()]
@@ -293,6 +293,26 @@ def _python_model(model: pm.Model):
                        expanded_dtypes=[np.dtype("float64")] * len(names),
                        expanded_shapes=shapes, expanded_names=names, shared_data=data,
                        dims=dims, coords=coords, reparameterized_names=renamed)
+
+
+def _initial_point(model: pm.Model):
+    """Return nutpie's default initialisation of ``model``: jittered support points."""
+    from nutpie.compile_pymc import _wrap_with_lock
+    from pymc.initial_point import make_initial_point_fn
+
+    return _wrap_with_lock(make_initial_point_fn(
+        model=model, overrides=None, default_strategy="support_point",
+        jitter_rvs=set(model.free_RVs), return_transformed=True))
+
+
+def _flat_initial_point(model: pm.Model):
+    """Return :func:`_initial_point` as the flat array a compiled nutpie model starts from."""
+    from nutpie.compile_pymc import _compute_shapes, _rv_dict_to_flat_array_wrapper
+
+    shapes = _compute_shapes(model)
+    names = [model.rvs_to_values[var].name for var in model.free_RVs]
+    return _rv_dict_to_flat_array_wrapper(_initial_point(model), names=names,
+                                          shapes=[shapes[name] for name in names])
 
 
 def use_jax_compile_cache() -> str | None:

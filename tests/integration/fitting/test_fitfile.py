@@ -4,7 +4,7 @@ import os
 import signal
 import threading
 
-import h5netcdf
+import netCDF4
 import pytest
 
 import bayescale as bs
@@ -42,8 +42,9 @@ def test_damaged_or_edited_files_are_refused(simulated_fit, tmp_path):
         bs.load_fit(tmp_path / "damaged.nc")
     edited = tmp_path / "edited.nc"
     edited.write_bytes(good)
-    with h5netcdf.File(edited, "a") as handle:
-        handle.attrs["sampler"] = handle.attrs["sampler"].replace('"draws": 500', '"draws": 50')
+    with netCDF4.Dataset(edited, "a") as handle:
+        handle.setncattr("sampler", handle.getncattr("sampler").replace('"draws": 500',
+                                                                         '"draws": 50'))
     with pytest.raises(bs.errors.FitFileError, match=r"damaged or was edited"):
         bs.load_fit(edited)
 
