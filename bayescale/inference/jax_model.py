@@ -40,7 +40,8 @@ class JaxModel:
         The posterior variables :meth:`posterior` returns: free variables on their own scale,
         then deterministics.
     initial_point : numpy.ndarray
-        The model's initial point, raveled in the order of ``model.value_vars``.
+        The initial point of the model it last served (see :func:`jax_model`), raveled in the
+        order of ``model.value_vars``.
     traces : int
         How often JAX traced the log density (each trace is a compile): counted, so that reuse
         can be checked.
@@ -130,13 +131,23 @@ def jax_model(model: pm.Model, structure: str | None = None) -> JaxModel:
         _PROGRAMS.move_to_end(structure)
         log.info("bayescale: reusing the JAX program of the same structure and table shape "
                  "(it compiles again only for new sampler settings)")
-        return _PROGRAMS[structure]
+        program = _PROGRAMS[structure]
+        # start where this model starts (a prior's data can move its support point)
+        program.initial_point = _raveled_initial_point(model)
+        return program
     program = _build(model)
     if structure is not None:
         _PROGRAMS[structure] = program
         while len(_PROGRAMS) > MAX_PROGRAMS:
             _PROGRAMS.popitem(last=False)
     return program
+
+
+def _raveled_initial_point(model: pm.Model) -> np.ndarray:
+    """Return ``model``'s initial point, raveled in the order of ``model.value_vars``."""
+    point = model.initial_point()
+    return np.concatenate([np.ravel(np.asarray(point[var.name], dtype="float64"))
+                           for var in model.value_vars])
 
 
 def clear() -> None:
@@ -171,11 +182,11 @@ def _build(model: pm.Model) -> JaxModel:
         return jax_funcify(graph)
 
     point = model.initial_point()
-    initial, unravel = ravel_pytree([point[var.name] for var in model.value_vars])
+    _, unravel = ravel_pytree([point[var.name] for var in model.value_vars])
     return JaxModel(
         data_names=tuple(var.name for var in data),
         output_names=tuple(var.name for var in outputs),
-        initial_point=np.asarray(initial),
+        initial_point=_raveled_initial_point(model),
         _logp=function([model.logp()]),
         _outputs=function(outputs),
         _unravel=unravel,

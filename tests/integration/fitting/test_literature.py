@@ -156,9 +156,19 @@ def test_literature_priors_of_other_runs_reuse_one_compiled_model(caplog):
     assert specs[0].priors["sigma"]["mu"] != specs[1].priors["sigma"]["mu"]
     assert model_structure(specs[0], 1) == model_structure(specs[1], 1)
     assert model_structure(specs[0], 1) != model_structure(load_spec("chinchilla"), 1)
-    model = build_model(bs.as_runs(tables[1]), specs[1])
-    assert model["prior_mu"].get_value()[3] == specs[1].priors["alpha"]["mu"]
-    assert model["sigma_prior_mu"].get_value() == specs[1].priors["sigma"]["mu"]
+    models = [build_model(bs.as_runs(table), spec) for table, spec in zip(tables, specs,
+                                                                          strict=True)]
+    assert models[1]["prior_mu"].get_value()[3] == specs[1].priors["alpha"]["mu"]
+    assert models[1]["sigma_prior_mu"].get_value() == specs[1].priors["sigma"]["mu"]
+    # a JAX program kept for the structure starts where the model it samples starts
+    from bayescale.inference import jax_model
+
+    jax_model.clear()
+    key = model_structure(specs[0], 1)
+    starts = [jax_model.jax_model(model, key).initial_point.copy() for model in models]
+    assert not np.array_equal(*starts)
+    np.testing.assert_array_equal(starts[1], jax_model._build(models[1]).initial_point)
+    jax_model.clear()
 
     options = {"draws": 200, "tune": 200, "chains": 2, "seed": 1, "discrepancy": 0.0}
     sampling.clear_compiled()
