@@ -65,7 +65,7 @@ def markdown(table: pd.DataFrame, summary: pd.DataFrame) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="one user set, regimes few-8 and many, 300 draws, 200 resamples")
+                        help="one user set, regime few-8, 300 draws, 200 resamples")
     parser.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
     parser.add_argument("--resamples", type=int, default=1000,
                         help="Huber bootstrap resamples (default 1000)")
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     draws, resamples = args.draws, args.resamples
     methods = args.methods or list(transfer.METHODS)
     if args.quick:
-        sets, regimes = sets or list(transfer.QUICK_SETS), ("few-8", "many")
+        sets, regimes = sets or list(transfer.QUICK_SETS), ("few-8",)
         draws, resamples = min(draws, 300), min(resamples, 200)
         methods = args.methods or list(transfer.QUICK_METHODS)
     start = time.perf_counter()

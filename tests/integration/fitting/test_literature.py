@@ -286,17 +286,17 @@ def test_lowest_compute_runs_span_three_sizes():
 @pytest.mark.needs_data
 @pytest.mark.slow
 def test_transfer_benchmark_quick_mode(tmp_path, capsys):
-    """benchmarks/transfer.py --quick: one user set, two regimes, three methods, CSV written."""
+    """benchmarks/transfer.py --quick: one user set, one regime, three methods, CSV written."""
     script = Path(__file__).resolve().parents[3] / "benchmarks" / "transfer.py"
     benchmark = runpy.run_path(str(script), run_name="transfer_benchmark")
     # 5 bootstrap resamples: the baseline's scores are smoke-tested here, not its intervals
     assert benchmark["main"](["--quick", "--resamples", "5", "--out", str(tmp_path)]) == 0
     assert "fits in" in capsys.readouterr().out
     table = pd.read_csv(tmp_path / "transfer.csv")
-    assert list(table["method"]) == ["alone", "with", "huber"] * 2
-    assert list(table["regime"]) == ["few-8"] * 3 + ["many"] * 3
+    assert list(table["method"]) == ["alone", "with", "huber"]
+    assert list(table["regime"]) == ["few-8"] * 3
     assert (table["user_set"] == "gadre2024/rpj").all() and (table["n_held_out"] == 7).all()
-    assert list(table["n_fit"]) == [8] * 3 + [28] * 3
+    assert list(table["n_fit"]) == [8] * 3
     scores = table[["coverage50", "coverage90", "median_rel_error", "lpd_mean"]]
     assert scores.notna().all().all() and (table["decades_beyond_max"] > 0.5).all()
     summary = pd.read_csv(tmp_path / "transfer_summary.csv")
