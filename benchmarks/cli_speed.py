@@ -86,11 +86,11 @@ def main(argv=None) -> int:
     runs_file = work / "epoch.csv"
     from bayescale import datasets
 
-    datasets.load("epoch-chinchilla").table[["N", "D", "loss"]].to_csv(runs_file, index=False)
+    epoch = datasets.load("epoch-chinchilla").table
+    epoch[["N", "D", "loss"]].to_csv(runs_file, index=False)
     # other runs, for a warm-up that borrows from the same published data sets
     other_file = work / "epoch-smaller.csv"
-    datasets.load("epoch-chinchilla").table.nsmallest(120, "C")[["N", "D", "loss"]].to_csv(
-        other_file, index=False)
+    epoch.nsmallest(120, "C")[["N", "D", "loss"]].to_csv(other_file, index=False)
     borrow = ["--with", "gadre2024", "gemstones"]
     fit_file = work / "fit.nc"
     commands = {
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
             str(BIN), "-q", "fit", str(runs_file), "-o", str(work / "huber.nc"), "--overwrite",
             "--method", "huber-bootstrap", "--resamples", str(resamples)],
         # a literature prior is set anew for every set of runs; the warm caches come from a
-        # fit of other runs borrowing from the same data sets (see WARM_UP)
+        # fit of other runs borrowing from the same data sets (see warm_up)
         "fit --with gadre2024 gemstones": [str(BIN), "-q", "fit", str(runs_file), "-o",
                                            str(work / "with.nc"), "--overwrite",
                                            "--no-progress", *borrow],

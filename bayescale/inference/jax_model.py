@@ -182,11 +182,11 @@ def _build(model: pm.Model) -> JaxModel:
         return jax_funcify(graph)
 
     point = model.initial_point()
-    _, unravel = ravel_pytree([point[var.name] for var in model.value_vars])
+    initial, unravel = ravel_pytree([point[var.name] for var in model.value_vars])
     return JaxModel(
         data_names=tuple(var.name for var in data),
         output_names=tuple(var.name for var in outputs),
-        initial_point=_raveled_initial_point(model),
+        initial_point=np.asarray(initial),
         _logp=function([model.logp()]),
         _outputs=function(outputs),
         _unravel=unravel,
