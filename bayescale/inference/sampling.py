@@ -6,15 +6,14 @@ NUTS, with a dense mass matrix adapted during tuning; ``"numpyro"`` and ``"black
 in JAX (``pip install 'bayescale[jax]'``) and can sample on a GPU (``device="gpu"``), with the
 chains vectorised there.
 
-Compiling the model costs more than sampling it on small data. nutpie's own compile wraps the
-model's PyTensor functions in C callbacks (about 20 s for Epoch's model), which no cache keeps
-between processes; PyTensor's numba cache keeps the functions themselves. So the first fit of a
-structure (law, priors, likelihood, pooling, number of sources) in a process samples those
-functions called from Python (2 s to load, sampling about 2.5 times slower, the same draws);
-the second compiles the callbacks, kept in this process, and every later fit of the same
-structure swaps its runs into them instead of compiling again. The JAX
-samplers take the runs as arguments (:mod:`bayescale.inference.jax_nuts`), so their compiled
-programs are kept and reused the same way, for tables of the same shape. JAX's on-disk compile cache
+Compiling the model costs more than sampling it on small data. nutpie samples through C
+callbacks around the model's PyTensor functions; bayescale generates them so that numba's disk
+cache keeps them between processes (:mod:`bayescale.inference.nutpie_model`: about 5 s to
+compile Epoch's model once, a fifth of a second to load in a later process). In a process,
+every later fit of the same structure (law, priors, likelihood, pooling, number of sources)
+swaps its runs into the compiled model instead of building it again. The JAX samplers take
+the runs as arguments (:mod:`bayescale.inference.jax_nuts`), so their compiled programs are
+kept and reused the same way, for tables of the same shape; JAX's on-disk compile cache
 (:func:`use_jax_compile_cache`) serves later processes.
 """
 
@@ -60,9 +59,6 @@ JAX_CACHE_MAX_BYTES = 2**30
 # nutpie models compiled in this process, by structure key (see sample); oldest dropped first.
 _COMPILED: OrderedDict[str, object] = OrderedDict()
 MAX_COMPILED = 16
-# Structures fitted once in this process, from PyTensor's numba functions (_python_model): the
-# second fit of one compiles nutpie's C callbacks, which every later fit of it reuses.
-_FITTED_ONCE: OrderedDict[str, bool] = OrderedDict()
 
 
 def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False,
@@ -204,25 +200,18 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
+    from bayescale.inference.nutpie_model import compile_nutpie_model
+
     compiled = _COMPILED.get(structure) if structure is not None else None
-    cores = min(settings.chains, os.cpu_count() or 1)
-    if compiled is None and structure not in _FITTED_ONCE:
-        # The first fit of this structure in this process: PyTensor's numba functions, which
-        # its on-disk cache keeps between processes, called from Python (see _python_model).
-        compiled, cores = _python_model(model), 1
+    if compiled is None:
+        # nutpie's C callbacks, from numba's disk cache when a process compiled this structure
+        # before (see bayescale.inference.nutpie_model). Only the free variables: the
+        # deterministics are computed afterwards from this model's data.
+        compiled = compile_nutpie_model(model, _initial_point(model))
         if structure is not None:
-            _FITTED_ONCE[structure] = True
-            while len(_FITTED_ONCE) > MAX_COMPILED:
-                _FITTED_ONCE.popitem(last=False)
-    elif compiled is None:
-        # A second fit of the structure: compile nutpie's C callbacks, which later fits reuse.
-        # Only the free variables: nutpie bakes data used by deterministics alone into the
-        # compiled model, so the deterministics are computed afterwards from this model's data.
-        compiled = nutpie.compile_pymc_model(
-            model, backend="numba", var_names=[var.name for var in model.free_RVs])
-        _COMPILED[structure] = compiled
-        while len(_COMPILED) > MAX_COMPILED:
-            _COMPILED.popitem(last=False)
+            _COMPILED[structure] = compiled
+            while len(_COMPILED) > MAX_COMPILED:
+                _COMPILED.popitem(last=False)
     else:
         _COMPILED.move_to_end(structure)
         used = {var.name for var in compiled.shared_var_keys}  # the data the log density reads
@@ -233,7 +222,8 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
         log.info("bayescale: reusing the compiled model of the same structure (no compile)")
     start = time.perf_counter()
     tree = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune,
-                         chains=settings.chains, cores=cores, seed=settings.seed,
+                         chains=settings.chains, cores=min(settings.chains, os.cpu_count() or 1),
+                         seed=settings.seed,
                          target_accept=settings.target_accept, progress_bar=progressbar,
                          **SAMPLERS["nutpie"][2])
     patch_nutpie_idata(tree, model, sampling_time=time.perf_counter() - start)
@@ -247,52 +237,6 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
                                                 progressbar=False)
         tree[group] = xr.DataTree(dataset)
     return tree
-
-
-def _python_model(model: pm.Model):
-    """Return ``model`` for nutpie as PyTensor's numba functions, called from Python.
-
-    nutpie's own compile (:func:`nutpie.compile_pymc_model`) builds C callbacks around these
-    functions, which takes about 20 s for Epoch's model and which no cache keeps between
-    processes. PyTensor's numba cache does keep the functions themselves, so a new process
-    compiles them in about 2 s; called from Python they sample about 2.5 times slower than the
-    callbacks, with the same draws (nutpie's JAX backend does the same with JAX functions).
-    Measured in docs/performance/cli.md. This uses nutpie's private helpers of its JAX backend
-    (``_make_functions``; nutpie 0.16).
-    """
-    from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
-    from nutpie.compiled_pyfunc import from_pyfunc
-
-    n_dim, _, logp_pt, expand_pt, initial_point, shape_info, renamed = _make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=False,
-        pymc_initial_point_fn=_initial_point(model),
-        var_names=[var.name for var in model.free_RVs])
-    logp_fn, expand_fn = logp_pt.vm.jit_fn, expand_pt.vm.jit_fn
-    logp_data = [var.name for var in logp_pt.get_shared()]
-    expand_data = [var.name for var in expand_pt.get_shared()]
-    data = {var.name: np.array(var.get_value(), order="C", copy=True)
-            for var in [*logp_pt.get_shared(), *expand_pt.get_shared()]}
-    names, _, shapes = shape_info
-
-    def make_logp():
-        def logp(x, **values):
-            value, gradient = logp_fn(x, *[values[name] for name in logp_data])
-            return float(value), gradient
-        return logp
-
-    def make_expand(seed1, seed2, chain):
-        def expand(x, **values):
-            drawn = expand_fn(x, *[values[name] for name in expand_data])
-            return {name: np.asarray(value, dtype="float64", order="C").reshape(shape)
-                    for name, value, shape in zip(names, drawn, shapes, strict=True)}
-        return expand
-
-    dims, coords = _prepare_dims_and_coords(model, shape_info, renamed)
-    return from_pyfunc(ndim=n_dim, make_logp_fn=make_logp, make_expand_fn=make_expand,
-                       make_initial_point_fn=initial_point,
-                       expanded_dtypes=[np.dtype("float64")] * len(names),
-                       expanded_shapes=shapes, expanded_names=names, shared_data=data,
-                       dims=dims, coords=coords, reparameterized_names=renamed)
 
 
 def _initial_point(model: pm.Model):
@@ -351,7 +295,6 @@ def clear_compiled() -> None:
     from bayescale.inference import jax_model
 
     _COMPILED.clear()
-    _FITTED_ONCE.clear()
     jax_model.clear()
 
 
