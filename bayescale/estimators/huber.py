@@ -21,7 +21,6 @@ import time
 
 import numpy as np
 import xarray as xr
-from scipy.optimize import minimize
 
 from bayescale.data.records import FORMAT, provenance, table_to_dataset
 from bayescale.data.runs import Runs
@@ -116,6 +115,8 @@ def grid_fit(log_N, log_D, log_L, delta=HUBER_DELTA, grid=None,
         matters), and whether the best one converged.
 
     """
+    from scipy.optimize import minimize  # SciPy's optimizers: only when fitting
+
     best, best_value, failures, best_converged = None, np.inf, 0, False
     axes = np.meshgrid(*(GRID if grid is None else grid).values(), indexing="ij")
     starts = np.stack([axis.ravel() for axis in axes], axis=1)
@@ -162,6 +163,8 @@ def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
         (``fit.point_estimate``).
 
     """
+    from scipy.optimize import minimize  # SciPy's optimizers: only when fitting
+
     if len(runs.sources) != 1:
         raise BayescaleError(f"method='{METHOD}' fits one source (Epoch's recipe has no "
                              f"per-source offsets); these runs have {len(runs.sources)}: fit "

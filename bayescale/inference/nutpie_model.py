@@ -9,7 +9,10 @@ callbacks are generated source that reads every array through nutpie's ``user_da
 pointers and shapes), holds nothing of one fit, and is kept in numba's on-disk cache beside
 PyTensor's own (PyTensor's locator, keyed by the wrapped function's cache key and this
 source): a later process with a model of the same structure loads them in a fraction of a
-second. The draws are those of nutpie's own compile, bit for bit.
+second. Beside them a small record (JSON), keyed by the model's structure, the libraries'
+versions and bayescale's model code, holds what else nutpie needs (sizes, names, which data
+each callback reads), so that process skips PyTensor's compile of the model too. The draws are
+those of nutpie's own compile, bit for bit.
 
 PyTensor's setting ``numba__cache`` (``PYTENSOR_FLAGS=numba__cache=False``) turns the disk
 cache off for these callbacks too. This uses nutpie's helpers for its numba backend
@@ -20,8 +23,14 @@ numba cache (``pytensor.link.numba.cache``).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
+import platform
+from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import version
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -36,7 +45,7 @@ log = logging.getLogger("bayescale")
 _WORD = np.dtype(np.uint64)
 
 
-def compile_nutpie_model(model: pm.Model, initial_point):
+def compile_nutpie_model(model: pm.Model, initial_point, structure: str | None = None):
     """Return nutpie's compiled model of ``model``, its callbacks from the disk cache if kept.
 
     Parameters
@@ -46,46 +55,165 @@ def compile_nutpie_model(model: pm.Model, initial_point):
         (nutpie bakes data that only deterministics read into its compiled model).
     initial_point : callable
         PyMC's initial-point function nutpie starts the chains from (seed -> dict).
+    structure : str, optional
+        The key of the model's structure (:func:`bayescale.inference.model.model_structure`).
+        With it, a later process skips PyTensor's compile of the model's functions too: what
+        nutpie needs besides the callbacks (sizes, names, which data each callback reads) is
+        kept in a small record beside them, keyed by the structure, the versions of the
+        libraries and bayescale's model code.
 
     Returns
     -------
     nutpie.compile_pymc.CompiledPyMCModel
-        What :func:`nutpie.sample` takes; ``with_data`` swaps in other runs of the same shape
-        of structure.
+        What :func:`nutpie.sample` takes; ``with_data`` swaps in other runs of the same
+        structure.
 
     """
-    from nutpie.compile_pymc import (
-        CompiledPyMCModel,
-        _make_functions,
-        _prepare_dims_and_coords,
-        make_user_data,
-    )
+    record_file = _record_file(structure)
+    if record_file is not None and record_file.exists():
+        compiled = _from_record(model, initial_point, record_file)
+        if compiled is not None:
+            log.info("bayescale: nutpie's compiled model of this structure read from the disk "
+                     "cache (%s)", record_file.name)
+            return compiled
+    compiled, record = _compile(model, initial_point)
+    if record_file is not None and record is not None:
+        staged = record_file.with_suffix(f".{os.getpid()}.tmp")
+        staged.write_text(json.dumps(record))
+        os.replace(staged, record_file)  # whole or not at all, whatever runs beside it
+    return compiled
+
+
+def _compile(model: pm.Model, initial_point):
+    """Compile ``model``'s functions with PyTensor; return nutpie's model and its record.
+
+    The record is None when a callback cannot be kept on disk.
+    """
+    from nutpie.compile_pymc import _make_functions
 
     n_dim, n_expanded, logp, expand, start, shape_info, renamed = _make_functions(
         model, mode="NUMBA", compute_grad=True, join_expanded=True,
         pymc_initial_point_fn=initial_point, var_names=[var.name for var in model.free_RVs])
     shared = list(dict.fromkeys([*logp.get_shared(), *expand.get_shared()]))
+    functions = {"logp": logp, "expand": expand}
+    reads = {kind: [shared.index(var) for var in function.get_shared()]
+             for kind, function in functions.items()}
+    names, slices, shapes = shape_info
+    record = {"n_dim": int(n_dim), "n_expanded": int(n_expanded), "names": list(names),
+              "slices": [[int(item.start), int(item.stop)] for item in slices],
+              "shapes": [[int(n) for n in shape] for shape in shapes], "renamed": renamed,
+              "data": [var.name for var in shared], "reads": reads, "keys": {},
+              # the sampler's start: the free variables' values (transformed), flattened
+              "start_shapes": [[int(n) for n in np.shape(initial_point(0)[name])]
+                               for name in _value_names(model)]}
+    compiled, keys = _nutpie_model(model, record, [var.get_value() for var in shared],
+                                   start, {kind: f.vm.jit_fn for kind, f in functions.items()})
+    named = all(model.named_vars.get(var.name) is var for var in shared)
+    return compiled, (record | {"keys": keys}) if named and all(keys.values()) else None
+
+
+def _from_record(model: pm.Model, initial_point, record_file):
+    """Return nutpie's model from the callbacks a record names, or None if that fails."""
+    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
+
+    try:
+        record = json.loads(record_file.read_text())
+        values = [model.named_vars[name].get_value() for name in record["data"]]
+        start = _rv_dict_to_flat_array_wrapper(
+            initial_point, names=_value_names(model),
+            shapes=[tuple(shape) for shape in record["start_shapes"]])
+        compiled, _ = _nutpie_model(model, record, values, start, None)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError,
+            numba.core.errors.NumbaError) as error:
+        log.info("bayescale: the disk cache's record %s does not serve this model (%s); "
+                 "compiling", record_file.name, error)
+        return None
+    return compiled
+
+
+def _nutpie_model(model: pm.Model, record: dict, values: list, start, functions):
+    """Return nutpie's compiled model and its callbacks' cache keys (None: not cacheable).
+
+    ``functions``: PyTensor's numba functions by kind ("logp", "expand"); None to load the
+    callbacks from the disk cache under the record's keys (numba then has nothing to compile
+    them from, and fails if they are not there).
+    """
+    from nutpie.compile_pymc import (
+        CompiledPyMCModel,
+        _prepare_dims_and_coords,
+        make_user_data,
+    )
+
     # Keys by position, the same in every process (nutpie's are random), so the callbacks'
     # source, and with it their cache entry, depends only on the model's structure.
-    keys = {var: f"data{i}" for i, var in enumerate(shared)}
-    data = {keys[var]: np.array(var.get_value(), order="C", copy=True) for var in shared}
+    keys = {_Data(name, np.ndim(value)): f"data{i}"
+            for i, (name, value) in enumerate(zip(record["data"], values, strict=True))}
+    data = {f"data{i}": np.array(value, order="C", copy=True) for i, value in enumerate(values)}
     for value in data.values():
         value.flags.writeable = False
     user_data = make_user_data(keys, data)
-    layout = _Layout([data[keys[var]] for var in shared], user_data.dtype.itemsize)
-    callbacks = {
-        kind: _callback(kind, function.vm.jit_fn,
-                        [shared.index(var) for var in function.get_shared()], layout, n_dim,
-                        n_expanded)
-        for kind, function in (("logp", logp), ("expand", expand))}
-    dims, coords = _prepare_dims_and_coords(model, shape_info, renamed)
-    return CompiledPyMCModel(
-        _n_dim=n_dim, dims=dims, _coords=coords,
-        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
+    layout = _Layout(list(data.values()), user_data.dtype.itemsize)
+    callbacks, cache_keys = {}, {}
+    for kind in ("logp", "expand"):
+        function = None if functions is None else functions[kind]
+        callbacks[kind], cache_keys[kind] = _callback(
+            kind, function, record["reads"][kind], layout, record["n_dim"],
+            record["n_expanded"], None if functions is not None else record["keys"][kind])
+    shape_info = (record["names"], [slice(*item) for item in record["slices"]],
+                  [tuple(shape) for shape in record["shapes"]])
+    dims, coords = _prepare_dims_and_coords(model, shape_info, record["renamed"])
+    compiled = CompiledPyMCModel(
+        _n_dim=record["n_dim"], dims=dims, _coords=coords,
+        _shapes={name: shape for name, _, shape in zip(*shape_info, strict=True)},
         compiled_logp_func=callbacks["logp"], compiled_expand_func=callbacks["expand"],
         initial_point_func=start, shared_data=data, shared_var_keys=keys, user_data=user_data,
-        n_expanded=n_expanded, shape_info=shape_info, logp_func=logp, expand_func=expand,
-        reparameterized_names=renamed)
+        n_expanded=record["n_expanded"], shape_info=shape_info, logp_func=None,
+        expand_func=None, reparameterized_names=record["renamed"])
+    return compiled, cache_keys
+
+
+def _value_names(model: pm.Model) -> list[str]:
+    return [model.rvs_to_values[var].name for var in model.free_RVs]
+
+
+@dataclass(frozen=True)
+class _Data:
+    """A model's data as nutpie's compiled model names it (``with_data`` matches ``name``)."""
+
+    name: str
+    ndim: int = 0
+
+
+def _record_file(structure: str | None) -> Path | None:
+    """Return the record of ``structure``'s compiled model in the disk cache (None: no cache)."""
+    from pytensor import config
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
+
+    if structure is None or not config.numba__cache:
+        return None
+    from bayescale import __version__
+
+    key = "|".join([structure, __version__, _code_digest(), str(config.floatX),
+                    str(config.numba__fastmath), platform.python_version(),
+                    *(f"{name} {version(name)}" for name in LIBRARIES)])
+    return NUMBA_CACHE_PATH / f"bayescale_nutpie_{hashlib.sha256(key.encode()).hexdigest()}.json"
+
+
+# What the compiled model depends on besides its structure: these libraries' versions and the
+# source of bayescale's model code (which a change of bayescale's version may not follow).
+LIBRARIES = ("pymc", "pytensor", "numba", "nutpie", "numpy")
+MODEL_CODE = ("inference/model.py", "inference/nutpie_model.py", "spec")
+
+
+@cache
+def _code_digest() -> str:
+    package = Path(__file__).parents[1]
+    files = sorted(path for item in MODEL_CODE for path in
+                   ([package / item] if item.endswith(".py") else (package / item).rglob("*.py")))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 class _Layout:
@@ -108,15 +236,19 @@ class _Layout:
                 f"np.{array.dtype.name})")
 
 
-def _callback(kind: str, function, arrays: list[int], layout: _Layout, n_dim: int,
-              n_expanded: int):
-    """Return the C callback ``kind`` ("logp" or "expand") around PyTensor's ``function``."""
+def _callback(kind: str, function, reads: list[int], layout: _Layout, n_dim: int,
+              n_expanded: int, stored_key: str | None = None):
+    """Return the C callback ``kind`` ("logp" or "expand") and its cache key (None: uncached).
+
+    ``function``: PyTensor's numba function it wraps; None to load the callback kept under
+    ``stored_key`` instead (numba then fails if it is not in the cache).
+    """
     from pytensor import config
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
     pointer = types.CPointer(types.double)
-    read = "\n".join(f"    a{i} = {layout.read(i)}" for i in arrays)
-    call = ", ".join(["x", *(f"a{i}" for i in arrays)])
+    read = "\n".join(f"    a{i} = {layout.read(i)}" for i in reads)
+    call = ", ".join(["x", *(f"a{i}" for i in reads)])
     if kind == "logp":
         signature = types.int64(types.uint64, pointer, pointer, pointer, types.voidptr)
         source = f"""\
@@ -148,17 +280,21 @@ def expand(dim, expanded, x_, out_, user_data_):
     numba.carray(out_, ({n_expanded},))[:] = values
     return 0
 """
-    inner = CACHED_SRC_FUNCTIONS.get(function.py_func)
-    cache = bool(config.numba__cache) and inner is not None
-    key = hashlib.sha256("|".join([inner or "", source, version("nutpie")]).encode()).hexdigest()
+    if function is None:
+        key = stored_key
+    else:
+        inner = CACHED_SRC_FUNCTIONS.get(function.py_func)
+        key = None if inner is None else hashlib.sha256(
+            "|".join([inner, source, version("nutpie")]).encode()).hexdigest()
+        if key is None and config.numba__cache:
+            log.info("bayescale: PyTensor cannot cache this model's %s function; its nutpie "
+                     "callback is compiled in this process only", kind)
+    cache = bool(config.numba__cache) and key is not None
     python = compile_numba_function_src(
         source, kind, global_env={"__name__": __name__, "numba": numba, "np": np,
                                   "_as_pointer": _as_pointer, "function": function},
         cache_key=f"bayescale_nutpie_{kind}_{key}" if cache else None)
-    if inner is None:
-        log.info("bayescale: PyTensor cannot cache this model's %s function; its nutpie "
-                 "callback is compiled in this process only", kind)
-    return numba.cfunc(signature, cache=cache)(python)
+    return numba.cfunc(signature, cache=cache)(python), key if cache else None
 
 
 @intrinsic

@@ -207,7 +207,7 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
         # nutpie's C callbacks, from numba's disk cache when a process compiled this structure
         # before (see bayescale.inference.nutpie_model). Only the free variables: the
         # deterministics are computed afterwards from this model's data.
-        compiled = compile_nutpie_model(model, _initial_point(model))
+        compiled = compile_nutpie_model(model, _initial_point(model), structure)
         if structure is not None:
             _COMPILED[structure] = compiled
             while len(_COMPILED) > MAX_COMPILED:

@@ -32,3 +32,35 @@ def test_the_cached_callbacks_draw_what_nutpies_own_compile_draws(model):
     for name in free:
         np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
 
+
+
+def test_a_record_that_does_not_serve_the_model_compiles_it_instead(model, caplog):
+    import json
+    import logging
+
+    from bayescale.inference import nutpie_model
+
+    structure = "a structure of this test only"
+    record_file = nutpie_model._record_file(structure)
+    record_file.unlink(missing_ok=True)
+    try:
+        compiled = compile_nutpie_model(model, sampling._initial_point(model), structure)
+        record = json.loads(record_file.read_text())
+        assert record["data"] and set(record["keys"]) == {"logp", "expand"}
+        with caplog.at_level(logging.INFO, logger="bayescale"):
+            loaded = compile_nutpie_model(model, sampling._initial_point(model), structure)
+        assert "read from the disk cache" in caplog.text
+        # callbacks that are not in the cache: numba has nothing to compile them from
+        record_file.write_text(json.dumps(record | {"keys": {"logp": "0" * 64,
+                                                             "expand": "0" * 64}}))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="bayescale"):
+            recompiled = compile_nutpie_model(model, sampling._initial_point(model), structure)
+        assert "does not serve this model" in caplog.text
+        assert json.loads(record_file.read_text()) == record  # written anew
+    finally:
+        record_file.unlink(missing_ok=True)
+    expected = draws(compiled)
+    for other in (loaded, recompiled):
+        for name, values in draws(other).items():
+            np.testing.assert_array_equal(values, expected[name], err_msg=name)
