@@ -10,10 +10,13 @@ the caches that run filled. The ways:
 - ``nutpie``: :func:`nutpie.compile_pymc_model`, whose C callbacks hold the runs' arrays as
   constants, so numba compiles them in every process;
 - ``python``: PyTensor's numba functions called from Python through nutpie's ``from_pyfunc``
-  (bayescale 0.2.0.dev's first fit of a structure in a process; one thread: the calls contend
-  for the interpreter lock);
-- ``cached``: bayescale's callbacks (:mod:`bayescale.inference.nutpie_model`), which read the
-  runs through nutpie's ``user_data`` and are kept in numba's disk cache.
+  (how bayescale sampled the first fit of a structure in a process until commit 26a2afa; on
+  one thread: the calls contend for the interpreter lock);
+- ``callbacks``: bayescale's callbacks (:mod:`bayescale.inference.nutpie_model`), which read
+  the runs through nutpie's ``user_data`` and are kept in numba's disk cache; PyTensor still
+  compiles the model's functions (rewriting their graphs) in every process;
+- ``record``: the same with the model's structure key, as ``bayescale.fit`` does: a record
+  beside the callbacks holds what else nutpie needs, so a warm process compiles nothing.
 
 Prints the time of each step (imports, building and compiling, sampling), the draws' digest
 (equal digests: identical draws) and diagnostics; writes
@@ -36,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 RESULTS = Path(__file__).parents[1] / "results"
-WAYS = ("nutpie", "python", "cached")
+WAYS = ("nutpie", "python", "callbacks", "record")
 
 
 def one_fit(way: str) -> dict:
@@ -47,14 +50,15 @@ def one_fit(way: str) -> dict:
 
     from bayescale.data import datasets
     from bayescale.inference.diagnostics import variable_diagnostics
-    from bayescale.inference.model import build_model
+    from bayescale.inference.model import build_model, model_structure
     from bayescale.inference.nutpie_model import compile_nutpie_model
     from bayescale.inference.sampling import _initial_point
     from bayescale.spec.model_spec import load_spec
 
     steps = {"imports": time.perf_counter() - started}
     mark = time.perf_counter()
-    model = build_model(datasets.load("epoch-chinchilla"), load_spec("chinchilla"))
+    spec = load_spec("chinchilla")
+    model = build_model(datasets.load("epoch-chinchilla"), spec)
     free = [var.name for var in model.free_RVs]
     cores = 2
     if way == "nutpie":
@@ -62,7 +66,8 @@ def one_fit(way: str) -> dict:
     elif way == "python":
         compiled, cores = _python_model(model), 1
     else:
-        compiled = compile_nutpie_model(model, _initial_point(model))
+        structure = model_structure(spec, 1) if way == "record" else None
+        compiled = compile_nutpie_model(model, _initial_point(model), structure)
     steps["build and compile"] = time.perf_counter() - mark
     mark = time.perf_counter()
     tree = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, cores=cores, seed=0,
@@ -147,7 +152,7 @@ def main(argv=None) -> int:
          "min bulk ESS": "first", "max R-hat": "first", "divergences": "first"})
     print(f"\n{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"medians of {args.repeats} warm runs\n")
-    print(summary.round(2).to_string())
+    print(summary.to_string(float_format=lambda value: f"{value:.4g}"))
     print(f"\nwrote {RESULTS / 'nutpie_callbacks.csv'}")
     return 0
 
