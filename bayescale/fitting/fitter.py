@@ -29,6 +29,7 @@ from bayescale.inference.model import (
     build_model,
     identification_problems,
     model_structure,
+    narrow_compute,
     reference_scales,
 )
 from bayescale.inference.sampling import convergence_report, sample, warn_if_unconverged
@@ -166,6 +167,8 @@ def fit(
                              "method='huber-bootstrap'")
     if method == "huber-bootstrap":
         runs = as_runs(runs, **runs_options)
+        for message in narrow_compute(runs):
+            warnings.warn(message, RunsWarning, stacklevel=2)
         if with_datasets:
             raise BayescaleError("method='huber-bootstrap' fits one source; with_datasets= "
                                  "needs the Bayesian fit (method='bayes')")
@@ -186,6 +189,8 @@ def fit(
     runs = as_runs(runs, **runs_options)
     if split_sources_by is not None:
         runs = runs.split_by(split_sources_by)
+    for message in narrow_compute(runs):
+        warnings.warn(message, RunsWarning, stacklevel=2)
     tau, tau_origin = _discrepancy(discrepancy)
     borrowed = None
     if borrow not in BORROW:

@@ -144,6 +144,42 @@ def _short_inputs(runs: Runs, spec: ModelSpec) -> list[str]:
     return problems
 
 
+# Runs of a source whose compute spans less than this many decades pin no compute scaling: over
+# a factor of 3 the loss barely moves with compute, whatever the law's exponents.
+MIN_COMPUTE_DECADES = 0.5
+
+
+def narrow_compute(runs: Runs) -> list[str]:
+    """Say which sources' runs span too little compute to pin how the loss falls with it.
+
+    Parameters
+    ----------
+    runs : Runs
+        Validated runs (the user's: published sources span decades).
+
+    Returns
+    -------
+    list of str
+        One message per source whose runs span less than :data:`MIN_COMPUTE_DECADES` decades
+        of compute (e.g. one isoFLOP curve); empty if none.
+
+    """
+    problems = []
+    for name, group in runs.table.groupby("source", sort=False):
+        low, high = float(group["C"].min()), float(group["C"].max())
+        span = np.log10(high / low)
+        if span >= MIN_COMPUTE_DECADES:
+            continue
+        who = "the runs span" if len(runs.sources) == 1 else f"source '{name}' spans"
+        problems.append(
+            f"{who} only {span:.2f} decades of compute ({low:.3g} to {high:.3g} FLOPs): too "
+            "little to pin how the loss falls with compute, so predictions at other budgets "
+            "rest largely on the priors (with published runs, on your set-up scaling like "
+            "theirs); add runs at compute budgets at least 10x apart, and compare the fit "
+            "alone with the borrowed one")
+    return problems
+
+
 # Runs are laid out in blocks of up to this many runs of one source (see block_layout).
 MAX_BLOCK = 64
 # The widest block is taken whose padding adds at most this fraction to the runs.

@@ -8,7 +8,7 @@ import pytest
 
 import bayescale as bs
 from bayescale.data import datasets
-from bayescale.inference.model import identification_problems
+from bayescale.inference.model import identification_problems, narrow_compute
 from bayescale.spec.model_spec import load_spec
 
 PAPER_DESIGN = datasets.info("gadre2024")["published"]["fit_design"]
@@ -180,3 +180,17 @@ def test_pointwise_log_likelihood_is_each_runs_own_law_and_noise():
     expected = stats.t.logpdf(np.log(runs.table["loss"].to_numpy()), nu, mu, sigma[code])
     np.testing.assert_allclose(pointwise, expected, rtol=1e-9)
     assert len({float(v) for v in log_E}) == 3
+
+
+def test_runs_on_one_compute_budget_are_told_their_compute_scaling_is_the_priors():
+    # five sizes on one isoFLOP curve (C = 6ND = 1e18), as a lab's first sweep would be
+    N = np.array([1e7, 2e7, 4e7, 8e7, 1.6e8])
+    iso = pd.DataFrame({"N": N, "D": 1e18 / (6 * N), "loss": [3.9, 3.7, 3.65, 3.7, 3.85]})
+    (message,) = narrow_compute(bs.as_runs(iso))
+    assert message.startswith("the runs span only 0.00 decades of compute (1e+18 to 1e+18")
+    assert "rest largely on the priors" in message
+    spread = pd.concat([iso, iso.assign(D=iso["D"] * 10, loss=iso["loss"] - 0.4)],
+                       ignore_index=True)
+    assert narrow_compute(bs.as_runs(spread)) == []  # budgets 10x apart
+    with pytest.warns(bs.errors.RunsWarning, match="decades of compute"):
+        bs.fit(iso, method="huber-bootstrap", resamples=2, starts="coarse")
