@@ -289,12 +289,12 @@ def expand(dim, expanded, x_, out_, user_data_):
         if key is None and config.numba__cache:
             log.info("bayescale: PyTensor cannot cache this model's %s function; its nutpie "
                      "callback is compiled in this process only", kind)
-    cache = bool(config.numba__cache) and key is not None
+    on_disk = bool(config.numba__cache) and key is not None
     python = compile_numba_function_src(
         source, kind, global_env={"__name__": __name__, "numba": numba, "np": np,
                                   "_as_pointer": _as_pointer, "function": function},
-        cache_key=f"bayescale_nutpie_{kind}_{key}" if cache else None)
-    return numba.cfunc(signature, cache=cache)(python), key if cache else None
+        cache_key=f"bayescale_nutpie_{kind}_{key}" if on_disk else None)
+    return numba.cfunc(signature, cache=on_disk)(python), key if on_disk else None
 
 
 @intrinsic

@@ -221,10 +221,10 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
         # ... and start where this model starts (a prior's data can move its support point)
         compiled = dataclasses.replace(compiled, initial_point_func=_flat_initial_point(model))
         log.info("bayescale: reusing the compiled model of the same structure (no compile)")
+    cores = min(settings.chains, os.cpu_count() or 1)
     start = time.perf_counter()
     tree = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune,
-                         chains=settings.chains, cores=min(settings.chains, os.cpu_count() or 1),
-                         seed=settings.seed,
+                         chains=settings.chains, cores=cores, seed=settings.seed,
                          target_accept=settings.target_accept, progress_bar=progressbar,
                          **SAMPLERS["nutpie"][2])
     patch_nutpie_idata(tree, model, sampling_time=time.perf_counter() - start)
