@@ -1,6 +1,6 @@
 """Benchmark: leave-one-data-set-out transfer (does borrowing from published runs help?).
 
-Usage: ``./run.sh bench transfer [--quick] [--draws 1000] [--resamples 1000]``
+Usage: ``./run.sh bench transfer [--quick] [--draws N] [--resamples 1000]``
 (or ``python benchmarks/transfer.py``).
 
 Every registered data set (gadre2024's three training sets, three of porian2024's
@@ -66,7 +66,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="one user set, regime few-8, 300 draws, 200 resamples")
-    parser.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
+    parser.add_argument("--draws", type=int, default=None,
+                        help="draws and tuning steps per chain (default: the fit's own, 1000 "
+                             "and 2000 once more if 1000 did not converge)")
     parser.add_argument("--resamples", type=int, default=1000,
                         help="Huber bootstrap resamples (default 1000)")
     parser.add_argument("--sets", nargs="+", default=None, help="user-set labels to run")
@@ -80,7 +82,7 @@ def main(argv=None) -> int:
     methods = args.methods or list(transfer.METHODS)
     if args.quick:
         sets, regimes = sets or list(transfer.QUICK_SETS), ("few-8",)
-        draws, resamples = min(draws, 300), min(resamples, 200)
+        draws, resamples = min(draws or 300, 300), min(resamples, 200)
         methods = args.methods or list(transfer.QUICK_METHODS)
     start = time.perf_counter()
     table = transfer.transfer_table(sets, regimes, methods, draws=draws,
@@ -97,7 +99,8 @@ def main(argv=None) -> int:
         print()
         print(summary.to_string(index=False))
     print(f"\n{len(table)} fits in {wall:.0f} s on {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; draws {draws}, resamples {resamples}; "
+          f"Python {platform.python_version()}; draws {draws or 'as bayescale.fit chooses'}, "
+          f"resamples {resamples}; "
           f"CSV in {args.out}")
     return 0
 

@@ -154,9 +154,12 @@ def stacked_fit(fits: dict[str, Fit]) -> Fit:
     return Fit(tree)
 
 
-def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
+def score_turn(user: UserSet, regime: str, method: str, *, draws: int | None = None,
                resamples: int = 1000, seed: int = 0) -> dict:
     """Fit one user set in one regime with one method and score its held-out runs.
+
+    ``draws``: draws and tuning steps per chain of the Bayesian fits; None for
+    :func:`bayescale.fit`'s default (1000, and 2000 once more if 1000 did not converge).
 
     Returns
     -------
@@ -212,7 +215,7 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int = 1000,
 
 
 def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods=METHODS, *,
-                   draws: int = 1000, resamples: int = 1000, seed: int = 0,
+                   draws: int | None = None, resamples: int = 1000, seed: int = 0,
                    progress: bool = False) -> pd.DataFrame:
     """Run the leave-one-data-set-out transfer benchmark.
 
@@ -222,8 +225,9 @@ def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods
         User-set labels to run (default: all of :data:`USER_SETS`).
     regimes, methods : sequence of str
         Which of :data:`REGIMES` and :data:`METHODS` to run.
-    draws : int, default 1000
-        Draws and tuning steps per chain of the Bayesian fits (4 chains).
+    draws : int, optional
+        Draws and tuning steps per chain of the Bayesian fits (4 chains). Default: as
+        :func:`bayescale.fit` chooses them (1000, and 2000 once more if 1000 did not converge).
     resamples : int, default 1000
         Bootstrap resamples of the Huber baseline.
     seed : int, default 0

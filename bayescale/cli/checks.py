@@ -154,7 +154,9 @@ def register(commands) -> None:
                    help="user sets to run (default: all; e.g. gadre2024/rpj epoch-chinchilla)")
     q.add_argument("--regimes", nargs="+", choices=["few-5", "few-8", "many"],
                    default=["few-5", "few-8", "many"], help="regimes (default: all three)")
-    q.add_argument("--draws", type=int, default=1000, help="draws and tuning steps per chain")
+    q.add_argument("--draws", type=int, default=None,
+                   help="draws and tuning steps per chain (default: the fit's own, 1000 and "
+                        "2000 once more if 1000 did not converge)")
     q.add_argument("--resamples", type=int, default=1000, help="baseline bootstrap resamples")
     q.add_argument("--methods", nargs="+", choices=["alone", "with", "with-pair", "huber"],
                    default=["alone", "with", "with-pair", "huber"],

@@ -47,12 +47,25 @@ def runs_arguments(p: argparse.ArgumentParser) -> None:
                         "saying how N was counted), so each value gets its own offsets")
 
 
-def sampler_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the sampler's arguments (sampler, draws, chains, seed, device, init)."""
+def sampler_arguments(p: argparse.ArgumentParser, retry: bool = False) -> None:
+    """Add the sampler's arguments (sampler, draws, chains, seed, device, init).
+
+    ``retry``: the draws and tuning steps default to None, the fit's own schedule (1000, and
+    2000 once more if 1000 did not converge; :data:`bayescale.fitting.fitter.DEFAULT_DRAWS`);
+    otherwise to 1000 each.
+    """
     p.add_argument("--sampler", choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER,
                    help="NUTS implementation (numpyro and blackjax need the jax extra)")
-    p.add_argument("--draws", type=int, default=1000, help="draws per chain")
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
+    if retry:
+        p.add_argument("--draws", type=int, default=None,
+                       help="draws per chain (default: 1000, and once more with 2000 if the "
+                            "fit has not converged)")
+        p.add_argument("--tune", type=int, default=None,
+                       help="tuning steps per chain (default: 1000; with --draws left "
+                            "out, as many as the draws)")
+    else:
+        p.add_argument("--draws", type=int, default=1000, help="draws per chain")
+        p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     p.add_argument("--chains", type=int, default=4, help="chains")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--target-accept", type=float, default=0.9,
@@ -201,10 +214,9 @@ def sweep_runner(args):
 
 
 def load_fit(args) -> Fit:
-    """Load the fit named in ``args``, warning if it did not converge."""
+    """Load ``args.fit``; its convergence goes into every --json record (see json_records)."""
     from bayescale.fitting.result import Fit
 
-    """Load ``args.fit``; its convergence goes into every --json record (see json_records)."""
     result = Fit.load(args.fit)
     args.fit_status = {"converged": bool(result.converged),
                        "problems": list(result.diagnostics["problems"])}
@@ -242,6 +254,9 @@ def print_summary(result: Fit, prob: float, as_json: bool) -> int:
               f"{diagnostics['min_ess_tail']:.0f}, divergences {diagnostics['divergences']}")
     for problem in diagnostics["problems"]:
         print(f"  problem: {problem}")
+    for attempt in diagnostics.get("retried", []):
+        print(f"  sampled again: {attempt['draws']} draws per chain fell short ("
+              + "; ".join(attempt["problems"]) + ")")
     provenance = result.provenance
     print(f"Data sha256 {provenance['data_sha256'][:16]}..., created {provenance['created']}")
     for note in provenance["runs_notes"]:

@@ -45,7 +45,7 @@ def register(commands) -> None:
                    help="bootstrap resamples of --method huber-bootstrap")
     p.add_argument("--starts", choices=["epoch", "coarse"], default="epoch",
                    help="--method huber-bootstrap: L-BFGS-B from Epoch's 4500 starts, or 243")
-    sampler_arguments(p)
+    sampler_arguments(p, retry=True)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show the sampler's progress bar (default: when stderr is a terminal, "
                         "so logs and notebooks get no bar)")
@@ -71,7 +71,8 @@ def _fit(args) -> int:
     spec = load_spec(args.model, priors=parse_priors(args.prior), likelihood=args.likelihood)
     if args.method == "bayes":  # refuse bad sampler settings before reading any runs
         options = sampler_options(args)
-        SamplerSettings(**{name: options[name] for name in SamplerSettings.__dataclass_fields__})
+        SamplerSettings(**{name: options[name] for name in SamplerSettings.__dataclass_fields__
+                           if options[name] is not None})
     if args.borrow == "prior" and args.with_datasets:
         if args.with_option:
             raise ValueError("--with-option loads a data set with options, which needs "

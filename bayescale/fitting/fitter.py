@@ -39,6 +39,11 @@ from bayescale.spec.model_spec import ModelSpec, load_spec, restrict_correlation
 log = logging.getLogger("bayescale")
 
 BORROW = ("prior", "joint")
+# Draws (and tuning steps) per chain when fit() is not told how many: the first run, and, if
+# it has not converged, one more run with this many. In the transfer benchmark, fits alone of
+# the lower 80% of nine published run sets met the bar 5 of 9 times at 1000 draws and 9 of 9
+# with the second run (docs/validation/transfer.md).
+DEFAULT_DRAWS = (1000, 2000)
 
 
 def fit(
@@ -56,8 +61,8 @@ def fit(
     likelihood: str | None = None,
     pooling: dict | None = None,
     sampler: str | Mapping[str, Any] | SamplerSettings = DEFAULT_SAMPLER,
-    draws: int = 1000,
-    tune: int = 1000,
+    draws: int | None = None,
+    tune: int | None = None,
     chains: int = 4,
     seed: int = 0,
     target_accept: float = 0.9,
@@ -121,8 +126,15 @@ def fit(
         ``draws``, ``tune``, ``chains``, ``seed``, ``target_accept``, ``device``, ``init``),
         e.g. another fit's ``fit.sampler`` to sample the same way. The keywords below fill
         the fields it leaves out; a keyword that contradicts it is an error.
-    draws, tune, chains : int
-        Posterior draws and tuning steps per chain, and the number of chains.
+    draws, tune : int, optional
+        Posterior draws and tuning steps per chain. With the draws left out: 1000, and if that
+        fit has not converged (R-hat, ESS, divergences), one more with 2000
+        (:data:`DEFAULT_DRAWS`), which is kept; the tuning steps follow the draws unless given.
+        ``fit.sampler`` then says 2000 and ``fit.diagnostics["retried"]`` what fell short at
+        1000. Draws given (here or in ``sampler``) are sampled exactly, once, with 1000 tuning
+        steps unless ``tune`` says otherwise.
+    chains : int, default 4
+        The number of chains.
     seed : int, default 0
         Random seed; the same seed gives identical draws.
     target_accept : float, default 0.9
@@ -169,23 +181,29 @@ def fit(
         runs = as_runs(runs, **runs_options)
         for message in narrow_compute(runs):
             warnings.warn(message, RunsWarning, stacklevel=2)
-        if with_datasets:
-            raise BayescaleError("method='huber-bootstrap' fits one source; with_datasets= "
-                                 "needs the Bayesian fit (method='bayes')")
+        if with_datasets or split_sources_by is not None:
+            given = "with_datasets=" if with_datasets else "split_sources_by="
+            raise BayescaleError(f"method='huber-bootstrap' fits one source; {given} needs "
+                                 "the Bayesian fit (method='bayes')")
         if spec.law != "chinchilla":
             raise BayescaleError(f"method='huber-bootstrap' is Hoffmann/Epoch's fit of the "
                                  f"Chinchilla law; model '{spec.name}' has the {spec.law} law: "
                                  "use method='bayes' for it")
         log.info("bayescale: Huber-bootstrap baseline on %d runs (%d resamples)", len(runs),
                  resamples)
-        if not isinstance(sampler, str):
-            raise BayescaleError("method='huber-bootstrap' takes no sampler settings; give "
-                                 "resamples= and seed=, or use method='bayes'")
+        defaults = {field.name: field.default for field in fields(SamplerSettings)}
+        asked = dict(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
+                     device=device, init=init)
+        chosen = [name for name, value in asked.items()
+                  if value is not None and value != defaults[name]]
+        if not isinstance(sampler, str) or sampler != DEFAULT_SAMPLER or chosen:
+            given = ", ".join(chosen) if chosen else "sampler"
+            raise BayescaleError(f"method='huber-bootstrap' takes no sampler settings ({given}); "
+                                 "give resamples= and seed=, or use method='bayes'")
         return Fit(huber_bootstrap(runs, resamples=resamples, seed=seed, spec=spec,
                                    grid=STARTS[starts]))
-    settings = sampler_settings(sampler, dict(draws=draws, tune=tune, chains=chains, seed=seed,
-                                              target_accept=target_accept, device=device,
-                                              init=init))
+    schedule = draw_schedule(sampler, draws, tune, dict(
+        chains=chains, seed=seed, target_accept=target_accept, device=device, init=init))
     runs = as_runs(runs, **runs_options)
     if split_sources_by is not None:
         runs = runs.split_by(split_sources_by)
@@ -214,11 +232,22 @@ def fit(
              np.exp(reference["D"]))
     # Fits that differ only in their data share a structure, and so one compiled model.
     structure = model_structure(spec, len(runs.sources))
-    tree = sample(build_model(runs, spec), settings, progressbar=progressbar, structure=structure,
-                  log_likelihood=log_likelihood)
-
-    convergence = variable_diagnostics(tree["posterior"].to_dataset())
-    report = convergence_report(tree, convergence)
+    model_of_runs = build_model(runs, spec)
+    retried = []
+    for settings in schedule:
+        tree = sample(model_of_runs, settings, progressbar=progressbar, structure=structure,
+                      log_likelihood=log_likelihood)
+        convergence = variable_diagnostics(tree["posterior"].to_dataset())
+        report = convergence_report(tree, convergence)
+        if report["converged"] or settings is schedule[-1]:
+            break
+        retried.append({"draws": settings.draws, "tune": settings.tune,
+                        "problems": report["problems"]})
+        log.info("bayescale: not converged with %d draws and %d tuning steps per chain (%s); "
+                 "sampling again with more", settings.draws, settings.tune,
+                 "; ".join(report["problems"]))
+    if retried:
+        report["retried"] = retried
     tree["convergence"] = xr.DataTree(convergence)
     tree["runs"] = xr.DataTree(table_to_dataset(runs.table))
     if not runs.excluded.empty:
@@ -233,7 +262,8 @@ def fit(
         "discrepancy": json.dumps({"per_decade": tau, "origin": tau_origin,
                                    "log10_C_max": float(np.log10(runs.table["C"].max()))}),
     })
-    warn_if_unconverged(report, n_sources=len(runs.sources), init=settings.init)
+    warn_if_unconverged(report, n_sources=len(runs.sources), init=settings.init,
+                        draws=settings.draws)
     return Fit(tree)
 
 
@@ -249,6 +279,27 @@ def _discrepancy(discrepancy: float | str) -> tuple[float, str]:
     if not (np.isfinite(value) and value >= 0):
         raise BayescaleError(f"discrepancy must be a number >= 0 or 'learned', not {discrepancy}")
     return value, "given"
+
+
+def draw_schedule(sampler: str | Mapping[str, Any] | SamplerSettings, draws: int | None,
+                  tune: int | None, keywords: dict[str, Any]) -> list[SamplerSettings]:
+    """Return the settings of ``fit(sampler=..., draws=..., tune=..., **keywords)`` in turn.
+
+    With the draws left out (None, and not in ``sampler``), one settings per entry of
+    :data:`DEFAULT_DRAWS`, the tuning steps following the draws unless given; the fit samples
+    with each until one converges. Otherwise the one settings asked for (tuning steps left out:
+    1000).
+    """
+    given = {} if isinstance(sampler, str) else (
+        sampler.to_dict() if isinstance(sampler, SamplerSettings) else dict(sampler))
+    automatic = draws is None and "draws" not in given
+    schedule = []
+    for count in DEFAULT_DRAWS if automatic else (draws,):
+        steps = count if automatic and tune is None and "tune" not in given else tune
+        chosen = keywords | {name: value for name, value in (("draws", count), ("tune", steps))
+                             if value is not None}
+        schedule.append(sampler_settings(sampler, chosen))
+    return schedule
 
 
 def sampler_settings(sampler: str | Mapping[str, Any] | SamplerSettings,

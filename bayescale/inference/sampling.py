@@ -407,7 +407,8 @@ def convergence_report(tree: xr.DataTree, diagnostics: xr.Dataset | None = None)
 MANY_SOURCES = 10
 
 
-def warn_if_unconverged(report: dict, n_sources: int = 1, init: str = "adapt") -> None:
+def warn_if_unconverged(report: dict, n_sources: int = 1, init: str = "adapt",
+                        draws: int = 1000) -> None:
     """Issue a :class:`ConvergenceWarning` saying what fell short and what to try.
 
     Parameters
@@ -418,6 +419,8 @@ def warn_if_unconverged(report: dict, n_sources: int = 1, init: str = "adapt") -
         Sources in the fit; with many, a Laplace start is advised too.
     init : str, default "adapt"
         How the chains started.
+    draws : int, default 1000
+        Draws per chain of the fit; twice as many are advised.
 
     """
     if report["converged"]:
@@ -427,7 +430,8 @@ def warn_if_unconverged(report: dict, n_sources: int = 1, init: str = "adapt") -
         advice.append("raise target_accept (e.g. 0.95) or tighten the priors")
     if report["max_rhat"] > MAX_RHAT or report["min_ess_bulk"] < MIN_ESS \
             or report["min_ess_tail"] < MIN_ESS:
-        advice.append("run more draws and tuning steps (e.g. draws=2000, tune=2000)")
+        advice.append(f"run more draws and tuning steps (e.g. draws={2 * draws}, "
+                      f"tune={2 * draws})")
         if n_sources >= MANY_SOURCES and init == "adapt":
             advice.append(f"with {n_sources} sources, start from the Laplace approximation "
                           "(sampler='numpyro' or 'pymc', init='laplace')")

@@ -30,6 +30,23 @@ def test_fit_prints_parameters_and_diagnostics(fitted, capsys):
     assert "Sampler: sampler nutpie" in out and "seed 9" in out
 
 
+@pytest.mark.filterwarnings("ignore::bayescale.errors.ConvergenceWarning")
+def test_fit_without_draws_says_it_sampled_again(tmp_path, capsys, monkeypatch):
+    from bayescale.fitting import fitter
+
+    monkeypatch.setattr(fitter, "DEFAULT_DRAWS", (50, 100))  # 50 surely fall short of the bar
+    simulate_runs(seed=4).to_csv(tmp_path / "runs.csv", index=False)
+    out = tmp_path / "fit.nc"
+    assert main(["fit", str(tmp_path / "runs.csv"), "-o", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "sampled again: 50 draws per chain fell short (" in text
+    assert "draws 100, tune 100" in text
+    assert main(["summary", str(out), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["sampler"]["draws"] == 100
+    assert record["diagnostics"]["retried"][0]["draws"] == 50
+
+
 def test_optimal_table_and_json(fitted, capsys):
     assert main(["optimal", str(fitted), "--flops", "1e21", "1e23"]) == 0
     out = capsys.readouterr().out

@@ -157,11 +157,43 @@ def test_sampler_errors():
         bs.fit(simulate_runs(), sampler={"warmup": 500})
     with pytest.raises(bs.errors.BayescaleError, match="takes no sampler settings"):
         bs.fit(simulate_runs(), method="huber-bootstrap", sampler={"draws": 500})
+    for ignored in ({"draws": 500}, {"chains": 2}, {"sampler": "pymc"}):
+        with pytest.raises(bs.errors.BayescaleError, match="takes no sampler settings"):
+            bs.fit(simulate_runs(), method="huber-bootstrap", **ignored)
+    with pytest.raises(bs.errors.BayescaleError, match="split_sources_by= needs the Bayesian"):
+        bs.fit(simulate_runs(), method="huber-bootstrap", split_sources_by="source")
     # the baseline's grid of starts: a known name, and only for the baseline
     with pytest.raises(bs.errors.BayescaleError, match=r"starts must be one of \['coarse', "):
         bs.fit(simulate_runs(), method="huber-bootstrap", starts="fine")
     with pytest.raises(bs.errors.BayescaleError, match="the Bayesian fit has none"):
         bs.fit(simulate_runs(), starts="coarse")
+
+
+def test_draws_left_out_sample_again_with_more_when_the_fit_falls_short(monkeypatch, caplog):
+    from bayescale.fitting import fitter
+
+    # The default schedule is (1000, 2000); scaled down here so that the first fit surely falls
+    # short (4 x 50 draws cannot give the 400 effective draws the bar asks for).
+    monkeypatch.setattr(fitter, "DEFAULT_DRAWS", (50, 100))
+    runs = simulate_runs()
+    with caplog.at_level(logging.INFO, logger="bayescale"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
+        retried = bs.fit(runs, seed=3)
+        given = bs.fit(runs, draws=50, seed=3)
+        mapping = bs.fit(runs, sampler={"draws": 50, "tune": 80}, seed=3)
+    assert "not converged with 50 draws and 50 tuning steps per chain" in caplog.text
+    assert (retried.sampler["draws"], retried.sampler["tune"]) == (100, 100)
+    assert retried.posterior.sizes["draw"] == 100
+    [first] = retried.diagnostics["retried"]
+    assert (first["draws"], first["tune"]) == (50, 50) and first["problems"]
+    # ... and the fit kept is the second one, with its own diagnostics
+    kept = {name: value for name, value in retried.diagnostics.items() if name != "retried"}
+    assert kept == sampling.convergence_report(retried.tree)
+    # Draws the user gives are sampled exactly, once (tuning steps left out: 1000)
+    for fitted, tune in ((given, 1000), (mapping, 80)):
+        assert (fitted.sampler["draws"], fitted.sampler["tune"]) == (50, tune)
+        assert "retried" not in fitted.diagnostics
+    assert fitter.draw_schedule("nutpie", None, 300, {})[1].tune == 300
 
 
 def test_normal_likelihood_option():
