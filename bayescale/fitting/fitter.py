@@ -178,19 +178,6 @@ def fit(
                              "the Bayesian fit has none: drop it, or use "
                              "method='huber-bootstrap'")
     if method == "huber-bootstrap":
-        runs = as_runs(runs, **runs_options)
-        for message in narrow_compute(runs):
-            warnings.warn(message, RunsWarning, stacklevel=2)
-        if with_datasets or split_sources_by is not None:
-            given = "with_datasets=" if with_datasets else "split_sources_by="
-            raise BayescaleError(f"method='huber-bootstrap' fits one source; {given} needs "
-                                 "the Bayesian fit (method='bayes')")
-        if spec.law != "chinchilla":
-            raise BayescaleError(f"method='huber-bootstrap' is Hoffmann/Epoch's fit of the "
-                                 f"Chinchilla law; model '{spec.name}' has the {spec.law} law: "
-                                 "use method='bayes' for it")
-        log.info("bayescale: Huber-bootstrap baseline on %d runs (%d resamples)", len(runs),
-                 resamples)
         defaults = {field.name: field.default for field in fields(SamplerSettings)}
         asked = dict(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
                      device=device, init=init)
@@ -200,6 +187,19 @@ def fit(
             given = ", ".join(chosen) if chosen else "sampler"
             raise BayescaleError(f"method='huber-bootstrap' takes no sampler settings ({given}); "
                                  "give resamples= and seed=, or use method='bayes'")
+        if with_datasets or split_sources_by is not None:
+            given = "with_datasets=" if with_datasets else "split_sources_by="
+            raise BayescaleError(f"method='huber-bootstrap' fits one source; {given} needs "
+                                 "the Bayesian fit (method='bayes')")
+        if spec.law != "chinchilla":
+            raise BayescaleError(f"method='huber-bootstrap' is Hoffmann/Epoch's fit of the "
+                                 f"Chinchilla law; model '{spec.name}' has the {spec.law} law: "
+                                 "use method='bayes' for it")
+        runs = as_runs(runs, **runs_options)
+        for message in narrow_compute(runs):
+            warnings.warn(message, RunsWarning, stacklevel=2)
+        log.info("bayescale: Huber-bootstrap baseline on %d runs (%d resamples)", len(runs),
+                 resamples)
         return Fit(huber_bootstrap(runs, resamples=resamples, seed=seed, spec=spec,
                                    grid=STARTS[starts]))
     schedule = draw_schedule(sampler, draws, tune, dict(
