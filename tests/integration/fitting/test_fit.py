@@ -180,6 +180,7 @@ def test_draws_left_out_sample_again_with_more_when_the_fit_falls_short(monkeypa
         warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
         retried = bs.fit(runs, seed=3)
         given = bs.fit(runs, draws=50, seed=3)
+        again = bs.fit(runs, sampler=retried.sampler)  # the settings it records reproduce it
         mapping = bs.fit(runs, sampler={"draws": 50, "tune": 80}, seed=3)
     assert "not converged with 50 draws and 50 tuning steps per chain" in caplog.text
     assert (retried.sampler["draws"], retried.sampler["tune"]) == (100, 100)
@@ -189,6 +190,7 @@ def test_draws_left_out_sample_again_with_more_when_the_fit_falls_short(monkeypa
     # ... and the fit kept is the second one, with its own diagnostics
     kept = {name: value for name, value in retried.diagnostics.items() if name != "retried"}
     assert kept == sampling.convergence_report(retried.tree)
+    xr.testing.assert_equal(again.posterior, retried.posterior)  # values and coords
     # Draws the user gives are sampled exactly, once (tuning steps left out: 1000)
     for fitted, tune in ((given, 1000), (mapping, 80)):
         assert (fitted.sampler["draws"], fitted.sampler["tune"]) == (50, tune)
