@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bayescale-cli-speed-"))
     runs_file = work / "epoch.csv"
     from bayescale import datasets
+    from bayescale.checks.transfer import split_heldout
 
     epoch = datasets.load("epoch-chinchilla").table
     epoch[["N", "D", "loss"]].to_csv(runs_file, index=False)
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
     # 28 runs (gadre2024's RedPajama runs below the top 20% of compute) whose fit falls short
     # of the convergence bar at 1000 draws: by default it samples once more with 2000
     few = datasets.load("gadre2024").table.query("source == 'gadre2024/rpj'")
-    few = few[few["C"] < np.sort(few["C"])[-round(0.2 * len(few))]]
+    few = few[~split_heldout(few)]
     few_file = work / "rpj-lower.csv"
     few[["N", "D", "loss"]].to_csv(few_file, index=False)
     fit_file = work / "fit.nc"

@@ -56,16 +56,12 @@ def sampler_arguments(p: argparse.ArgumentParser, retry: bool = False) -> None:
     """
     p.add_argument("--sampler", choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER,
                    help="NUTS implementation (numpyro and blackjax need the jax extra)")
-    if retry:
-        p.add_argument("--draws", type=int, default=None,
-                       help="draws per chain (default: 1000, and once more with 2000 if the "
-                            "fit has not converged)")
-        p.add_argument("--tune", type=int, default=None,
-                       help="tuning steps per chain (default: 1000; with --draws left "
-                            "out, as many as the draws)")
-    else:
-        p.add_argument("--draws", type=int, default=1000, help="draws per chain")
-        p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
+    draws_help, tune_help = (
+        ("draws per chain (default: 1000, and once more with 2000 if the fit has not "
+         "converged)", "tuning steps per chain (default: 1000; with --draws left out, as many "
+         "as the draws)") if retry else ("draws per chain", "tuning steps per chain"))
+    p.add_argument("--draws", type=int, default=None if retry else 1000, help=draws_help)
+    p.add_argument("--tune", type=int, default=None if retry else 1000, help=tune_help)
     p.add_argument("--chains", type=int, default=4, help="chains")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--target-accept", type=float, default=0.9,

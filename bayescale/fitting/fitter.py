@@ -44,6 +44,7 @@ BORROW = ("prior", "joint")
 # the lower 80% of nine published run sets met the bar 5 of 9 times at 1000 draws and 9 of 9
 # with the second run (docs/validation/transfer.md).
 DEFAULT_DRAWS = (1000, 2000)
+SETTING_DEFAULTS = {field.name: field.default for field in fields(SamplerSettings)}
 
 
 def fit(
@@ -178,11 +179,10 @@ def fit(
                              "the Bayesian fit has none: drop it, or use "
                              "method='huber-bootstrap'")
     if method == "huber-bootstrap":
-        defaults = {field.name: field.default for field in fields(SamplerSettings)}
         asked = dict(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
                      device=device, init=init)
         chosen = [name for name, value in asked.items()
-                  if value is not None and value != defaults[name]]
+                  if value is not None and value != SETTING_DEFAULTS[name]]
         if not isinstance(sampler, str) or sampler != DEFAULT_SAMPLER or chosen:
             given = ", ".join(chosen) if chosen else "sampler"
             raise BayescaleError(f"method='huber-bootstrap' takes no sampler settings ({given}); "
@@ -290,8 +290,7 @@ def draw_schedule(sampler: str | Mapping[str, Any] | SamplerSettings, draws: int
     with each until one converges. Otherwise the one settings asked for (tuning steps left out:
     1000).
     """
-    given = {} if isinstance(sampler, str) else (
-        sampler.to_dict() if isinstance(sampler, SamplerSettings) else dict(sampler))
+    given = _given_settings(sampler)
     automatic = draws is None and "draws" not in given
     schedule = []
     for count in DEFAULT_DRAWS if automatic else (draws,):
@@ -313,14 +312,13 @@ def sampler_settings(sampler: str | Mapping[str, Any] | SamplerSettings,
     """
     if isinstance(sampler, str):
         return SamplerSettings(sampler=sampler, **keywords)
-    given = sampler.to_dict() if isinstance(sampler, SamplerSettings) else dict(sampler)
-    known = {field.name: field.default for field in fields(SamplerSettings)}
-    unknown = sorted(set(given) - set(known))
+    given = _given_settings(sampler)
+    unknown = sorted(set(given) - set(SETTING_DEFAULTS))
     if unknown:
         raise BayescaleError(f"sampler settings {unknown} are not sampler settings; give some "
-                             f"of {sorted(known)}")
+                             f"of {sorted(SETTING_DEFAULTS)}")
     for name, value in keywords.items():
-        if name in given and value != known[name] and value != given[name]:
+        if name in given and value != SETTING_DEFAULTS[name] and value != given[name]:
             raise BayescaleError(f"{name}={value!r} contradicts the sampler settings' "
                                  f"{name}={given[name]!r}: give it once")
     return SamplerSettings(**(keywords | given))
@@ -351,3 +349,10 @@ def _literature_spec(spec: ModelSpec, runs: Runs, names: Sequence[str | Runs],
                          for name, entry in entries.items()},
               "correlation": {k: v for k, v in correlation.items() if k != "why"}}
     return spec.with_overrides(priors=entries, correlation=correlation), record
+
+
+def _given_settings(sampler: str | Mapping[str, Any] | SamplerSettings) -> dict[str, Any]:
+    """Return the settings ``sampler`` sets itself (none for a sampler's name)."""
+    if isinstance(sampler, str):
+        return {}
+    return sampler.to_dict() if isinstance(sampler, SamplerSettings) else dict(sampler)
