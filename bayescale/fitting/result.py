@@ -210,6 +210,7 @@ class Fit:
         import pymc as pm
 
         from bayescale.inference.model import build_model
+        from bayescale.inference.pointwise import derived
 
         table = self.runs.table
         groups = {name: self.tree[name].to_dataset() for name in
@@ -223,7 +224,8 @@ class Fit:
         model = build_model(self.runs, self.spec)
         with model:
             if "log_likelihood" not in tree:
-                pm.stats.compute_log_likelihood(tree, progressbar=False)
+                tree["log_likelihood"] = xr.DataTree(derived(
+                    model, tree["posterior"].to_dataset(), deterministics=False)[1])
             if log_prior:
                 pm.stats.compute_log_prior(tree, progressbar=False)
             if predictive:

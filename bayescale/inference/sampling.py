@@ -38,6 +38,7 @@ import xarray as xr
 from bayescale.errors import ConvergenceWarning, SamplerError
 from bayescale.inference import interrupts
 from bayescale.inference.diagnostics import elements, variable_diagnostics
+from bayescale.inference.pointwise import derived
 from bayescale.inference.settings import (  # noqa: F401 (re-exported)
     DEFAULT_SAMPLER,
     DEVICES,
@@ -64,7 +65,7 @@ MAX_COMPILED = 16
 
 def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False,
            structure: str | None = None, log_likelihood: bool = True) -> xr.DataTree:
-    """Sample the posterior of ``model`` and add its pointwise log likelihood.
+    """Sample the posterior of ``model``; add its deterministics and pointwise log likelihood.
 
     Parameters
     ----------
@@ -113,8 +114,14 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
     if drawn != settings.draws:
         raise SamplerError(f"the sampler returned {drawn} draws of the {settings.draws} asked "
                            "for (it stopped early); nothing is kept, run the fit again")
-    if log_likelihood:
-        pm.compute_log_likelihood(tree, model=model, progressbar=False)
+    posterior = tree["posterior"].to_dataset()
+    missing = [var for var in model.deterministics if var.name not in posterior]  # nutpie's
+    deterministics, pointwise = derived(model, posterior, deterministics=bool(missing),
+                                        log_likelihood=log_likelihood)
+    if deterministics is not None:
+        tree["posterior"] = xr.DataTree(posterior.assign(deterministics.data_vars))
+    if pointwise is not None:
+        tree["log_likelihood"] = xr.DataTree(pointwise)
     tree.attrs["device"] = device
     return tree
 
@@ -233,9 +240,6 @@ def _sample_nutpie(model: pm.Model, settings: SamplerSettings, progressbar: bool
         dataset = tree[group].to_dataset()
         names = {dim: list(model.coords[dim]) for dim in dataset.dims if dim in model.coords}
         dataset = dataset.assign_coords(names)
-        if group == "posterior":
-            dataset = pm.compute_deterministics(dataset, model=model, extend_dataset=True,
-                                                progressbar=False)
         tree[group] = xr.DataTree(dataset)
     return tree
 

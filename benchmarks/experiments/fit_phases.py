@@ -7,7 +7,8 @@ times in this process's interpreter, each in a new process, with the user's comp
 (run it twice to see a warm cache). In each, the steps of the fit are timed by wrapping their
 functions: the imports, the compiled model
 (:func:`bayescale.inference.nutpie_model.compile_nutpie_model`), sampling, the deterministics
-and the pointwise log likelihood (PyMC), the diagnostics and writing the file. Prints a table
+with the pointwise log likelihood (:func:`bayescale.inference.pointwise.derived`), the
+diagnostics and writing the file. Prints a table
 of the steps per run (seconds).
 """
 
@@ -26,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 STEPS = [("bayescale.inference.nutpie_model", "compile_nutpie_model"),
-         ("nutpie", "sample"), ("pymc", "compute_deterministics"),
-         ("pymc", "compute_log_likelihood"), ("bayescale.fitting.fitter", "variable_diagnostics"),
+         ("nutpie", "sample"), ("bayescale.inference.sampling", "derived"),
+         ("bayescale.fitting.fitter", "variable_diagnostics"),
          ("bayescale.fitting.fitfile", "write")]
 
 
