@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import platform
+import time
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -76,7 +77,12 @@ def compile_nutpie_model(model: pm.Model, initial_point, structure: str | None =
             log.info("bayescale: nutpie's compiled model of this structure read from the disk "
                      "cache (%s)", record_file.name)
             return compiled
+    log.info("bayescale: compiling the model with numba (up to about 40 s on 2 cores); %s",
+             "later fits of this structure, in any process, reuse it" if record_file is not None
+             else "the disk cache is off, so no later process reuses it")
+    started = time.perf_counter()
     compiled, record = _compile(model, initial_point)
+    log.info("bayescale: compiled in %.1f s", time.perf_counter() - started)
     if record_file is not None and record is not None:
         staged = record_file.with_suffix(f".{os.getpid()}.tmp")
         staged.write_text(json.dumps(record))

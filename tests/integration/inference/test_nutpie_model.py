@@ -44,12 +44,17 @@ def test_a_record_that_does_not_serve_the_model_compiles_it_instead(model, caplo
     record_file = nutpie_model._record_file(structure)
     record_file.unlink(missing_ok=True)
     try:
-        compiled = compile_nutpie_model(model, sampling._initial_point(model), structure)
+        with caplog.at_level(logging.INFO, logger="bayescale"):
+            compiled = compile_nutpie_model(model, sampling._initial_point(model), structure)
+        assert "compiling the model with numba" in caplog.text  # the user knows why it waits
+        assert "read from the disk cache" not in caplog.text
+        caplog.clear()
         record = json.loads(record_file.read_text())
         assert record["data"] and set(record["keys"]) == {"logp", "expand"}
         with caplog.at_level(logging.INFO, logger="bayescale"):
             loaded = compile_nutpie_model(model, sampling._initial_point(model), structure)
         assert "read from the disk cache" in caplog.text
+        assert "compiling" not in caplog.text
         # callbacks that are not in the cache: numba has nothing to compile them from
         record_file.write_text(json.dumps(record | {"keys": {"logp": "0" * 64,
                                                              "expand": "0" * 64}}))
@@ -57,6 +62,7 @@ def test_a_record_that_does_not_serve_the_model_compiles_it_instead(model, caplo
         with caplog.at_level(logging.INFO, logger="bayescale"):
             recompiled = compile_nutpie_model(model, sampling._initial_point(model), structure)
         assert "does not serve this model" in caplog.text
+        assert "compiling the model with numba" in caplog.text
         assert json.loads(record_file.read_text()) == record  # written anew
     finally:
         record_file.unlink(missing_ok=True)
