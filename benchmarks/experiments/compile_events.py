@@ -1,17 +1,21 @@
 """Experiment: where numba's compile of a model's log density and gradient spends its time.
 
 Usage: ``PYTENSOR_FLAGS=base_compiledir=$(mktemp -d) python
-benchmarks/experiments/compile_events.py`` (an empty compile folder: otherwise numba reads its
-cache and compiles nothing).
+benchmarks/experiments/compile_events.py [--remove-asserts]`` (an empty compile folder:
+otherwise numba reads its cache and compiles nothing).
 
 Builds the model of Epoch's 240 runs, has PyTensor compile nutpie's function of its log
 density and gradient with numba (as a cold ``bayescale fit`` does), and listens to numba's
 compile events: each compilation's time less that of the compilations inside it, summed by
 function name. Prints the number of graph nodes, the total and the 20 largest names.
+``--remove-asserts`` compiles the graph without its Assert nodes (PyTensor's
+``local_remove_all_assert`` rewrite: the checks that the runs' arrays broadcast, and the
+shape arithmetic they need), to see what those nodes cost.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections import defaultdict
 
@@ -43,12 +47,19 @@ class _Exclusive(event.Listener):
         self.count[name] += 1
 
 
-def main() -> int:
+def main(argv=None) -> int:
     from nutpie.compile_pymc import _make_functions
+    from pytensor.compile.mode import get_mode
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--remove-asserts", action="store_true")
+    args = parser.parse_args(argv)
+    mode = get_mode("NUMBA")
+    if args.remove_asserts:
+        mode = mode.including("local_remove_all_assert")
     model = build_model(datasets.load("epoch-chinchilla"), load_spec("chinchilla"))
     n_dim, _, logp, *_ = _make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=True,
+        model, mode=mode, compute_grad=True, join_expanded=True,
         pymc_initial_point_fn=_initial_point(model),
         var_names=[var.name for var in model.free_RVs])
     listener = _Exclusive()
