@@ -82,8 +82,8 @@ def main() -> None:
                 start = time.perf_counter()
                 with warnings.catch_warnings():  # recorded in the table instead
                     warnings.simplefilter("ignore", bs.errors.ConvergenceWarning)
-                    fit = bs.fit(user, with_datasets=extra, borrow="joint", draws=args.draws,
-                                 tune=args.tune, seed=args.seed)
+                    fit = bs.fit(user, with_datasets=extra, draws=args.draws, tune=args.tune,
+                                 seed=args.seed, **({"borrow": "joint"} if extra else {}))
                 wall = time.perf_counter() - start
                 diagnostics = fit.diagnostics
                 scored = score(fit, held_out, seed=args.seed).assign(

@@ -175,7 +175,8 @@ def _compare(args) -> int:
     if args.plot and args.no_extrapolation:
         raise ValueError("--plot draws the held-out runs: drop --no-extrapolation")
     runs, published = runs_from(args)
-    options = sampler_options(args) | {"with_datasets": published, "borrow": "joint"}
+    options = sampler_options(args) | ({"with_datasets": published, "borrow": "joint"}
+                                       if published else {})
     comparison = compare_laws(runs, args.models, **options)
     loo = comparison.table[["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight",
                             "bad_pareto_k", "converged"]]

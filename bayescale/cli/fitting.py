@@ -18,6 +18,7 @@ from bayescale.cli.common import (
 # bayescale.fitting.result.METHODS, written out so that building the parser loads no fitting
 # code (tests/test_cli.py checks they agree)
 METHODS = ("bayes", "huber-bootstrap")
+RESAMPLES = 4000  # bayescale.estimators.huber.RESAMPLES
 
 
 def register(commands) -> None:
@@ -41,7 +42,7 @@ def register(commands) -> None:
     p.add_argument("--method", choices=list(METHODS), default="bayes",
                    help="bayes (PyMC posterior) or huber-bootstrap (the classical Hoffmann/"
                         "Epoch fit with bootstrap intervals, as a baseline)")
-    p.add_argument("--resamples", type=int, default=4000,
+    p.add_argument("--resamples", type=int, default=RESAMPLES,
                    help="bootstrap resamples of --method huber-bootstrap")
     p.add_argument("--starts", choices=["epoch", "coarse"], default="epoch",
                    help="--method huber-bootstrap: L-BFGS-B from Epoch's 4500 starts, or 243")
@@ -63,14 +64,21 @@ def _show_progress(args) -> bool:
 
 def _fit(args) -> int:
     from bayescale.fitting.fitfile import check_output
-    from bayescale.fitting.fitter import fit
+    from bayescale.fitting.fitter import check_options, fit
     from bayescale.inference.settings import SamplerSettings
     from bayescale.spec.model_spec import load_spec
 
     check_output(args.output, overwrite=args.overwrite)
-    spec = load_spec(args.model, priors=parse_priors(args.prior), likelihood=args.likelihood)
+    # refuse a bad model, prior, likelihood, or options that contradict each other or would be
+    # ignored, before reading any runs
+    options = dict(method=args.method, resamples=args.resamples, starts=args.starts,
+                   with_datasets=args.with_datasets or (), borrow=args.borrow,
+                   priors=parse_priors(args.prior), likelihood=args.likelihood,
+                   **sampler_options(args))
+    spec = load_spec(args.model, priors=options["priors"], likelihood=args.likelihood)
+    check_options(spec, discrepancy="learned", pooling=None,
+                  **{name: value for name, value in options.items() if name != "seed"})
     if args.method == "bayes":  # refuse bad sampler settings before reading any runs
-        options = sampler_options(args)
         SamplerSettings(**{name: options[name] for name in SamplerSettings.__dataclass_fields__
                            if options[name] is not None})
     if args.borrow == "prior" and args.with_datasets:
@@ -82,10 +90,9 @@ def _fit(args) -> int:
         runs, published = runs_from(args, load_with=False), args.with_datasets
     else:
         runs, published = runs_from(args)
-    result = fit(runs, method=args.method, resamples=args.resamples, starts=args.starts,
-                 with_datasets=published,
-                 borrow=args.borrow, model=spec, progressbar=_show_progress(args),
-                 log_likelihood=not args.no_log_likelihood, **sampler_options(args))
+    result = fit(runs, model=args.model, progressbar=_show_progress(args),
+                 log_likelihood=not args.no_log_likelihood,
+                 **options | {"with_datasets": published})
     path = result.save(args.output, overwrite=args.overwrite)
     print(f"saved {result!r} to {path}", file=sys.stderr)
     status = print_summary(result, 0.94, args.json)

@@ -30,6 +30,8 @@ from bayescale.spec.laws import chinchilla_log_loss
 from bayescale.spec.model_spec import ModelSpec
 
 METHOD = "huber-bootstrap"
+# Bootstrap resamples of the runs by default, as in Epoch AI's replication.
+RESAMPLES = 4000
 HUBER_DELTA = 1e-3
 GRID = {
     "a": np.arange(0.0, 25.1, 5.0),
@@ -130,7 +132,7 @@ def grid_fit(log_N, log_D, log_L, delta=HUBER_DELTA, grid=None,
     return best, best_value, failures, best_converged
 
 
-def huber_bootstrap(runs: Runs, resamples: int = 4000, seed: int = 42,
+def huber_bootstrap(runs: Runs, resamples: int = RESAMPLES, seed: int = 42,
                     delta: float = HUBER_DELTA, spec: ModelSpec | None = None,
                     grid: dict | None = None, maxiter: int | None = None):
     """Fit the Chinchilla law the classical way and bootstrap it (see the module docstring).

@@ -21,7 +21,7 @@ from bayescale.data import datasets
 from bayescale.data.records import FORMAT, provenance, table_to_dataset
 from bayescale.data.runs import Runs, as_runs, combine_runs
 from bayescale.errors import BayescaleError, RunsError, RunsWarning
-from bayescale.estimators.huber import STARTS, huber_bootstrap
+from bayescale.estimators.huber import RESAMPLES, STARTS, huber_bootstrap
 from bayescale.fitting.literature import LiteraturePrior, discrepancy_per_decade
 from bayescale.fitting.result import METHODS, Fit
 from bayescale.inference.diagnostics import variable_diagnostics
@@ -51,7 +51,7 @@ def fit(
     runs: Any,
     *,
     method: str = "bayes",
-    resamples: int = 4000,
+    resamples: int = RESAMPLES,
     starts: str = "epoch",
     with_datasets: Sequence[str | Runs] = (),
     borrow: str = "prior",
@@ -170,31 +170,12 @@ def fit(
 
     """
     spec = load_spec(model, priors=priors, likelihood=likelihood, pooling=pooling)
-    if method not in METHODS:
-        raise BayescaleError(f"unknown method '{method}': choose one of {METHODS}")
-    if starts not in STARTS:
-        raise BayescaleError(f"starts must be one of {sorted(STARTS)}, not '{starts}'")
-    if starts != "epoch" and method != "huber-bootstrap":
-        raise BayescaleError("starts= chooses the huber-bootstrap baseline's grid of starts; "
-                             "the Bayesian fit has none: drop it, or use "
-                             "method='huber-bootstrap'")
+    check_options(spec, method=method, resamples=resamples, starts=starts,
+                  with_datasets=with_datasets, borrow=borrow, discrepancy=discrepancy,
+                  split_sources_by=split_sources_by, priors=priors, likelihood=likelihood,
+                  pooling=pooling, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                  target_accept=target_accept, device=device, init=init)
     if method == "huber-bootstrap":
-        asked = dict(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
-                     device=device, init=init)
-        chosen = [name for name, value in asked.items()
-                  if value is not None and value != SETTING_DEFAULTS[name]]
-        if not isinstance(sampler, str) or sampler != DEFAULT_SAMPLER or chosen:
-            given = ", ".join(chosen) if chosen else "sampler"
-            raise BayescaleError(f"method='huber-bootstrap' takes no sampler settings ({given}); "
-                                 "give resamples= and seed=, or use method='bayes'")
-        if with_datasets or split_sources_by is not None:
-            given = "with_datasets=" if with_datasets else "split_sources_by="
-            raise BayescaleError(f"method='huber-bootstrap' fits one source; {given} needs "
-                                 "the Bayesian fit (method='bayes')")
-        if spec.law != "chinchilla":
-            raise BayescaleError(f"method='huber-bootstrap' is Hoffmann/Epoch's fit of the "
-                                 f"Chinchilla law; model '{spec.name}' has the {spec.law} law: "
-                                 "use method='bayes' for it")
         runs = as_runs(runs, **runs_options)
         for message in narrow_compute(runs):
             warnings.warn(message, RunsWarning, stacklevel=2)
@@ -211,8 +192,6 @@ def fit(
         warnings.warn(message, RunsWarning, stacklevel=2)
     tau, tau_origin = _discrepancy(discrepancy)
     borrowed = None
-    if borrow not in BORROW:
-        raise BayescaleError(f"unknown borrow='{borrow}': choose one of {BORROW}")
     if with_datasets and borrow == "prior":
         spec, borrowed = _literature_spec(spec, runs, with_datasets, priors or {})
         with_datasets = ()
@@ -265,6 +244,66 @@ def fit(
     warn_if_unconverged(report, n_sources=len(runs.sources), init=settings.init,
                         draws=settings.draws)
     return Fit(tree)
+
+
+def check_options(spec: ModelSpec, *, method: str, resamples: int, starts: str,
+                  with_datasets: Sequence, borrow: str, discrepancy: float | str,
+                  split_sources_by, priors, likelihood, pooling, sampler, draws, tune, chains,
+                  target_accept, device, init) -> None:
+    """Refuse options of :func:`fit` that contradict each other or that its method would ignore.
+
+    Called by :func:`fit` before it reads any runs, and by the command line before it loads
+    them; the arguments are :func:`fit`'s (``spec``: the model with its overrides).
+
+    Raises
+    ------
+    BayescaleError
+        Naming the option and what to do instead.
+
+    """
+    if method not in METHODS:
+        raise BayescaleError(f"unknown method '{method}': choose one of {METHODS}")
+    if starts not in STARTS:
+        raise BayescaleError(f"starts must be one of {sorted(STARTS)}, not '{starts}'")
+    if starts != "epoch" and method != "huber-bootstrap":
+        raise BayescaleError("starts= chooses the huber-bootstrap baseline's grid of starts; "
+                             "the Bayesian fit has none: drop it, or use "
+                             "method='huber-bootstrap'")
+    if resamples != RESAMPLES and method != "huber-bootstrap":
+        raise BayescaleError("resamples= is the huber-bootstrap baseline's number of bootstrap "
+                             "resamples; the Bayesian fit draws from the posterior instead "
+                             "(draws=): drop it, or use method='huber-bootstrap'")
+    if borrow not in BORROW:
+        raise BayescaleError(f"unknown borrow='{borrow}': choose one of {BORROW}")
+    if borrow != "prior" and not with_datasets:
+        raise BayescaleError(f"borrow='{borrow}' says how the published runs of with_datasets= "
+                             "inform your fit, and none are named: add with_datasets= (CLI "
+                             "--with), or drop it")
+    if method == "huber-bootstrap":
+        asked = dict(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
+                     device=device, init=init)
+        chosen = [name for name, value in asked.items()
+                  if value is not None and value != SETTING_DEFAULTS[name]]
+        if not isinstance(sampler, str) or sampler != DEFAULT_SAMPLER or chosen:
+            given = ", ".join(chosen) if chosen else "sampler"
+            raise BayescaleError(f"method='huber-bootstrap' takes no sampler settings ({given}); "
+                                 "give resamples= and seed=, or use method='bayes'")
+        overrides = [f"{name}=" for name, value in (("priors", priors), ("likelihood",
+                     likelihood), ("pooling", pooling)) if value] + (
+                     ["discrepancy="] if discrepancy != "learned" else [])
+        if overrides:
+            raise BayescaleError(f"method='huber-bootstrap' minimises a Huber loss, with no "
+                                 f"priors, likelihood, pooling or discrepancy: "
+                                 f"{', '.join(overrides)} would be ignored; drop it, or use "
+                                 "method='bayes'")
+        if with_datasets or split_sources_by is not None:
+            given = "with_datasets=" if with_datasets else "split_sources_by="
+            raise BayescaleError(f"method='huber-bootstrap' fits one source; {given} needs "
+                                 "the Bayesian fit (method='bayes')")
+        if spec.law != "chinchilla":
+            raise BayescaleError(f"method='huber-bootstrap' is Hoffmann/Epoch's fit of the "
+                                 f"Chinchilla law; model '{spec.name}' has the {spec.law} law: "
+                                 "use method='bayes' for it")
 
 
 def _discrepancy(discrepancy: float | str) -> tuple[float, str]:

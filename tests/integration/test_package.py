@@ -9,6 +9,7 @@ import pytest
 import bayescale as bs
 from bayescale.cli import main
 from bayescale.cli.fitting import METHODS as CLI_METHODS
+from bayescale.cli.fitting import RESAMPLES as CLI_RESAMPLES
 from bayescale.cli.queries import KAPLAN_EXPONENT as CLI_KAPLAN_EXPONENT
 from bayescale.spec import available_specs, load_spec
 from bayescale.spec.model_spec import _validate
@@ -25,10 +26,12 @@ def test_the_public_api_is_small_and_every_name_resolves():
 
 
 def test_constants_written_out_in_the_cli_agree_with_the_library():
+    from bayescale.estimators.huber import RESAMPLES
     from bayescale.fitting.result import METHODS
     from bayescale.queries.famous import KAPLAN_EXPONENT
 
     assert CLI_METHODS == METHODS
+    assert CLI_RESAMPLES == RESAMPLES
     assert CLI_KAPLAN_EXPONENT == KAPLAN_EXPONENT
 
 

@@ -145,6 +145,13 @@ def test_models_and_datasets_listings(capsys):
         (["fit", "epoch-chinchilla", "-o", "{tmp}/x.nc", "--init", "laplace"],
          "bayescale: error: init='laplace' sets a dense mass matrix, which only the pymc and "
          "numpyro samplers take, not 'nutpie'"),
+        (["fit", "epoch-chinchilla", "-o", "{tmp}/x.nc", "--resamples", "100"],
+         "bayescale: error: resamples= is the huber-bootstrap baseline's number"),
+        (["fit", "epoch-chinchilla", "-o", "{tmp}/x.nc", "--method", "huber-bootstrap",
+          "--prior", "alpha=LogNormal(mu=-1,sigma=0.2)"],
+         "bayescale: error: method='huber-bootstrap' minimises a Huber loss, with no priors"),
+        (["fit", "epoch-chinchilla", "-o", "{tmp}/x.nc", "--borrow", "joint"],
+         "bayescale: error: borrow='joint' says how the published runs of with_datasets="),
     ],
 )
 def test_bad_input_exits_nonzero_with_one_line(args, message, tmp_path, capsys):

@@ -167,6 +167,16 @@ def test_sampler_errors():
         bs.fit(simulate_runs(), method="huber-bootstrap", starts="fine")
     with pytest.raises(bs.errors.BayescaleError, match="the Bayesian fit has none"):
         bs.fit(simulate_runs(), starts="coarse")
+    # nothing else that one method has is silently ignored by the other
+    with pytest.raises(bs.errors.BayescaleError, match="resamples= is the huber-bootstrap"):
+        bs.fit(simulate_runs(), resamples=100)
+    for ignored in ({"priors": {"alpha": {"dist": "LogNormal", "mu": -1.0, "sigma": 0.2}}},
+                    {"likelihood": "normal"}, {"discrepancy": 0.0}):
+        name = next(iter(ignored))
+        with pytest.raises(bs.errors.BayescaleError, match=rf"minimises a Huber loss.*{name}="):
+            bs.fit(simulate_runs(), method="huber-bootstrap", **ignored)
+    with pytest.raises(bs.errors.BayescaleError, match=r"borrow='joint' says how .* none are"):
+        bs.fit(simulate_runs(), borrow="joint")
 
 
 def test_draws_left_out_sample_again_with_more_when_the_fit_falls_short(monkeypatch, caplog):
