@@ -253,7 +253,15 @@ def check_options(spec: ModelSpec, *, method: str, resamples: int, starts: str,
     """Refuse options of :func:`fit` that contradict each other or that its method would ignore.
 
     Called by :func:`fit` before it reads any runs, and by the command line before it loads
-    them; the arguments are :func:`fit`'s (``spec``: the model with its overrides).
+    them.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model, with the overrides ``priors`` and ``likelihood`` applied.
+    method, resamples, starts, with_datasets, borrow, discrepancy, split_sources_by, priors, \
+likelihood, pooling, sampler, draws, tune, chains, target_accept, device, init
+        As given to :func:`fit`.
 
     Raises
     ------
