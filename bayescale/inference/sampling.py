@@ -115,8 +115,9 @@ def sample(model: pm.Model, settings: SamplerSettings, progressbar: bool = False
         raise SamplerError(f"the sampler returned {drawn} draws of the {settings.draws} asked "
                            "for (it stopped early); nothing is kept, run the fit again")
     posterior = tree["posterior"].to_dataset()
-    missing = [var for var in model.deterministics if var.name not in posterior]  # nutpie's
-    deterministics, pointwise = derived(model, posterior, deterministics=bool(missing),
+    # nutpie returns the free variables only; the other samplers their deterministics too
+    missing = any(var.name not in posterior for var in model.deterministics)
+    deterministics, pointwise = derived(model, posterior, deterministics=missing,
                                         log_likelihood=log_likelihood)
     if deterministics is not None:
         tree["posterior"] = xr.DataTree(posterior.assign(deterministics.data_vars))
