@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import importlib
 import json
 import subprocess
@@ -35,7 +36,8 @@ STEPS = [("bayescale.inference.nutpie_model", "compile_nutpie_model"),
 def one_fit(runs_file: str, out: str) -> dict:
     """Run the command line's fit in this process, timing its steps."""
     started = time.perf_counter()
-    sys.modules["dask"] = None  # as the `bayescale` program does for `fit`
+    sys.modules["dask"] = None  # as the `bayescale` program does for `fit`, and it imports
+    gc.disable()  # without the cycle collector
     from bayescale.cli.main import program
 
     for module in ("bayescale.fitting.fitter", "bayescale.fitting.fitfile", "nutpie", "pymc",

@@ -1,5 +1,7 @@
 """The package's shape: a small public API, layers, lazy imports, and the CLI's entry points."""
 
+import gc
+import importlib
 import json
 import subprocess
 import sys
@@ -13,6 +15,8 @@ from bayescale.cli.fitting import RESAMPLES as CLI_RESAMPLES
 from bayescale.cli.queries import KAPLAN_EXPONENT as CLI_KAPLAN_EXPONENT
 from bayescale.spec import available_specs, load_spec
 from bayescale.spec.model_spec import _validate
+
+cli_main = importlib.import_module("bayescale.cli.main")  # the module, not its main()
 
 
 def test_the_public_api_is_small_and_every_name_resolves():
@@ -75,6 +79,32 @@ def test_the_program_answers_a_query_without_importing_dask(simulated_fit, tmp_p
     assert "xarray" in imported and "dask" not in imported
     assert main(query) == 0
     assert json.loads(out.stdout) == json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("command, one_shot", [(["models"], True),
+                                               (["compare", "runs.csv"], False)])
+def test_the_program_runs_a_one_shot_command_without_the_cycle_collector(command, one_shot,
+                                                                         monkeypatch):
+    # the program owns its process: a command that does one thing runs without the cycle
+    # collector, and every command freezes what is left, which the exit then does not scan
+    seen = {}
+
+    def run(args):
+        seen.update(enabled=gc.isenabled(), command=args.command)
+        return 0
+
+    monkeypatch.setattr(cli_main, "_run", run)
+    monkeypatch.setattr(sys, "argv", ["bayescale", *command])
+    monkeypatch.setitem(sys.modules, "dask", sys.modules.get("dask"))  # as it was, afterwards
+    frozen = gc.get_freeze_count()
+    try:
+        assert cli_main.program() == 0
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert seen == {"enabled": not one_shot, "command": command[0]}
+    assert (command[0] in cli_main.ONE_SHOT) == one_shot
 
 
 def test_version_and_python_dash_m(capsys):
