@@ -82,17 +82,65 @@ def sampler_options(args) -> dict:
                 init=args.init, split_sources_by=getattr(args, "split_by", None))
 
 
-def query_options(p: argparse.ArgumentParser) -> None:
-    """Add the arguments every query of a fit takes (source, interval, seed, JSON)."""
+def query_options(p: argparse.ArgumentParser, interval: bool = True) -> None:
+    """Add the arguments the queries of a fit take (source, interval, seed, JSON).
+
+    ``interval``: the query reports credible intervals (``--prob``, ``--hdi``); those that
+    report fixed quantiles (``plan``, ``forecast``) do not take them.
+    """
     which = p.add_mutually_exclusive_group()
     which.add_argument("--source", help="a fitted source (default: your own source in a joint "
                                         "fit, the only source, or else a new source)")
     which.add_argument("--new-source", action="store_true",
                        help="a source not in the fit: integrate over the spread between sources")
-    p.add_argument("--prob", type=float, default=0.94, help="credible interval mass")
-    p.add_argument("--hdi", action="store_true", help="highest-density instead of equal-tailed")
-    p.add_argument("--seed", type=int, default=0, help="seed for new-source and noise draws")
+    if interval:
+        p.add_argument("--prob", type=float, default=PROB, help="credible interval mass")
+        p.add_argument("--hdi", action="store_true",
+                       help="highest-density instead of equal-tailed")
+    p.add_argument("--seed", type=int, help="seed of the query's random draws: a new source's "
+                                            "offsets, observation noise (default: 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+
+PROB = 0.94  # the queries' default credible interval mass
+
+
+def query_seed(args, result: Fit, draws: bool = False) -> int:
+    """Return the seed of a query's random draws; refuse ``--seed`` where it draws none.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The query's arguments (``--seed`` left out: None).
+    result : Fit
+        The fit it asks.
+    draws : bool, default False
+        Whether the query draws at random whatever the source (observation noise, a
+        prediction's discrepancy beyond the fitted runs, simulated outcomes, compute growth).
+        A query of a new source always draws: the new source's offsets.
+
+    Returns
+    -------
+    int
+        ``--seed``, or 0 when it was left out.
+
+    Raises
+    ------
+    ValueError
+        ``--seed`` was given to a query whose answer does not depend on it.
+
+    """
+    from bayescale.data.runs import NEW_SOURCE
+    from bayescale.queries.draws import resolve_source
+
+    if args.seed is None:
+        return 0
+    source = resolve_source(result, chosen_source(args))
+    if not draws and source != NEW_SOURCE:
+        raise ValueError(f"--seed seeds a query's random draws, and this query of source "
+                         f"'{source}' draws nothing at random (its answer is the same for every "
+                         "seed): drop --seed")
+    return args.seed
 
 
 def runs_from(args, load_with: bool = True):
@@ -177,16 +225,33 @@ def print_sections(sections: dict, args) -> int:
     return 0
 
 
+# The compute-growth assumption of a forecast, by default
+GROWTH = {"start_year": 2024.0, "start_flops": 5e25, "growth": 4.0, "growth_sd": 0.25}
+
+
 def growth_arguments(p: argparse.ArgumentParser, what: str = "") -> None:
-    """Add the compute-growth assumption of a forecast (``what`` prefixes each help)."""
-    p.add_argument("--start-year", type=float, default=2024.0,
-                   help=f"{what}year of --start-flops")
-    p.add_argument("--start-flops", type=float, default=5e25,
-                   help=f"{what}largest training budget in the start year, FLOPs")
-    p.add_argument("--growth", type=float, default=4.0,
-                   help=f"{what}median yearly growth factor of that budget")
-    p.add_argument("--growth-sd", type=float, default=0.25,
-                   help=f"{what}sd of the log of the yearly growth factor")
+    """Add the compute-growth assumption of a forecast (``what`` prefixes each help).
+
+    They default to None, so that a command can tell whether they were given;
+    :func:`growth_values` fills in :data:`GROWTH`.
+    """
+    p.add_argument("--start-year", type=float,
+                   help=f"{what}year of --start-flops (default: {GROWTH['start_year']:g})")
+    p.add_argument("--start-flops", type=float,
+                   help=f"{what}largest training budget in the start year, FLOPs (default: "
+                        f"{GROWTH['start_flops']:g})")
+    p.add_argument("--growth", type=float,
+                   help=f"{what}median yearly growth factor of that budget (default: "
+                        f"{GROWTH['growth']:g})")
+    p.add_argument("--growth-sd", type=float,
+                   help=f"{what}sd of the log of the yearly growth factor (default: "
+                        f"{GROWTH['growth_sd']:g})")
+
+
+def growth_values(args) -> dict:
+    """Return the compute-growth assumption of ``args``, with :data:`GROWTH` where left out."""
+    return {name: default if getattr(args, name) is None else getattr(args, name)
+            for name, default in GROWTH.items()}
 
 
 def sweep_arguments(p: argparse.ArgumentParser) -> None:

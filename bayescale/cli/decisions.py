@@ -6,10 +6,12 @@ from bayescale import decide
 from bayescale.cli.common import (
     chosen_source,
     growth_arguments,
+    growth_values,
     load_fit,
     plan_pair,
     print_sections,
     query_options,
+    query_seed,
     query_title,
 )
 
@@ -36,7 +38,7 @@ def register(commands) -> None:
     p.add_argument("--next-run", nargs="+", metavar="N:D",
                    help="candidate small runs: how much each would shrink the uncertainty of "
                         "N_opt at --flops")
-    query_options(p)
+    query_options(p, interval=False)
     p.set_defaults(run=_plan)
 
     p = commands.add_parser(
@@ -47,15 +49,22 @@ def register(commands) -> None:
     target.add_argument("--target-loss", type=float, help="loss to reach, nats/token")
     target.add_argument("--target-params", type=float, help="compute-optimal N to reach")
     growth_arguments(p)
-    query_options(p)
+    query_options(p, interval=False)
     p.set_defaults(run=_forecast)
 
 
 def _plan(args) -> int:
     import pandas as pd
 
+    if (args.target_loss is None) != (args.inference_tokens is None):
+        raise ValueError("give --target-loss and --inference-tokens together")
+    if args.target_loss is not None and (args.max_tokens or args.unique_tokens):
+        raise ValueError("the inference-aware plan (--target-loss, --inference-tokens) takes no "
+                         "--max-tokens or --unique-tokens, which would be ignored for it: ask "
+                         "for it in a plan of its own")
     result = load_fit(args)
-    query = dict(source=chosen_source(args), seed=args.seed)
+    query = dict(source=chosen_source(args),
+                 seed=query_seed(args, result, draws=bool(args.next_run)))
     constraints = dict(max_tokens=args.max_tokens, unique_tokens=args.unique_tokens)
     plans = {"expected loss": decide.optimal_plan(result, args.flops, **constraints, **query),
              f"risk-averse (q={args.risk:g})": decide.optimal_plan(
@@ -87,8 +96,6 @@ def _plan(args) -> int:
             pd.DataFrame([{"prob_a_better": float(comparison.prob_a_better),
                            "expected_difference": float(comparison.expected_difference),
                            "difference_q0.05": low, "difference_q0.95": high}]))
-    if (args.target_loss is None) != (args.inference_tokens is None):
-        raise ValueError("give --target-loss and --inference-tokens together")
     if args.target_loss is not None:
         plan = decide.inference_aware_plan(result, args.target_loss, args.inference_tokens,
                                            **query)
@@ -114,18 +121,19 @@ def _forecast(args) -> int:
     from bayescale.decide.forecast import forecast_table, forecast_year
 
     result = load_fit(args)
-    outcome = forecast_year(result, start_year=args.start_year, start_flops=args.start_flops,
-                            growth=args.growth, growth_sd=args.growth_sd,
-                            target_loss=args.target_loss, target_params=args.target_params,
-                            source=chosen_source(args), seed=args.seed)
+    growth = growth_values(args)
+    outcome = forecast_year(result, **growth, target_loss=args.target_loss,
+                            target_params=args.target_params, source=chosen_source(args),
+                            seed=query_seed(args, result, draws=growth["growth_sd"] > 0))
     table = forecast_table(outcome)
+    start_year = growth["start_year"]
     title = query_title(
         result, args, f"When is {outcome.attrs['target']} reached? Compute of the "
                       f"compute-optimal run that reaches it, and the year, with the largest "
-                      f"budget {args.start_flops:.3g} FLOPs in {args.start_year:g} growing "
-                      f"{args.growth:g}x a year (sd of log {args.growth_sd:g}); quantiles over "
-                      "the posterior", interval=False)
-    if table.loc["year"].iloc[0] < args.start_year:
-        title += (f" (a year before {args.start_year:g} means the {args.start_year:g} budget "
+                      f"budget {growth['start_flops']:.3g} FLOPs in {start_year:g} growing "
+                      f"{growth['growth']:g}x a year (sd of log {growth['growth_sd']:g}); "
+                      "quantiles over the posterior", interval=False)
+    if table.loc["year"].iloc[0] < start_year:
+        title += (f" (a year before {start_year:g} means the {start_year:g} budget "
                   "already reaches the target)")
     return print_sections({"forecast": (title, table.T)}, args)

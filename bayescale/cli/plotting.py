@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 
 from bayescale.cli.common import (
+    GROWTH,
     growth_arguments,
+    growth_values,
     load_fit,
     plan_pair,
 )
@@ -28,7 +30,8 @@ def register(commands) -> None:
                         "tokens per parameter and Kaplan's rule at --flops (or alone)")
     p.add_argument("--target-loss", type=float, help="forecast plot: the target loss")
     growth_arguments(p, what="forecast plot: ")
-    p.add_argument("--source", help="a fitted source (default: the fit's default source)")
+    p.add_argument("--source", help="a fitted source (default: the fit's default source; "
+                                    "the ppc plots show every source)")
     p.add_argument("--dpi", type=int, default=150, help="image resolution")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.set_defaults(run=_plot)
@@ -37,6 +40,14 @@ def register(commands) -> None:
 PLOT_KINDS = ("runs", "isoflop", "frontier", "extrapolation", "ppc", "ppc-dist", "prior-ppc",
               "pair", "decision", "forecast")
 
+# The options each plot reads, besides the fit, --output, --dpi and --seed (another given to it
+# would be ignored, so it is refused)
+PLOT_OPTIONS = {"runs": {"source"}, "isoflop": {"flops", "source"},
+                "frontier": {"flops", "source"}, "extrapolation": {"flops", "source"},
+                "ppc": set(), "ppc-dist": set(), "prior-ppc": set(), "pair": {"source"},
+                "decision": {"flops", "plans", "source"},
+                "forecast": {"target_loss", "source", *GROWTH}}
+
 
 def _plot(args) -> int:
     import matplotlib
@@ -44,9 +55,19 @@ def _plot(args) -> int:
     matplotlib.use("Agg")  # files only: no display needed
     from bayescale import plots
 
+    kind, flops = args.kind, args.flops
+    ignored = [name for name in ("flops", "plans", "target_loss", "source", *GROWTH)
+               if getattr(args, name) is not None and name not in PLOT_OPTIONS[kind]]
+    if ignored:
+        options = ", ".join("--" + name.replace("_", "-") for name in ignored)
+        raise ValueError(f"the {kind} plot does not read {options}, which would be ignored: "
+                         f"drop {'them' if len(ignored) > 1 else 'it'} (see 'bayescale plot "
+                         "--help' for which plot reads what)")
+    if kind == "decision" and flops and len(flops) > 1:
+        raise ValueError(f"the decision plot is drawn at one budget: give one --flops, not "
+                         f"{len(flops)}")
     result = load_fit(args)
     common = dict(source=args.source, seed=args.seed)
-    kind, flops = args.kind, args.flops
     if kind == "runs":
         fig, _ = plots.plot_runs(result, **common)
     elif kind == "isoflop":
@@ -69,10 +90,8 @@ def _plot(args) -> int:
             raise ValueError("the decision plot needs --flops C (or --plans N:D ...)")
         fig, _ = plots.plot_decision(result, plans, flops[0] if flops else None, **common)
     else:
-        fig, _ = plots.plot_forecast(result, start_year=args.start_year,
-                                     start_flops=args.start_flops, growth=args.growth,
-                                     growth_sd=args.growth_sd, target_loss=args.target_loss,
-                                     **common)
+        fig, _ = plots.plot_forecast(result, **growth_values(args),
+                                     target_loss=args.target_loss, **common)
     fig.savefig(args.output, dpi=args.dpi)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from bayescale.cli.common import (
+    PROB,
     chosen_source,
     load_fit,
     note_beyond,
     print_summary,
     print_table,
     query_options,
+    query_seed,
     query_title,
 )
 
@@ -64,7 +66,7 @@ def register(commands) -> None:
 
     p = commands.add_parser("summary", help="parameters, diagnostics and provenance of a fit")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
-    p.add_argument("--prob", type=float, default=0.94, help="credible interval mass")
+    p.add_argument("--prob", type=float, default=PROB, help="credible interval mass")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_summary)
 
@@ -74,8 +76,8 @@ def _optimal(args) -> int:
     from bayescale.queries.frontier import compute_optimal
 
     result = load_fit(args)
-    frontier = compute_optimal(result, args.flops, source=chosen_source(args), seed=args.seed,
-                               unique_tokens=args.unique_tokens)
+    frontier = compute_optimal(result, args.flops, source=chosen_source(args),
+                               seed=query_seed(args, result), unique_tokens=args.unique_tokens)
     table = interval_table(frontier, prob=args.prob, kind="hdi" if args.hdi else "eti")
     print_table(table, args, title=query_title(
         result, args, f"Posterior of the compute-optimal allocation (C = 6ND) under the "
@@ -89,9 +91,12 @@ def _predict(args) -> int:
 
     result = load_fit(args)
     loss = predict(result, args.params, args.tokens, source=chosen_source(args), noise=args.noise,
-                   seed=args.seed, unique_tokens=args.unique_tokens)
+                   seed=0 if args.seed is None else args.seed, unique_tokens=args.unique_tokens)
     table = _first(interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti"),
                    ["N", "D"])
+    # beyond the fitted runs, the discrepancy is drawn at random too
+    widened = result.discrepancy["per_decade"] > 0 and (table["decades_beyond"] > 0).any()
+    query_seed(args, result, draws=args.noise or bool(widened))
     kind = ("Posterior predictive loss of one run (with observation noise)" if args.noise
             else "Posterior of the law's loss (without observation noise)")
     print_table(table.set_index(["N", "D"]), args, title=query_title(result, args, kind))
@@ -104,12 +109,20 @@ def _optimality(args) -> int:
     from bayescale.queries.famous import optimality
 
     if args.list:
+        ignored = [option for option, given in (
+            ("FIT", args.fit is not None), ("--famous", args.famous), ("--source", args.source),
+            ("--new-source", args.new_source), ("--prob", args.prob != PROB),
+            ("--hdi", args.hdi), ("--seed", args.seed is not None)) if given]
+        if ignored:
+            raise ValueError(f"--list lists the famous models and stops, so {', '.join(ignored)} "
+                             "would be ignored: drop --list to ask the fit about them")
         table = datasets.famous_models()[["name", "N", "D", "C", "source"]]
         return print_table(table, args)
     if args.fit is None:
         raise ValueError("give a fit file: bayescale optimality FIT.nc [--famous KEY ...]")
     result = load_fit(args)
-    gap = optimality(result, args.famous, source=chosen_source(args), seed=args.seed)
+    gap = optimality(result, args.famous, source=chosen_source(args),
+                     seed=query_seed(args, result))
     shown = ["optimal_tokens_per_param", "tokens_per_param_ratio", "N_over_N_opt",
              "excess_loss"]
     table = interval_table(gap[shown], prob=args.prob, kind="hdi" if args.hdi else "eti")
@@ -128,7 +141,7 @@ def _rule(args) -> int:
     result = load_fit(args)
     gap = rule_allocation(result, args.flops, anchor_flops=args.anchor_flops,
                           anchor_params=args.anchor_params, exponent=args.exponent,
-                          source=chosen_source(args), seed=args.seed)
+                          source=chosen_source(args), seed=query_seed(args, result))
     shown = ["N_over_N_opt", "tokens_per_param_ratio", "loss", "loss_opt", "excess_loss"]
     table = interval_table(gap[shown], prob=args.prob, kind="hdi" if args.hdi else "eti")
     table = _first(table.drop(columns="C").rename(columns={"N": "rule_N", "D": "rule_D"}),

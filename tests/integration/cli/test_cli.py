@@ -128,6 +128,65 @@ def test_models_and_datasets_listings(capsys):
     assert "arXiv:2404.10102" in capsys.readouterr().out
 
 
+NO_DRAWS = "bayescale: error: --seed seeds a query's random draws, and this query of source " \
+           "'runs' draws nothing at random"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["optimal", "{fit}", "--flops", "1e22", "--seed", "5"], NO_DRAWS),
+        (["optimality", "{fit}", "--famous", "gpt-3", "--seed", "1"], NO_DRAWS),
+        (["rule", "{fit}", "--flops", "1e22", "--seed", "2"], NO_DRAWS),
+        (["plan", "{fit}", "--flops", "1e22", "--seed", "4"], NO_DRAWS),
+        (["predict", "{fit}", "--params", "1e8", "--tokens", "2e9", "--seed", "3"], NO_DRAWS),
+        (["forecast", "{fit}", "--target-loss", "2", "--growth-sd", "0", "--seed", "2"],
+         NO_DRAWS),
+        (["plan", "{fit}", "--flops", "1e22", "--max-tokens", "1e11", "--target-loss", "2",
+          "--inference-tokens", "1e12"],
+         "bayescale: error: the inference-aware plan (--target-loss, --inference-tokens) takes "
+         "no --max-tokens or --unique-tokens"),
+        (["optimality", "--list", "--famous", "gpt-3", "--hdi"],
+         "bayescale: error: --list lists the famous models and stops, so --famous, --hdi would "
+         "be ignored"),
+        (["plot", "{fit}", "ppc", "-o", "{tmp}/p.png", "--flops", "1e22", "--source", "runs"],
+         "bayescale: error: the ppc plot does not read --flops, --source, which would be "
+         "ignored: drop them"),
+        (["plot", "{fit}", "frontier", "-o", "{tmp}/p.png", "--growth", "3"],
+         "bayescale: error: the frontier plot does not read --growth"),
+        (["plot", "{fit}", "decision", "-o", "{tmp}/p.png", "--flops", "1e22", "1e23"],
+         "bayescale: error: the decision plot is drawn at one budget"),
+    ],
+)
+def test_options_a_query_would_ignore_are_refused(fitted, args, message, tmp_path, capsys):
+    status = main([arg.format(fit=fitted, tmp=tmp_path) for arg in args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1 and err[0].startswith(message), err
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_a_seed_the_query_draws_with_is_taken(fitted, capsys):
+    # beyond the fitted runs (up to 4.8e21 FLOPs) a prediction draws its discrepancy
+    far = ["predict", str(fitted), "--params", "7e10", "--tokens", "1.4e12", "--json"]
+    answers = []
+    for seed in ("1", "2", "1"):
+        assert main([*far, "--seed", seed]) == 0
+        answers.append(capsys.readouterr().out)
+    assert answers[0] == answers[2] != answers[1]
+    near = ["predict", str(fitted), "--params", "1e8", "--tokens", "2e9", "--noise", "--json"]
+    assert main([*near, "--seed", "1"]) == 0
+    assert main(["plan", str(fitted), "--flops", "1e22", "--next-run", "1e8:2e9", "--seed",
+                 "1"]) == 0
+    assert main(["forecast", str(fitted), "--target-loss", "2", "--seed", "1"]) == 0
+    # the decisions report fixed quantiles, not credible intervals
+    for command in (["plan", str(fitted), "--flops", "1e22"],
+                    ["forecast", str(fitted), "--target-loss", "2"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--prob", "0.5"])
+        assert "unrecognized arguments: --prob 0.5" in capsys.readouterr().err
+
+
 @pytest.mark.needs_data
 @pytest.mark.parametrize(
     ("args", "message"),
