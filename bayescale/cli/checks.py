@@ -14,6 +14,7 @@ from bayescale.cli.common import (
     parse_priors,
     print_table,
     readable_table,
+    refuse_ignored,
     runs_arguments,
     runs_from,
     sampler_arguments,
@@ -21,6 +22,14 @@ from bayescale.cli.common import (
     sweep_arguments,
     sweep_runner,
 )
+
+# Defaults of options that a command refuses when another option makes it ignore them (so they
+# default to None, to tell whether they were given)
+HOLDOUT = 0.2  # compare: the share of runs, largest compute first, held out
+SENSITIVITY_FLOPS = 1e24  # sensitivity: the refits' budget
+FACTORS = (0.5, 2.0)  # sensitivity: the refits' multipliers of every prior scale
+HELDOUT_RESAMPLES = 500  # validate heldout: the baseline's bootstrap resamples
+TRANSFER_RESAMPLES = 1000  # validate transfer: the huber method's bootstrap resamples
 
 
 def register(commands) -> None:
@@ -34,8 +43,9 @@ def register(commands) -> None:
     p.add_argument("--models", nargs="+", default=["chinchilla", "kaplan"], metavar="MODEL",
                    help=f"named models to compare ({', '.join(available_specs())})")
     held = p.add_mutually_exclusive_group()
-    held.add_argument("--holdout", type=float, default=0.2,
-                      help="fraction of runs, largest compute first, to hold out (default 0.2)")
+    held.add_argument("--holdout", type=float,
+                      help=f"fraction of runs, largest compute first, to hold out (default "
+                           f"{HOLDOUT:g})")
     held.add_argument("--holdout-above", type=float, metavar="FLOPS",
                       help="hold out the runs with C >= FLOPS instead")
     p.add_argument("--no-extrapolation", action="store_true",
@@ -74,9 +84,11 @@ def register(commands) -> None:
                             "refits, then how far N_opt at a budget moves under narrower and "
                             "wider priors")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
-    p.add_argument("--flops", type=float, default=1e24, help="target budget (default 1e24)")
-    p.add_argument("--factors", type=float, nargs="+", default=[0.5, 2.0],
-                   help="multipliers of every prior scale (default 0.5 2)")
+    p.add_argument("--flops", type=float, help=f"target budget of the refits (default "
+                                                f"{SENSITIVITY_FLOPS:g})")
+    p.add_argument("--factors", type=float, nargs="+",
+                   help="multipliers of every prior scale in the refits (default "
+                        f"{' '.join(f'{factor:g}' for factor in FACTORS)})")
     p.add_argument("--no-refit", action="store_true",
                    help="the first pass only (power-scaling, seconds): no refits")
     sweep_arguments(p)
@@ -137,9 +149,10 @@ def register(commands) -> None:
                    help="draws per chain (default 1000); a fit that does not converge is "
                         "refitted once with twice the draws and tuning steps")
     q.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
-    q.add_argument("--resamples", type=int, default=500, help="baseline bootstrap resamples")
-    q.add_argument("--starts", choices=["epoch", "coarse"], default="epoch",
-                   help="the baseline's L-BFGS-B starts: Epoch's 4500, or 243")
+    q.add_argument("--resamples", type=int,
+                   help=f"baseline bootstrap resamples (default {HELDOUT_RESAMPLES})")
+    q.add_argument("--starts", choices=["epoch", "coarse"],
+                   help="the baseline's L-BFGS-B starts: Epoch's 4500, or 243 (default: epoch)")
     q.add_argument("--no-baseline", action="store_true", help="score the Bayesian fits only")
     sweep_arguments(q)
     q.add_argument("-o", "--output", help="also write the table as CSV")
@@ -157,7 +170,8 @@ def register(commands) -> None:
     q.add_argument("--draws", type=int, default=None,
                    help="draws and tuning steps per chain (default: the fit's own, 1000 and "
                         "2000 once more if 1000 did not converge)")
-    q.add_argument("--resamples", type=int, default=1000, help="baseline bootstrap resamples")
+    q.add_argument("--resamples", type=int,
+                   help=f"the huber method's bootstrap resamples (default {TRANSFER_RESAMPLES})")
     q.add_argument("--methods", nargs="+", choices=["alone", "with", "with-pair", "huber"],
                    default=["alone", "with", "with-pair", "huber"],
                    help="ways of fitting (default: all four)")
@@ -172,8 +186,15 @@ def _compare(args) -> int:
 
     from bayescale.checks.compare import PARETO_K_LIMIT, compare_laws, extrapolation_check
 
-    if args.plot and args.no_extrapolation:
-        raise ValueError("--plot draws the held-out runs: drop --no-extrapolation")
+    # before any fit
+    if args.no_extrapolation:
+        refuse_ignored({"--holdout": args.holdout is not None,
+                        "--holdout-above": args.holdout_above is not None,
+                        "--plot": args.plot is not None},
+                       "--no-extrapolation skips the held-out refits")
+    elif args.with_datasets:
+        raise ValueError("the extrapolation check holds out your runs' largest-compute "
+                         "runs from a one-table fit: drop --with, or use --no-extrapolation")
     runs, published = runs_from(args)
     options = sampler_options(args) | ({"with_datasets": published, "borrow": "joint"}
                                        if published else {})
@@ -182,12 +203,10 @@ def _compare(args) -> int:
                             "bad_pareto_k", "converged"]]
     scores, held_out = {}, {}
     if not args.no_extrapolation:
-        if published:
-            raise ValueError("the extrapolation check holds out your runs' largest-compute "
-                             "runs from a one-table fit: drop --with, or use --no-extrapolation")
         for name in args.models:
-            held_out[name] = extrapolation_check(runs, name, holdout=args.holdout,
-                                                 holdout_above=args.holdout_above, **options)
+            held_out[name] = extrapolation_check(
+                runs, name, holdout=HOLDOUT if args.holdout is None else args.holdout,
+                holdout_above=args.holdout_above, **options)
             scores[name] = held_out[name].summary
     if args.plot:
         _plot_heldout(held_out, args.plot)
@@ -226,6 +245,8 @@ def _plot_heldout(held_out: dict, path: str) -> None:
 def _approaches(args) -> int:
     from bayescale.checks.approaches import compare_approaches
 
+    refuse_ignored({"--final-option": bool(args.final_option) and not args.final},
+                   "--final-option is a loader option of --final, and no --final is given")
     empty = {"column": [], "source_col": None, "source": None}
     runs = load_runs(args.runs, args.option, dict(empty))
     final = (load_runs(args.final, args.final_option, dict(empty)) if args.final else None)
@@ -244,11 +265,17 @@ def _approaches(args) -> int:
 def _sensitivity(args) -> int:
     from bayescale.checks.sensitivity import PSENSE_THRESHOLD, power_scaling, prior_sensitivity
 
+    if args.no_refit:
+        refuse_ignored({"--flops": args.flops is not None, "--factors": args.factors is not None,
+                        "--dask": args.dask, "--workers": args.workers is not None,
+                        "--scheduler": args.scheduler is not None},
+                       "--no-refit runs the first pass only, with no refits")
+    flops = SENSITIVITY_FLOPS if args.flops is None else args.flops
     result = load_fit(args)
     scaling = power_scaling(result)
     refits = None
     if not args.no_refit:
-        refits = prior_sensitivity(result, args.flops, factors=args.factors,
+        refits = prior_sensitivity(result, flops, factors=args.factors or list(FACTORS),
                                    run=sweep_runner(args))
     if args.json:
         print(json.dumps({"power_scaling": json_records(scaling, args),
@@ -262,7 +289,7 @@ def _sensitivity(args) -> int:
     if refits is not None:
         print()
         print_table(refits, args, title=(
-            f"Refits: N_opt at {args.flops:.4g} FLOPs under every prior scale multiplied (5%, "
+            f"Refits: N_opt at {flops:.4g} FLOPs under every prior scale multiplied (5%, "
             "median, 95%); median_shift is relative to the fit, width_ratio compares the 90% "
             f"intervals; source '{result.default_source}':"))
     return 0
@@ -329,9 +356,14 @@ def _validate_sbc(args) -> int:
 def _validate_heldout(args) -> int:
     from bayescale.checks import validate
 
+    if args.no_baseline:
+        refuse_ignored({"--resamples": args.resamples is not None,
+                        "--starts": args.starts is not None},
+                       "--no-baseline scores the Bayesian fits only")
     table = validate.heldout_calibration(args.datasets, holdout=args.holdout, draws=args.draws,
-                                         tune=args.tune, resamples=args.resamples,
-                                         starts=args.starts, seed=args.seed,
+                                         tune=args.tune, resamples=HELDOUT_RESAMPLES
+                                         if args.resamples is None else args.resamples,
+                                         starts=args.starts or "epoch", seed=args.seed,
                                          baseline=not args.no_baseline,
                                          run=sweep_runner(args))
     if args.output:
@@ -345,6 +377,8 @@ def _validate_heldout(args) -> int:
 def _validate_transfer(args) -> int:
     from bayescale.checks import transfer
 
+    refuse_ignored({"--resamples": args.resamples is not None and "huber" not in args.methods},
+                   "--resamples sets the huber method's resamples, and --methods leaves it out")
     known = [user.label for user in transfer.USER_SETS]
     unknown = [name for name in args.sets or [] if name not in known]
     if unknown:
@@ -353,7 +387,8 @@ def _validate_transfer(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each turn records its convergence in the table
         table = transfer.transfer_table(args.sets, args.regimes, args.methods,
-                                        draws=args.draws, resamples=args.resamples,
+                                        draws=args.draws, resamples=TRANSFER_RESAMPLES
+                                        if args.resamples is None else args.resamples,
                                         seed=args.seed)
     if args.output:
         table.to_csv(args.output, index=False)

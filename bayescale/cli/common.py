@@ -258,20 +258,51 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
     """Add the arguments of a sweep of fits (workers, Dask scheduler)."""
     p.add_argument("--dask", action="store_true",
                    help="run the fits on a local Dask cluster (pip install 'bayescale[dask]')")
-    p.add_argument("--workers", type=int, default=2, help="local Dask workers (default 2)")
+    p.add_argument("--workers", type=int,
+                   help=f"workers of the local Dask cluster (default {WORKERS})")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the fits on an existing Dask scheduler, e.g. tcp://host:8786")
 
 
+WORKERS = 2  # workers of a sweep's local Dask cluster, by default
+
+
 def sweep_runner(args):
     """Return the map function a sweep runs its fits with (here, or on Dask)."""
+    if args.workers is not None and (args.scheduler or not args.dask):
+        refuse_ignored({"--workers": True}, "--workers sizes the local Dask cluster of --dask, "
+                       + ("and --scheduler runs the fits on an existing one" if args.scheduler
+                          else "and without --dask the fits run in this process"))
     if not (args.dask or args.scheduler):
         return None
     from functools import partial
 
     from bayescale.checks.sweep import dask_map
 
-    return partial(dask_map, scheduler=args.scheduler, workers=args.workers)
+    return partial(dask_map, scheduler=args.scheduler,
+                   workers=WORKERS if args.workers is None else args.workers)
+
+
+def refuse_ignored(given: dict[str, bool], reason: str) -> None:
+    """Refuse the options a command would ignore, naming them and why.
+
+    Parameters
+    ----------
+    given : dict of str to bool
+        Each option the command would ignore, and whether it was given.
+    reason : str
+        Why it would be ignored, e.g. "--no-refit runs the first pass only".
+
+    Raises
+    ------
+    ValueError
+        One line: the reason, the options given and "drop it" (or them).
+
+    """
+    ignored = [option for option, was_given in given.items() if was_given]
+    if ignored:
+        raise ValueError(f"{reason}, so {', '.join(ignored)} would be ignored: drop "
+                         f"{'them' if len(ignored) > 1 else 'it'}")
 
 
 def load_fit(args) -> Fit:

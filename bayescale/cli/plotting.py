@@ -10,6 +10,7 @@ from bayescale.cli.common import (
     growth_values,
     load_fit,
     plan_pair,
+    refuse_ignored,
 )
 
 
@@ -56,13 +57,11 @@ def _plot(args) -> int:
     from bayescale import plots
 
     kind, flops = args.kind, args.flops
-    ignored = [name for name in ("flops", "plans", "target_loss", "source", *GROWTH)
-               if getattr(args, name) is not None and name not in PLOT_OPTIONS[kind]]
-    if ignored:
-        options = ", ".join("--" + name.replace("_", "-") for name in ignored)
-        raise ValueError(f"the {kind} plot does not read {options}, which would be ignored: "
-                         f"drop {'them' if len(ignored) > 1 else 'it'} (see 'bayescale plot "
-                         "--help' for which plot reads what)")
+    refuse_ignored({"--" + name.replace("_", "-"): getattr(args, name) is not None
+                    for name in ("flops", "plans", "target_loss", "source", *GROWTH)
+                    if name not in PLOT_OPTIONS[kind]},
+                   f"the {kind} plot reads fewer options than others ('bayescale plot "
+                   "--help' says which plot reads what)")
     if kind == "decision" and flops and len(flops) > 1:
         raise ValueError(f"the decision plot is drawn at one budget: give one --flops, not "
                          f"{len(flops)}")

@@ -12,6 +12,7 @@ from bayescale.cli.common import (
     query_options,
     query_seed,
     query_title,
+    refuse_ignored,
 )
 
 # bayescale.queries.famous.KAPLAN_EXPONENT, written out so that building the parser loads no
@@ -109,13 +110,11 @@ def _optimality(args) -> int:
     from bayescale.queries.famous import optimality
 
     if args.list:
-        ignored = [option for option, given in (
-            ("FIT", args.fit is not None), ("--famous", args.famous), ("--source", args.source),
-            ("--new-source", args.new_source), ("--prob", args.prob != PROB),
-            ("--hdi", args.hdi), ("--seed", args.seed is not None)) if given]
-        if ignored:
-            raise ValueError(f"--list lists the famous models and stops, so {', '.join(ignored)} "
-                             "would be ignored: drop --list to ask the fit about them")
+        refuse_ignored({"FIT": args.fit is not None, "--famous": bool(args.famous),
+                        "--source": args.source is not None, "--new-source": args.new_source,
+                        "--prob": args.prob != PROB, "--hdi": args.hdi,
+                        "--seed": args.seed is not None},
+                       "--list lists the famous models and stops (drop --list to ask a fit)")
         table = datasets.famous_models()[["name", "N", "D", "C", "source"]]
         return print_table(table, args)
     if args.fit is None:

@@ -147,13 +147,14 @@ NO_DRAWS = "bayescale: error: --seed seeds a query's random draws, and this quer
          "bayescale: error: the inference-aware plan (--target-loss, --inference-tokens) takes "
          "no --max-tokens or --unique-tokens"),
         (["optimality", "--list", "--famous", "gpt-3", "--hdi"],
-         "bayescale: error: --list lists the famous models and stops, so --famous, --hdi would "
-         "be ignored"),
+         "bayescale: error: --list lists the famous models and stops (drop --list to ask a "
+         "fit), so --famous, --hdi would be ignored: drop them"),
         (["plot", "{fit}", "ppc", "-o", "{tmp}/p.png", "--flops", "1e22", "--source", "runs"],
-         "bayescale: error: the ppc plot does not read --flops, --source, which would be "
-         "ignored: drop them"),
+         "bayescale: error: the ppc plot reads fewer options than others ('bayescale plot "
+         "--help' says which plot reads what), so --flops, --source would be ignored: drop "
+         "them"),
         (["plot", "{fit}", "frontier", "-o", "{tmp}/p.png", "--growth", "3"],
-         "bayescale: error: the frontier plot does not read --growth"),
+         "bayescale: error: the frontier plot reads fewer options than others"),
         (["plot", "{fit}", "decision", "-o", "{tmp}/p.png", "--flops", "1e22", "1e23"],
          "bayescale: error: the decision plot is drawn at one budget"),
     ],
@@ -211,6 +212,25 @@ def test_a_seed_the_query_draws_with_is_taken(fitted, capsys):
          "bayescale: error: method='huber-bootstrap' minimises a Huber loss, with no priors"),
         (["fit", "epoch-chinchilla", "-o", "{tmp}/x.nc", "--borrow", "joint"],
          "bayescale: error: borrow='joint' says how the published runs of with_datasets="),
+        # options a check would ignore, refused before any fit
+        (["sensitivity", "{tmp}/none.nc", "--no-refit", "--flops", "1e23", "--workers", "3"],
+         "bayescale: error: --no-refit runs the first pass only, with no refits, so --flops, "
+         "--workers would be ignored: drop them"),
+        (["compare", "{tmp}/bad.csv", "--no-extrapolation", "--holdout", "0.3"],
+         "bayescale: error: --no-extrapolation skips the held-out refits, so --holdout would "
+         "be ignored: drop it"),
+        (["compare", "{tmp}/bad.csv", "--with", "gadre2024"],
+         "bayescale: error: the extrapolation check holds out your runs' largest-compute runs"),
+        (["validate", "heldout", "--no-baseline", "--starts", "coarse"],
+         "bayescale: error: --no-baseline scores the Bayesian fits only, so --starts would"),
+        (["validate", "transfer", "--methods", "alone", "--resamples", "10"],
+         "bayescale: error: --resamples sets the huber method's resamples, and --methods "
+         "leaves it out"),
+        (["approaches", "epoch-chinchilla", "--final-option", "table=x"],
+         "bayescale: error: --final-option is a loader option of --final, and no --final"),
+        (["validate", "sbc", "--sims", "2", "--workers", "4"],
+         "bayescale: error: --workers sizes the local Dask cluster of --dask, and without "
+         "--dask the fits run in this process"),
     ],
 )
 def test_bad_input_exits_nonzero_with_one_line(args, message, tmp_path, capsys):
