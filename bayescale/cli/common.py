@@ -82,6 +82,9 @@ def sampler_options(args) -> dict:
                 init=args.init, split_sources_by=getattr(args, "split_by", None))
 
 
+PROB = 0.94  # the queries' default credible interval mass
+
+
 def query_options(p: argparse.ArgumentParser, interval: bool = True) -> None:
     """Add the arguments the queries of a fit take (source, interval, seed, JSON).
 
@@ -97,12 +100,11 @@ def query_options(p: argparse.ArgumentParser, interval: bool = True) -> None:
         p.add_argument("--prob", type=float, default=PROB, help="credible interval mass")
         p.add_argument("--hdi", action="store_true",
                        help="highest-density instead of equal-tailed")
-    p.add_argument("--seed", type=int, help="seed of the query's random draws: a new source's "
-                                            "offsets, observation noise (default: 0)")
+    p.add_argument("--seed", type=int,
+                   help="seed of the query's random draws (a new source's offsets, observation "
+                        "noise, the discrepancy beyond the fitted runs, compute growth); refused "
+                        "by a query that draws none (default: 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
-
-
-PROB = 0.94  # the queries' default credible interval mass
 
 
 def query_seed(args, result: Fit, draws: bool = False) -> int:
@@ -254,6 +256,9 @@ def growth_values(args) -> dict:
             for name, default in GROWTH.items()}
 
 
+WORKERS = 2  # workers of a sweep's local Dask cluster, by default
+
+
 def sweep_arguments(p: argparse.ArgumentParser) -> None:
     """Add the arguments of a sweep of fits (workers, Dask scheduler)."""
     p.add_argument("--dask", action="store_true",
@@ -262,9 +267,6 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"workers of the local Dask cluster (default {WORKERS})")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the fits on an existing Dask scheduler, e.g. tcp://host:8786")
-
-
-WORKERS = 2  # workers of a sweep's local Dask cluster, by default
 
 
 def sweep_runner(args):
