@@ -58,7 +58,8 @@ def _plan(args) -> int:
 
     if (args.target_loss is None) != (args.inference_tokens is None):
         raise ValueError("give --target-loss and --inference-tokens together")
-    if args.target_loss is not None and (args.max_tokens or args.unique_tokens):
+    if args.target_loss is not None and not (args.max_tokens is None
+                                             and args.unique_tokens is None):
         raise ValueError("the inference-aware plan (--target-loss, --inference-tokens) takes no "
                          "--max-tokens or --unique-tokens, which would be ignored for it: ask "
                          "for it in a plan of its own")
