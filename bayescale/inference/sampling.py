@@ -272,8 +272,9 @@ def use_jax_compile_cache() -> str | None:
     of the same structure and table shape (docs/performance/speed.md).
     A folder set through JAX's own ``JAX_COMPILATION_CACHE_DIR`` is left as it is; else the
     cache is ``$BAYESCALE_JAX_CACHE`` or ``jax`` in the user cache folder, at most
-    :data:`JAX_CACHE_MAX_BYTES` (oldest entries removed first); ``BAYESCALE_JAX_CACHE=off``
-    turns it off.
+    :data:`JAX_CACHE_MAX_BYTES` (oldest entries removed first), and keeps every program
+    however fast it compiled (JAX's default keeps those of a second or more);
+    ``BAYESCALE_JAX_CACHE=off`` turns it off.
 
     Returns
     -------
@@ -293,6 +294,9 @@ def use_jax_compile_cache() -> str | None:
     folder = setting or os.path.join(pooch.os_cache("bayescale"), "jax")
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_MAX_BYTES)
+    # every program, not only those that took JAX over a second to compile: a fit's dozen
+    # small ones cost 0.8 s again in each process
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return folder
 
 
