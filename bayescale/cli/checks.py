@@ -24,7 +24,8 @@ from bayescale.cli.common import (
 )
 
 # Defaults of options that a command refuses when another option makes it ignore them (so they
-# default to None, to tell whether they were given)
+# default to None, to tell whether they were given): the library's defaults, written out so that
+# building the parser loads no check code (tests/test_package.py checks they agree)
 HOLDOUT = 0.2  # compare: the share of runs, largest compute first, held out
 SENSITIVITY_FLOPS = 1e24  # sensitivity: the refits' budget
 FACTORS = (0.5, 2.0)  # sensitivity: the refits' multipliers of every prior scale

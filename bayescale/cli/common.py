@@ -256,7 +256,7 @@ def growth_values(args) -> dict:
             for name, default in GROWTH.items()}
 
 
-WORKERS = 2  # workers of a sweep's local Dask cluster, by default
+WORKERS = 2  # bayescale.checks.sweep.DEFAULT_WORKERS: a sweep's local Dask cluster, by default
 
 
 def sweep_arguments(p: argparse.ArgumentParser) -> None:

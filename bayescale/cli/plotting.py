@@ -51,11 +51,6 @@ PLOT_OPTIONS = {"runs": {"source"}, "isoflop": {"flops", "source"},
 
 
 def _plot(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed
-    from bayescale import plots
-
     kind, flops = args.kind, args.flops
     refuse_ignored({"--" + name.replace("_", "-"): getattr(args, name) is not None
                     for name in ("flops", "plans", "target_loss", "source", *GROWTH)
@@ -65,6 +60,11 @@ def _plot(args) -> int:
     if kind == "decision" and flops and len(flops) > 1:
         raise ValueError(f"the decision plot is drawn at one budget: give one --flops, not "
                          f"{len(flops)}")
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    from bayescale import plots
+
     result = load_fit(args)
     common = dict(source=args.source, seed=args.seed)
     if kind == "runs":

@@ -30,6 +30,11 @@ def test_the_public_api_is_small_and_every_name_resolves():
 
 
 def test_constants_written_out_in_the_cli_agree_with_the_library():
+    import inspect
+
+    from bayescale.checks import compare, sensitivity, sweep, transfer, validate
+    from bayescale.cli import checks as cli_checks
+    from bayescale.cli.common import WORKERS as CLI_WORKERS
     from bayescale.estimators.huber import RESAMPLES
     from bayescale.fitting.result import METHODS
     from bayescale.queries.famous import KAPLAN_EXPONENT
@@ -37,6 +42,16 @@ def test_constants_written_out_in_the_cli_agree_with_the_library():
     assert CLI_METHODS == METHODS
     assert CLI_RESAMPLES == RESAMPLES
     assert CLI_KAPLAN_EXPONENT == KAPLAN_EXPONENT
+
+    def default(function, name):
+        return inspect.signature(function).parameters[name].default
+
+    assert CLI_WORKERS == sweep.DEFAULT_WORKERS
+    assert cli_checks.HOLDOUT == default(compare.extrapolation_check, "holdout")
+    assert cli_checks.SENSITIVITY_FLOPS == default(sensitivity.prior_sensitivity, "flops")
+    assert cli_checks.FACTORS == sensitivity.DEFAULT_FACTORS
+    assert cli_checks.HELDOUT_RESAMPLES == default(validate.heldout_calibration, "resamples")
+    assert cli_checks.TRANSFER_RESAMPLES == default(transfer.transfer_table, "resamples")
 
 
 @pytest.mark.parametrize("name", available_specs())
