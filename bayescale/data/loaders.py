@@ -293,3 +293,131 @@ def gemstones(paths: dict[str, Path], card: dict, table: str = "hot") -> Runs:
     return runs.with_note(f"{len(runs)} checkpoint-level rows of "
                           f"{runs.table['run_name'].nunique()} runs (constant learning rate): "
                           "not independent final runs")
+
+
+def loss_to_loss(paths: dict[str, Path], card: dict, table: str = "all",
+                 eval: str | None = None) -> Runs:
+    """Load Brandfonbrener et al.'s OLMo runs on six pretraining sets: one source per set.
+
+    Parameters
+    ----------
+    paths : dict
+        Upstream path -> verified local path.
+    card : dict
+        The data set's card.
+    table : {"all", "sweep", "extrapolation"}, default "all"
+        ``sweep``: the 529 runs of the IsoFLOP grid (8 budgets, 2e17-4.84e19 FLOPs);
+        ``extrapolation``: the six 1e21-FLOP runs (3.31e9 parameters, 5.04e10 tokens) that the
+        paper extrapolates to; ``all``: both (column ``extrapolation`` tells them apart).
+    eval : str, optional
+        Which loss to fit (default ``val``: the held-out split of each run's own training set).
+        One of the card's ``eval_sets``: ``val``, ``train`` or a validation set (``c4``,
+        ``fineweb_100b``, ``starcoder``, ...), the cross-set losses of the paper.
+
+    Returns
+    -------
+    Runs
+        Sources ``loss-to-loss/<data>`` (``fineweb-100b``, ``fineweb-edu-100b``,
+        ``proof-pile-2``, ``slimpajama-chunk1``, ``smollm-corpus``, ``starcoder``), indexed by
+        the upstream run id, with metadata ``budget`` (the IsoFLOP budget), ``extrapolation``,
+        ``n_layers``, ``d_model``, ``eval_set`` and every upstream ``eval/*`` column (with
+        ``.`` for ``/``, which a saved fit's column names cannot hold:
+        ``eval.c4_val.CrossEntropyLoss``).
+
+    """
+    if table not in card["tables"]:
+        raise DatasetError(f"loss-to-loss has no table '{table}': choose one of "
+                           f"{card['tables']} (option table=...)")
+    chosen = eval or card["default_eval"]
+    if chosen not in card["eval_sets"]:
+        raise DatasetError(f"loss-to-loss has no eval set '{chosen}': choose one of "
+                           f"{card['eval_sets']} (option eval=...)")
+    column = {"val": "val_loss", "train": "train/CrossEntropyLoss"}.get(
+        chosen, f"eval/{chosen}_val/CrossEntropyLoss")
+    frames = []
+    for entry in card["files"]:
+        if table in ("all", entry["table"]):
+            frame = pd.read_csv(paths[entry["path"]])
+            frames.append(frame.assign(extrapolation=entry["table"] == "extrapolation"))
+    raw = pd.concat(frames, ignore_index=True)
+    unfinished = raw["state"] != "finished"
+    if unfinished.any():
+        raise DatasetError(f"loss-to-loss: {int(unfinished.sum())} runs upstream are not "
+                           "finished; the pinned files should hold finished runs only")
+    if column not in raw:
+        raise DatasetError(f"loss-to-loss: the upstream files have no column '{column}' for "
+                           f"eval set '{chosen}'")
+    frame = raw.rename(columns={"iso_flop": "budget", "flops": "flops_per_token_upstream"})
+    frame = frame.assign(loss=frame[column].astype(float), eval_set=chosen,
+                         source="loss-to-loss/" + frame["data"].astype(str),
+                         C=6.0 * frame["params"].astype(float) * frame["tokens"].astype(float))
+    frame = _slash_free(frame.drop(columns=["val_loss"] if column != "val_loss" else [])
+                        ).set_index("id")
+    conventions = dict(card["conventions"]) | {"eval": f"{column} (nats/token)"}
+    return as_runs(frame, columns=card["columns"], conventions=conventions)
+
+
+def steplaw(paths: dict[str, Path], card: dict, table: str = "dense", selection: str = "best",
+            loss: str = "smooth") -> Runs:
+    """Load StepFun's learning-rate and batch-size sweep (Li et al. 2025).
+
+    Parameters
+    ----------
+    paths : dict
+        Upstream path -> verified local path.
+    card : dict
+        The data set's card.
+    table : {"dense", "moe"}, default "dense"
+        ``dense``: 1,911 runs in 17 (N, D) cells (N = non-embedding parameters); ``moe``: 708
+        mixture-of-experts runs (N = active parameters, total parameters in ``N_total``).
+    selection : {"best", "sweep"}, default "best"
+        ``best``: the best-tuned run of each (N, D) cell (lowest loss over learning rate and
+        batch size), the runs a scaling law of the loss describes; the others are kept in
+        ``Runs.excluded``. ``sweep``: every run, tuned or not.
+    loss : {"smooth", "final"}, default "smooth"
+        ``smooth``: the Gaussian-smoothed final training loss (the paper's target);
+        ``final``: the raw final training loss (upstream ``loss``, kept as ``final_loss``).
+
+    Returns
+    -------
+    Runs
+        Source ``steplaw/<table>``, with metadata ``lr``, ``bs``, ``final_loss``,
+        ``smooth_loss`` and the architecture columns.
+
+    """
+    for option, value, allowed in (("table", table, card["tables"]),
+                                   ("selection", selection, card["selections"]),
+                                   ("loss", loss, ["smooth", "final"])):
+        if value not in allowed:
+            raise DatasetError(f"steplaw: {option} must be one of {allowed}, not {value!r} "
+                               f"(option {option}=...)")
+    entry = next(entry for entry in card["files"] if entry["table"] == table)
+    raw = pd.read_csv(paths[entry["path"]])
+    frame = _slash_free(raw.rename(columns={"loss": "final_loss", "smooth loss": "smooth_loss",
+                                            "N": "N_upstream"}))
+    # Floats before any product: upstream N and D are integers and 6ND overflows int64.
+    size = raw["Na" if table == "moe" else "N"].astype(float)
+    frame = frame.assign(N=size, D=raw["D"].astype(float),
+                         loss=frame[f"{loss}_loss"].astype(float), source=f"steplaw/{table}")
+    if table == "moe":
+        frame = frame.rename(columns={"N_upstream": "N_total"})
+    frame["C"] = 6.0 * frame["N"] * frame["D"]
+    frame.index = pd.Index([f"steplaw/{table}#{i}" for i in range(len(frame))], name="row")
+    exclude, reason = None, None
+    if selection == "best":
+        cell = frame.groupby(["N", "D"])["loss"].transform("min")
+        best = frame.index.isin(frame.groupby(["N", "D"])["loss"].idxmin())
+        exclude = ~best
+        reason = (f"not the best-tuned run of its (N, D) cell ({loss} loss above the cell's "
+                  "minimum over learning rate and batch size; selection='sweep' keeps them)")
+        frame["above_best"] = frame["loss"] - cell
+    conventions = dict(card["conventions"]) | {"eval": f"{loss} training loss (nats/token)"}
+    return as_runs(frame, conventions=conventions, exclude=exclude, exclude_reason=reason)
+
+
+def _slash_free(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rename columns with ``/`` (``D/N``, ``eval/c4_val/...``) to ``.``.
+
+    A saved fit's table columns become netCDF variables, whose names cannot hold ``/``.
+    """
+    return frame.rename(columns=lambda name: str(name).replace("/", "."))

@@ -97,7 +97,7 @@ def test_cached_file_is_used_offline_and_verified(tmp_path, monkeypatch, offline
 def test_list_is_the_registry():
     assert datasets.list() == datasets.available()
     assert {"epoch-chinchilla", "gadre2024", "porian2024", "datablations",
-            "gemstones"} <= set(datasets.list())
+            "gemstones", "loss-to-loss", "steplaw"} <= set(datasets.list())
     for name in datasets.list():
         card = datasets.info(name)
         assert {"citation", "license", "repo", "commit", "conventions", "files"} <= set(card)
@@ -176,7 +176,8 @@ def test_gemstones_loader_flags_checkpoints():
 
 
 @pytest.mark.needs_data
-@pytest.mark.parametrize("name", ["gadre2024", "porian2024", "datablations", "gemstones"])
+@pytest.mark.parametrize("name", ["gadre2024", "porian2024", "datablations", "gemstones",
+                                  "loss-to-loss", "steplaw"])
 def test_every_data_set_refuses_a_corrupted_file(name, tmp_path, offline_mirror):
     """One flipped byte in the last file of a card: the load fails before parsing anything."""
     card = datasets.info(name)
@@ -195,6 +196,50 @@ def test_every_data_set_refuses_a_corrupted_file(name, tmp_path, offline_mirror)
             datasets.load(name)
     finally:
         datasets.set_mirror(offline_mirror)
+
+
+@pytest.mark.needs_data
+def test_loss_to_loss_loader_has_six_sources_and_their_extrapolation_runs():
+    runs = datasets.load("loss-to-loss")
+    table = runs.table
+    assert len(runs) == 535 and len(runs.sources) == 6
+    assert set(runs.sources) == set(datasets.info("loss-to-loss")["sources"])
+    big = table[table["extrapolation"]]
+    assert len(big) == 6 and set(big["source"]) == set(runs.sources)
+    assert big["C"].min() == pytest.approx(1e21, rel=0.01)
+    sweep = table[~table["extrapolation"]]
+    assert sweep["budget"].nunique() == 8 and sweep["C"].max() == pytest.approx(4.84e19, rel=0.01)
+    np.testing.assert_allclose(table["C"], 6 * table["N"] * table["D"], rtol=1e-12)
+    # every upstream eval column is kept, without the '/' a saved fit cannot hold
+    assert "eval.c4_val.CrossEntropyLoss" in table and not any("/" in c for c in table)
+    c4 = datasets.load("loss-to-loss", eval="c4", table="extrapolation")
+    np.testing.assert_allclose(c4.table["loss"], c4.table["eval.c4_val.CrossEntropyLoss"])
+    with pytest.raises(DatasetError, match="no eval set 'wikitext': choose one of"):
+        datasets.load("loss-to-loss", eval="wikitext")
+    with pytest.raises(DatasetError, match="no table 'big'"):
+        datasets.load("loss-to-loss", table="big")
+
+
+@pytest.mark.needs_data
+def test_steplaw_loader_keeps_the_best_tuned_run_of_each_cell():
+    best = datasets.load("steplaw")
+    assert len(best) == 17 and best.sources == ["steplaw/dense"]
+    sweep = datasets.load("steplaw", selection="sweep")
+    assert len(sweep) == 1911 and sweep.excluded.empty
+    # each kept run is its cell's lowest smoothed loss; the others are excluded, with why
+    lowest = sweep.table.groupby(["N", "D"])["loss"].min()
+    kept = best.table.set_index(["N", "D"])["loss"]
+    np.testing.assert_allclose(kept.sort_index(), lowest.sort_index())
+    assert len(best.excluded) == 1911 - 17
+    assert best.excluded["excluded_because"].str.contains("best-tuned").all()
+    # C in floating point: 6ND overflows int64 upstream
+    assert best.table["C"].max() == pytest.approx(6 * 1.073741824e9 * 5.69e10)
+    final = datasets.load("steplaw", loss="final")
+    assert (final.table["loss"] == final.table["final_loss"]).all()
+    moe = datasets.load("steplaw", table="moe")
+    assert moe.sources == ["steplaw/moe"] and (moe.table["N"] < moe.table["N_total"]).all()
+    with pytest.raises(DatasetError, match="selection must be one of"):
+        datasets.load("steplaw", selection="worst")
 
 
 @pytest.mark.needs_data
