@@ -3,7 +3,8 @@
 #   ./run.sh main    create .venv (Python >= 3.12), install bayescale, fit Epoch's 240 Chinchilla
 #                    runs and print the posterior compute-optimal frontier
 #   ./run.sh test    same set-up, then ruff, the import contracts, the docs site and the tests
-#   ./run.sh bench [suite|epoch|pooling|baseline [fit|extrapolation|starts]|transfer|cli|all]   same set-up, then
+#   ./run.sh bench [suite|epoch|pooling|baseline [fit|extrapolation|starts]|transfer|cli|
+#                   convergence|beyond|all]   same set-up, then
 #                    the benchmarks (tables printed, CSV in benchmarks/results); default: suite,
 #                    every data set x sampler, the scaling sweep and the baseline in one run
 # Published data: read from $BAYESCALE_DATA_MIRROR, else from ../shared/data when it exists,
@@ -82,17 +83,19 @@ case "${1:-}" in
       pooling) .venv/bin/python benchmarks/pooling_gadre.py "$@" ;;
       baseline) .venv/bin/python benchmarks/baseline_vs_bayes.py "$@" ;;
       transfer) .venv/bin/python benchmarks/transfer.py "$@" ;;
+      convergence) .venv/bin/python benchmarks/convergence.py "$@" ;;
+      beyond) .venv/bin/python benchmarks/beyond.py "$@" ;;
       cli) .venv/bin/python benchmarks/cli_speed.py "$@" ;;
       all) .venv/bin/python benchmarks/suite.py
            .venv/bin/python benchmarks/epoch_fit.py
            .venv/bin/python benchmarks/pooling_gadre.py
            .venv/bin/python benchmarks/baseline_vs_bayes.py ;;
-      *) echo "usage: ./run.sh bench [suite | epoch | pooling | baseline | transfer | cli | all] [options]" >&2
+      *) echo "usage: ./run.sh bench [suite | epoch | pooling | baseline | transfer | cli | convergence | beyond | all] [options]" >&2
          exit 2 ;;
     esac
     ;;
   *)
-    echo "usage: ./run.sh main | test [pytest args] | bench [suite | epoch | pooling | baseline | transfer | cli | all]" >&2
+    echo "usage: ./run.sh main | test [pytest args] | bench [suite | epoch | pooling | baseline | transfer | cli | convergence | beyond | all]" >&2
     exit 2
     ;;
 esac

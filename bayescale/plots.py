@@ -11,6 +11,7 @@ fitted runs it shades their range.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import arviz as az
@@ -24,8 +25,9 @@ from scipy.stats import binom
 from bayescale.data import datasets
 from bayescale.decide.forecast import forecast_year
 from bayescale.decide.plans import optimal_plan, plan_loss
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, ExtrapolationWarning
 from bayescale.inference.model import build_model
+from bayescale.queries.beyond import warn_if_far
 from bayescale.queries.draws import is_law_draws, law_parameters, resolve_source
 from bayescale.queries.famous import KAPLAN_EXPONENT
 from bayescale.queries.frontier import frontier
@@ -188,6 +190,7 @@ def plot_isoflop(fit, flops: Sequence[float], *, source: str | None = None, axes
     chosen, runs = _source_runs(fit, source, "plot_isoflop")
     params = law_parameters(fit, source=chosen, seed=seed)
     budgets = xr.DataArray(np.sort(np.asarray(flops, dtype=float)), dims="flops")
+    warn_if_far(params, budgets.values, "plot")
     best = frontier(params, budgets)
     if "N_opt" not in best:
         raise BayescaleError(f"the '{params.attrs['law']}' law has no N: IsoFLOP curves need a "
@@ -245,6 +248,7 @@ def plot_frontier(fit, flops: Sequence[float] | None = None, *, source: str | No
     if flops is None:
         flops = (runs["C"].min(), 1e26)
     grid = np.geomspace(min(flops), max(flops), 60)
+    warn_if_far(params, grid, "plot")
     best = frontier(params, xr.DataArray(grid, dims="flops"))
     if "N_opt" not in best:
         raise BayescaleError(f"the '{params.attrs['law']}' law has no N_opt to draw")
@@ -336,6 +340,7 @@ def plot_extrapolation(fit, flops: Sequence[float] | None = None, *, source: str
     if flops is None:
         flops = (runs["C"].min(), 1e27)
     grid = np.geomspace(min(flops), max(flops), 80)
+    warn_if_far(params, grid, "plot")
     loss = frontier(params, xr.DataArray(grid, dims="flops"))["loss_opt"]
     _band(ax, grid, loss, "flops", "C0", "median L_opt(C)", labelled=True)
     ax.scatter(runs["C"], runs["loss"], s=8, color="0.3", zorder=3, label="runs")
@@ -688,13 +693,16 @@ def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,
     log_growth = first.copy(data=np.log(growth) + growth_sd * rng.standard_normal(first.shape))
     offsets = np.linspace(0.0, years, 60)
     budgets = start_flops * np.exp(log_growth * xr.DataArray(offsets, dims="year"))
+    warn_if_far(params, budgets.median(("chain", "draw")).values, "plot")
     loss = frontier(params, budgets)["loss_opt"]
     calendar = start_year + offsets
     _band(ax, calendar, loss, "year", "C0", "median frontier loss", labelled=True)
     if target_loss is not None:
-        when = forecast_year(params, start_year=start_year, start_flops=start_flops,
-                             growth=growth, growth_sd=growth_sd, target_loss=target_loss,
-                             seed=seed)["year"].values.ravel()
+        with warnings.catch_warnings():  # the plot has said how far it reaches
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            when = forecast_year(params, start_year=start_year, start_flops=start_flops,
+                                 growth=growth, growth_sd=growth_sd, target_loss=target_loss,
+                                 seed=seed)["year"].values.ravel()
         ax.axhline(target_loss, color="C3", linestyle="--", label=f"target {target_loss:g}")
         low, high = np.quantile(when, [0.05, 0.95], method="inverted_cdf")
         ax.axvspan(max(low, calendar[0]), min(high, calendar[-1]), color="C3", alpha=0.1,

@@ -8,7 +8,10 @@ configurations) takes a turn as "the user's runs", its top 20% by compute held o
 regimes (its 5 and 8 lowest-compute runs spanning 3 sizes; its lower 80%), fitted alone, with
 every other data set (the default ``with_datasets`` borrowing), and by the Huber-bootstrap
 baseline (see :mod:`bayescale.checks.transfer`). Prints the per-turn table and the summary and
-writes ``benchmarks/results/transfer.csv`` and ``transfer_summary.csv``. ``--quick`` runs one set
+writes ``benchmarks/results/transfer.csv`` and ``transfer_summary.csv``. Resumable: each turn is
+appended to ``transfer_rows.csv`` as it finishes, and a rerun with the same draws and
+resamples skips the turns already there (``--fresh`` starts again); ``--sets`` and
+``--methods`` run a sample of it. ``--quick`` runs one set
 (gadre2024/rpj) with few draws: the smoke test CI runs.
 """
 
@@ -75,6 +78,8 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=None, choices=transfer.METHODS,
                         help="ways of fitting (default: all; --quick: alone, with, huber)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the CSV files")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start again instead of resuming: delete the rows of earlier runs")
     args = parser.parse_args(argv)
     logging.getLogger("bayescale").setLevel(logging.WARNING)
     sets, regimes = args.sets, transfer.REGIMES
@@ -84,12 +89,35 @@ def main(argv=None) -> int:
         sets, regimes = sets or list(transfer.QUICK_SETS), ("few-8",)
         draws, resamples = min(draws or 300, 300), min(resamples, 200)
         methods = args.methods or list(transfer.QUICK_METHODS)
-    start = time.perf_counter()
-    table = transfer.transfer_table(sets, regimes, methods, draws=draws,
-                                    resamples=resamples, progress=True)
-    summary = transfer.summarise(table)
-    wall = time.perf_counter() - start
+    # Resumable: each row is appended to transfer_rows.csv as it finishes; a rerun with the
+    # same draws and resamples skips the (set, regime, method) turns already there.
     args.out.mkdir(parents=True, exist_ok=True)
+    rows_file = args.out / ("transfer_rows_quick.csv" if args.quick else "transfer_rows.csv")
+    if args.fresh and rows_file.exists():
+        rows_file.unlink()
+    earlier = pd.read_csv(rows_file) if rows_file.exists() else pd.DataFrame()
+    setting = f"draws={draws or 'auto'} resamples={resamples}"
+    if len(earlier):
+        earlier = earlier[earlier["setting"] == setting]
+    done = set(zip(earlier.get("user_set", []), earlier.get("regime", []),
+                   earlier.get("method", []), strict=True))
+
+    made = []
+
+    def append(row):
+        made.append(row)
+        pd.DataFrame([row | {"setting": setting}]).to_csv(
+            rows_file, mode="a", index=False, header=not rows_file.exists())
+
+    start = time.perf_counter()
+    transfer.transfer_table(sets, regimes, methods, draws=draws, resamples=resamples,
+                            progress=True, done=done, on_row=append)
+    wall = time.perf_counter() - start
+    table = pd.read_csv(rows_file)
+    table = table[(table["setting"] == setting) & table["method"].isin(methods)
+                  & table["regime"].isin(regimes)
+                  & (table["user_set"].isin(sets) if sets else True)].drop(columns="setting")
+    summary = transfer.summarise(table.reset_index(drop=True))
     table.to_csv(args.out / "transfer.csv", index=False)
     summary.to_csv(args.out / "transfer_summary.csv", index=False)
     (args.out / "transfer.md").write_text(markdown(table, summary))
@@ -98,7 +126,8 @@ def main(argv=None) -> int:
         print(table.drop(columns=["dataset"]).to_string(index=False))
         print()
         print(summary.to_string(index=False))
-    print(f"\n{len(table)} fits in {wall:.0f} s on {platform.machine()}, {os.cpu_count()} cores, "
+    print(f"\n{len(table)} fits ({len(made)} this sitting, {wall:.0f} s) on "
+          f"{platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; draws {draws or 'as bayescale.fit chooses'}, "
           f"resamples {resamples}; "
           f"CSV in {args.out}")

@@ -79,6 +79,15 @@ def simulate_runs(seed=7, sigma=0.01, truth=TRUTH, source=None):
     return table
 
 
+def law_alone(fit, source=None):
+    """A fit's law draws without the discrepancy beyond the fitted runs: the law's own answer."""
+    from bayescale.queries.draws import law_parameters
+
+    return law_parameters(fit, source=source).assign_attrs(
+        per_decade=0.0, drift_per_decade=0.0, allocation_per_decade=0.0,
+        allocation_drift_per_decade=0.0)
+
+
 def assert_recovers_truth_like(fit, reference):
     """Each parameter's 99% interval holds TRUTH, and its median is ``reference``'s.
 

@@ -27,9 +27,9 @@ from bayescale.data.runs import NEW_SOURCE, as_runs, unique_tokens
 from bayescale.errors import BayescaleError, RunsWarning
 from bayescale.fitting.fitter import fit
 from bayescale.fitting.result import Fit
-from bayescale.queries.draws import law_log_loss, law_parameters
-from bayescale.queries.loss import decades_beyond, predict
-from bayescale.spec.laws import law_inputs
+from bayescale.queries.draws import law_parameters
+from bayescale.queries.frontier import run_loss
+from bayescale.queries.loss import predict
 
 log = logging.getLogger("bayescale")
 
@@ -246,14 +246,13 @@ def _log_predictive_density(fitted: Fit, group: pd.DataFrame, source: str,
     """Log of the posterior-averaged density of each run's observed log loss."""
     params = law_parameters(fitted, source=source, seed=seed)
     U = _unique_tokens_read(fitted, group)
-    log_U = None if U is None else xr.DataArray(np.log(U), dims="run")
-    x = law_inputs(xr.DataArray(np.log(group["N"].to_numpy()), dims="run"),
-                   xr.DataArray(np.log(group["D"].to_numpy()), dims="run"), log_U=log_U)
-    mu = law_log_loss(params, x).transpose("chain", "draw", "run").values
-    # The discrepancy beyond the fitted runs: one Normal draw per posterior draw (Monte Carlo).
-    scale = fitted.discrepancy["per_decade"] * decades_beyond(fitted, group["C"].to_numpy())
-    if np.any(scale > 0):
-        mu = mu + np.random.default_rng(seed + 1).standard_normal(mu.shape) * scale
+    U = None if U is None else xr.DataArray(U, dims="run")
+    # The law's loss with its discrepancy beyond the fitted runs: one draw of it per posterior
+    # draw (Monte Carlo over the discrepancy).
+    mu = np.log(run_loss(params, xr.DataArray(group["N"].to_numpy(), dims="run"),
+                         xr.DataArray(group["D"].to_numpy(), dims="run"),
+                         U)
+                ).transpose("chain", "draw", "run").values
     observed = np.log(group["loss"].to_numpy())
     sigma = params["sigma"].values[..., None]
     if "nu" in params:

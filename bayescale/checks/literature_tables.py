@@ -1,8 +1,9 @@
 """Regenerate the literature tables: fit every published source, and its nested held-out splits.
 
-``python -m bayescale.checks.literature_tables [FOLDER]`` (about 2 minutes on 2 cores) writes
-``models/literature/chinchilla_sources.csv`` and ``chinchilla_extrapolation.csv``, which
-:mod:`bayescale.fitting.literature` reads (see there for what they hold).
+``python -m bayescale.checks.literature_tables [FOLDER]`` (about 10 minutes on 2 cores) writes
+``models/literature/chinchilla_sources.csv``, ``chinchilla_extrapolation.csv`` and
+``chinchilla_allocation.csv``, which :mod:`bayescale.fitting.literature` reads (see there for
+what they hold).
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayescale.checks.optima import observed_optima
 from bayescale.data.records import package_versions
 from bayescale.data.resources import data_folder
 from bayescale.errors import BayescaleError
 from bayescale.fitting.fitter import fit
 from bayescale.fitting.literature import (
+    ALLOCATION_FILE,
+    BUDGET_COLUMNS,
     D_LIT,
     EXTRAPOLATION_FILE,
     LITERATURE_DATASETS,
@@ -31,6 +35,7 @@ from bayescale.fitting.literature import (
     lowest_compute_runs,
 )
 from bayescale.queries.draws import law_parameters
+from bayescale.queries.frontier import compute_optimal
 from bayescale.queries.loss import predict
 
 log = logging.getLogger("bayescale")
@@ -116,12 +121,15 @@ def nested_split(table: pd.DataFrame, split: str) -> pd.Index:
 
 
 def extrapolation_residuals(names: Iterable[str] = tuple(LITERATURE_DATASETS), *,
-                            draws: int = 500, seed: int = 0) -> pd.DataFrame:
-    """Fit each published source's smaller runs and score the runs beyond them.
+                            draws: int = 500, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit each published source's smaller runs and score the runs and budgets beyond them.
 
     For every source and every split of :data:`NESTED_SPLITS`, the chosen runs are fitted
-    alone (no discrepancy), and every run with more compute than the largest fitted one is
-    predicted with observation noise.
+    alone (no discrepancy); every run with more compute than the largest fitted one is
+    predicted with observation noise, and, where the data set has IsoFLOP budgets
+    (:data:`bayescale.fitting.literature.BUDGET_COLUMNS`), the compute-optimal size of every
+    budget beyond the fitted runs is compared with its observed optimum
+    (:func:`bayescale.checks.optima.observed_optima`).
 
     Parameters
     ----------
@@ -134,18 +142,25 @@ def extrapolation_residuals(names: Iterable[str] = tuple(LITERATURE_DATASETS), *
 
     Returns
     -------
-    pandas.DataFrame
-        One row per predicted run: ``dataset``, ``source``, ``split``, ``decades`` (log10 of
-        its compute over the largest fitted compute), ``residual`` (observed log loss minus
-        the predictive median), ``scale`` (half the predictive 16-84% range of log loss),
-        ``sigma`` (the fit's posterior median noise scale of log loss).
+    (pandas.DataFrame, pandas.DataFrame)
+        The loss table, one row per predicted run: ``dataset``, ``source``, ``split``,
+        ``fitted_runs``, ``fitted_span`` (decades of compute the fitted runs span),
+        ``decades`` (log10 of its compute over the largest fitted compute), ``residual``
+        (observed log loss minus the predictive median), ``scale`` (half the predictive
+        16-84% range of log loss), ``sigma`` (the fit's posterior median noise scale of log
+        loss). The allocation table, one row per budget beyond: the same split columns,
+        ``decades``, ``residual`` (the observed optimum's log N minus the posterior median of
+        log N_opt), ``scale`` (half the posterior 16-84% range of log N_opt) and ``se`` (the
+        observed optimum's standard error).
 
     """
-    rows = []
+    rows, allocation = [], []
     for name in names:
         runs = literature_runs(name)
         for source in runs.sources:
             table = runs.table[runs.table["source"] == source]
+            optima = (observed_optima(table, BUDGET_COLUMNS[name]) if name in BUDGET_COLUMNS
+                      else None)
             for split in NESTED_SPLITS:
                 try:
                     kept = nested_split(table, split)
@@ -158,22 +173,42 @@ def extrapolation_residuals(names: Iterable[str] = tuple(LITERATURE_DATASETS), *
                 part = runs.select(runs.table.index.isin(kept))
                 fitted = _fit_quietly(part, draws=draws, tune=draws, seed=seed,
                                       discrepancy=0.0, log_likelihood=False)
+                about = {"dataset": name, "source": source, "split": split,
+                         "fitted_runs": len(kept), "fitted_span": float(np.log10(
+                             c_max / table.loc[kept, "C"].min()))}
                 with warnings.catch_warnings(), np.errstate(divide="ignore"):
                     warnings.simplefilter("ignore")  # far-beyond warnings: expected here
                     loss = predict(fitted, beyond["N"], beyond["D"], noise=True, seed=seed)
                     logs = np.log(loss.values.reshape(-1, len(beyond)))
                 q16, q50, q84 = np.quantile(logs, [0.16, 0.5, 0.84], axis=0)
-                rows.append(pd.DataFrame({
-                    "dataset": name, "source": source, "split": split,
-                    "fitted_runs": len(kept),
+                rows.append(pd.DataFrame(about | {
                     "decades": np.log10(beyond["C"].to_numpy() / c_max),
                     "residual": np.log(beyond["loss"].to_numpy()) - q50,
                     "scale": (q84 - q16) / 2,
                     "sigma": float(fitted.posterior["sigma"].median()),
                 }))
+                later = None if optima is None else optima[optima["budget"] > c_max]
+                if later is not None and len(later):
+                    allocation.append(_allocation_rows(fitted, later, c_max, about))
                 log.info("bayescale: nested split %s / %s: %d fitted, %d predicted", source,
                          split, len(kept), len(beyond))
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(rows, ignore_index=True), pd.concat(allocation, ignore_index=True)
+
+
+def _allocation_rows(fitted, optima: pd.DataFrame, c_max: float, about: dict) -> pd.DataFrame:
+    """Compare a nested fit's N_opt at later budgets with their observed optima."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frontier = compute_optimal(fitted, optima["budget"].to_numpy())
+    log_N = np.log(frontier["N_opt"].values.reshape(-1, len(optima)))
+    q16, q50, q84 = np.quantile(log_N, [0.16, 0.5, 0.84], axis=0)
+    return pd.DataFrame(about | {
+        "budget": optima["budget"].to_numpy(),
+        "decades": np.log10(optima["budget"].to_numpy() / c_max),
+        "residual": optima["log_N_opt"].to_numpy() - q50,
+        "scale": (q84 - q16) / 2,
+        "se": optima["se"].to_numpy(),
+    })
 
 
 def build(folder: str | Path | None = None, *, draws: int = 1000, seed: int = 0) -> list[Path]:
@@ -202,9 +237,10 @@ def build(folder: str | Path | None = None, *, draws: int = 1000, seed: int = 0)
               f"# bayescale {versions['bayescale']}, pymc {versions['pymc']}, nutpie "
               f"{versions['nutpie']}; data: the registered data sets at their pinned commits\n")
     written = []
+    loss_table, allocation_table = extrapolation_residuals(draws=draws // 2, seed=seed)
     for filename, table in ((SOURCES_FILE, source_estimates(draws=draws, seed=seed)),
-                            (EXTRAPOLATION_FILE,
-                             extrapolation_residuals(draws=draws // 2, seed=seed))):
+                            (EXTRAPOLATION_FILE, loss_table),
+                            (ALLOCATION_FILE, allocation_table)):
         path = folder / filename
         path.write_text(header + table.to_csv(index=False, float_format="%.6g"))
         written.append(path)

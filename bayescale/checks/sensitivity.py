@@ -116,7 +116,7 @@ def prior_sensitivity(fit, flops: float = 1e24, *, factors: Sequence[float] = DE
                                             **options}
              for factor in factors}
     swept = run_fits(tasks, flops=flops, source=source, run=run)
-    base = compute_optimal(fit, [flops])["N_opt"].values.reshape(-1)
+    base = compute_optimal(fit, [flops], discrepancy=False)["N_opt"].values.reshape(-1)
     base_q = np.quantile(base, SUMMARY_PROBS)
     rows = [{"prior": "as fitted", "N_opt_q05": base_q[0], "N_opt": base_q[1],
              "N_opt_q95": base_q[2], "median_shift": 0.0, "width_ratio": 1.0,

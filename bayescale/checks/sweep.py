@@ -124,7 +124,8 @@ class FitSummary:
             values = {name: (np.exp(params[law.key(name)]) if name in law.log_scale
                              else params[law.key(name)]) for name in law.parameters}
             if law.optimal_log_params is not None:
-                values["N_opt"] = compute_optimal(fitted, [self.flops], source=source)[
+                values["N_opt"] = compute_optimal(fitted, [self.flops], source=source,
+                                                   discrepancy=False)[
                     "N_opt"].isel(flops=0, drop=True)
         summary = {name: np.quantile(np.asarray(value), SUMMARY_PROBS).tolist()
                    for name, value in values.items()}

@@ -17,6 +17,9 @@ runs that span at least 3 model sizes, and its lower 80%), each way of fitting i
     The ``alone`` and ``with`` fits mixed by the stacking weights of their leave-one-out
     predictive densities on the fitted runs (Yao et al. 2018, :func:`arviz.compare`): the
     weighting of lone and joint fits the issue proposed, measured here.
+``bare``
+    ``alone`` without the discrepancy beyond the fitted runs (``discrepancy=0``): the posterior
+    alone, the anchor the discrepancy must beat.
 ``huber``
     The Huber-bootstrap baseline (Hoffmann et al.'s Approach 3 as Epoch AI reproduced it), from
     a coarser grid of starts (:data:`bayescale.estimators.huber.COARSE_GRID`) with L-BFGS-B capped
@@ -47,7 +50,7 @@ from bayescale.estimators.huber import COARSE_GRID, huber_bootstrap
 from bayescale.fitting.fitter import fit
 from bayescale.fitting.literature import (
     LiteraturePrior,
-    discrepancy_per_decade,
+    learned_discrepancy,
     literature_runs,
     lowest_compute_runs,
 )
@@ -62,7 +65,7 @@ HOLDOUT = 0.2
 # iterations each) takes hours per fit.
 HUBER_MAXITER = 2000
 REGIMES = ("few-5", "few-8", "many")
-METHODS = ("alone", "with", "with-pair", "stacked", "huber")
+METHODS = ("alone", "with", "with-pair", "stacked", "huber", "bare")
 PAIR_ORDER = ("epoch-chinchilla", "gadre2024", "gemstones")
 
 
@@ -92,6 +95,9 @@ USER_SETS = (
     UserSet("porian2024", "porian2024/rw-base-long-kaplan-standard-val"),
     UserSet("gemstones", "gemstones/cool_end"),
     UserSet("datablations", "datablations/single-epoch"),
+    UserSet("loss-to-loss", "loss-to-loss/fineweb-edu-100b"),
+    UserSet("loss-to-loss", "loss-to-loss/starcoder"),
+    UserSet("steplaw", "steplaw/dense"),
 )
 QUICK_SETS = ("gadre2024/rpj",)
 QUICK_METHODS = ("alone", "with", "huber")
@@ -119,7 +125,7 @@ def borrowed_spec(kept, user: UserSet, method: str) -> ModelSpec:
     the default model.
     """
     spec = load_spec("chinchilla")
-    if method == "alone":
+    if method in ("alone", "bare"):
         return spec
     if method == "with":
         names = None
@@ -180,17 +186,18 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int | None = N
             fitted = Fit(huber_bootstrap(kept, resamples=resamples, seed=seed,
                                          grid=COARSE_GRID, maxiter=HUBER_MAXITER))
         elif method == "stacked":
-            tau = discrepancy_per_decade(exclude=[user.dataset])
+            tau = learned_discrepancy(exclude=[user.dataset])
             fitted = stacked_fit({name: fit(kept, draws=draws, tune=draws, seed=seed,
                                             discrepancy=tau,
                                             model=borrowed_spec(kept, user, name))
                                   for name in ("alone", "with")})
         else:
-            tau = discrepancy_per_decade(exclude=[user.dataset])
+            tau = 0.0 if method == "bare" else learned_discrepancy(exclude=[user.dataset])
             fitted = fit(kept, draws=draws, tune=draws, seed=seed, discrepancy=tau,
                          log_likelihood=False, model=borrowed_spec(kept, user, method))
         wall = time.perf_counter() - start
         scored = _score(fitted, runs.table[held], seed)
+        allocation = _allocation_scores(fitted, user, runs.table, kept.table["C"].max(), seed)
     width = (scored["hi90"] - scored["lo90"]) / scored["loss"]
     log10_C_max = np.log10(kept.table["C"].max())
     row = {
@@ -203,7 +210,10 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int | None = N
              & (scored["loss"] <= scored[f"hi{round(100 * level)}"])).mean())
            for level in INTERVALS},
         "median_width90": float(width.median()),
+        "interval_score90": float(np.mean(interval_score(
+            scored["lo90"], scored["hi90"], scored["loss"]) / scored["loss"])),
         "lpd_mean": float(scored["lpd"].mean()),
+        **allocation,
         "wall_s": wall,
         "converged": bool(fitted.converged),
         "weight_with": fitted.tree.attrs.get("stacking_weights", {}).get("with", np.nan),
@@ -214,9 +224,53 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int | None = N
     return row
 
 
+def interval_score(low, high, observed, level: float = 0.9):
+    """Return the interval score of central ``level`` intervals (Gneiting & Raftery 2007).
+
+    The width plus ``2 / (1 - level)`` times the distance by which the observation misses the
+    interval: a proper score (lower is better) that rewards narrow intervals only while they
+    cover.
+    """
+    low, high, observed = (np.asarray(v, dtype=float) for v in (low, high, observed))
+    penalty = 2 / (1 - level)
+    return (high - low) + penalty * (np.maximum(low - observed, 0)
+                                     + np.maximum(observed - high, 0))
+
+
+def _allocation_scores(fitted: Fit, user: UserSet, table: pd.DataFrame, c_max: float,
+                       seed: int) -> dict:
+    """Score N_opt at the IsoFLOP budgets beyond the fitted runs against their observed optima.
+
+    Only for data sets with budgets (:data:`bayescale.fitting.literature.BUDGET_COLUMNS`):
+    the 90% and 50% coverage of the fit's N_opt intervals, and the mean 90% interval score of
+    log N_opt (in natural-log units), over the budgets beyond ``c_max`` whose optimum is
+    observed (:func:`bayescale.checks.optima.observed_optima`). Empty elsewhere.
+    """
+    from bayescale.checks.optima import observed_optima
+    from bayescale.fitting.literature import BUDGET_COLUMNS
+    from bayescale.queries.frontier import compute_optimal
+
+    empty = {"n_budgets": 0, "N_opt_coverage90": np.nan, "N_opt_coverage50": np.nan,
+             "N_opt_interval_score90": np.nan}
+    if user.dataset not in BUDGET_COLUMNS:
+        return empty
+    optima = observed_optima(table, BUDGET_COLUMNS[user.dataset])
+    optima = optima[optima["budget"] > c_max]
+    if optima.empty:
+        return empty
+    log_N = np.log(compute_optimal(fitted, optima["budget"].to_numpy(), seed=seed)[
+        "N_opt"].values.reshape(-1, len(optima)))
+    observed = optima["log_N_opt"].to_numpy()
+    q05, q25, q75, q95 = np.quantile(log_N, [0.05, 0.25, 0.75, 0.95], axis=0)
+    return {"n_budgets": len(optima),
+            "N_opt_coverage90": float(np.mean((q05 <= observed) & (observed <= q95))),
+            "N_opt_coverage50": float(np.mean((q25 <= observed) & (observed <= q75))),
+            "N_opt_interval_score90": float(np.mean(interval_score(q05, q95, observed)))}
+
+
 def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods=METHODS, *,
                    draws: int | None = None, resamples: int = 1000, seed: int = 0,
-                   progress: bool = False) -> pd.DataFrame:
+                   progress: bool = False, done=(), on_row=None) -> pd.DataFrame:
     """Run the leave-one-data-set-out transfer benchmark.
 
     Parameters
@@ -234,11 +288,15 @@ def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods
         Seed of every fit and prediction.
     progress : bool, default False
         Print a line per turn on stderr as it finishes.
+    done : collection of (str, str, str), optional
+        (user set, regime, method) turns already made: skipped (a resumed run).
+    on_row : callable, optional
+        Called with each row as it finishes (e.g. to append it to a file).
 
     Returns
     -------
     pandas.DataFrame
-        One row per (user set, regime, method); see :func:`score_turn`.
+        One row per (user set, regime, method) made; see :func:`score_turn`.
 
     """
     chosen = [user for user in USER_SETS if sets is None or user.label in sets]
@@ -246,9 +304,13 @@ def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods
     for user in chosen:
         for regime in regimes:
             for method in methods:
+                if (user.label, regime, method) in done:
+                    continue
                 row = score_turn(user, regime, method, draws=draws, resamples=resamples,
                                  seed=seed)
                 rows.append(row)
+                if on_row is not None:
+                    on_row(row)
                 if progress:
                     print(f"{user.label} {regime} {method}: error "
                           f"{100 * row['median_rel_error']:.2f}%, 90% coverage "
@@ -272,6 +334,11 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
             "coverage90_min": float(group["coverage90"].min()),
             "coverage90_max": float(group["coverage90"].max()),
             "lpd_mean": float(group["lpd_mean"].mean()),
+            "interval_score90_mean": float(group["interval_score90"].mean()),
+            "N_opt_coverage90_pooled": float(np.average(
+                group["N_opt_coverage90"].fillna(0), weights=group["n_budgets"]))
+            if group["n_budgets"].sum() else np.nan,
+            "N_opt_interval_score90_mean": float(group["N_opt_interval_score90"].mean()),
             "wall_s": float(group["wall_s"].sum()),
             "converged": f"{int(group['converged'].sum())}/{len(group)}",
         })

@@ -98,7 +98,8 @@ def _posterior_values(fitted, spec: ModelSpec, flops: float) -> dict[str, np.nda
     out = {name: (np.exp(raw[law.key(name)]) if name in law.log_scale else raw[law.key(name)])
            for name in law.parameters}
     if law.optimal_log_params is not None:
-        out["N_opt"] = compute_optimal(fitted, [flops])["N_opt"].isel(flops=0, drop=True)
+        out["N_opt"] = compute_optimal(fitted, [flops], discrepancy=False)["N_opt"].isel(
+            flops=0, drop=True)
     return {name: np.asarray(value).reshape(-1) for name, value in out.items()}
 
 

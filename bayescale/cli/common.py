@@ -362,21 +362,65 @@ def print_summary(result: Fit, prob: float, as_json: bool) -> int:
     return 0
 
 
-def note_beyond(result: Fit, beyond, args, widened: bool = True) -> int:
-    """Print how far the queries reach beyond the fitted runs; return the status."""
+def note_beyond(result: Fit, beyond, args) -> int:
+    """Say below a table how far beyond the fitted runs its answers reach; return 0."""
     import numpy as np
 
-    """Say below a table how far beyond the fitted runs its queries reach; return 0."""
-    far = float(np.max(beyond))
+    from bayescale.queries.draws import resolve_source
+
+    far = float(np.nanmax(np.asarray(beyond, dtype=float), initial=0.0))
     if far > 0 and not args.json:
         discrepancy = result.discrepancy
-        how = ("these losses carry" if widened else
-               "loss_opt here is the law's, without it; 'bayescale predict' adds")
-        print(f"note: decades_beyond is how far each query lies beyond the largest fitted run "
-              f"({10 ** discrepancy['log10_C_max']:.3g} FLOPs), up to {far:.2g} decades here; "
-              f"{how} a discrepancy of {discrepancy['per_decade']:.3g} in log loss per decade "
-              "beyond, on top of the posterior")
+        source = resolve_source(result, chosen_source(args))
+        largest = discrepancy["log10_C_max_by_source"].get(source,
+                                                           discrepancy["log10_C_max"])
+        parts = [discrepancy[name] for name in ("drift_per_decade", "per_decade",
+                                                "allocation_drift_per_decade",
+                                                "allocation_per_decade")]
+        how = ("this fit adds no discrepancy beyond its runs: its intervals carry the law's "
+               "parameter uncertainty alone" if not any(parts) else
+               f"the answers carry the law's discrepancy there, per decade beyond: log loss "
+               f"{parts[0]:+.3g} (drift) with sd {parts[1]:.3g}, log N_opt {parts[2]:+.3g} "
+               f"with sd {parts[3]:.3g}, growing up to {discrepancy['up_to_decades']:.2g} "
+               f"decades beyond ({discrepancy['origin']})")
+        print(f"note: decades_beyond is how far each answer lies beyond the largest fitted run "
+              f"of its source ({10 ** largest:.3g} FLOPs), up to {far:.2g} decades here; {how}")
     return 0
+
+
+def reaches_beyond(result: Fit, args, flops=None) -> bool:
+    """Whether a query's answer draws the discrepancy beyond the fitted runs at random.
+
+    Parameters
+    ----------
+    result : Fit
+        The fit asked.
+    args : argparse.Namespace
+        The query's arguments (its source).
+    flops : array_like, optional
+        The compute of the query's answers; None: answers at budgets the query chooses itself
+        (a forecast, famous models, a rule), taken to reach beyond.
+
+    Returns
+    -------
+    bool
+        True when the fit has a discrepancy and some answer lies beyond the runs of its source.
+
+    """
+    import numpy as np
+
+    from bayescale.queries.draws import resolve_source
+
+    discrepancy = result.discrepancy
+    if not any(discrepancy[name] for name in ("per_decade", "drift_per_decade",
+                                              "allocation_per_decade",
+                                              "allocation_drift_per_decade")):
+        return False
+    if flops is None:
+        return True
+    source = resolve_source(result, chosen_source(args))
+    largest = discrepancy["log10_C_max_by_source"].get(source, discrepancy["log10_C_max"])
+    return bool(np.any(np.log10(np.asarray(flops, dtype=float)) > largest))
 
 
 def print_table(table: pd.DataFrame, args, title: str | None = None) -> int:

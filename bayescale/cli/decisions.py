@@ -13,6 +13,7 @@ from bayescale.cli.common import (
     query_options,
     query_seed,
     query_title,
+    reaches_beyond,
 )
 
 
@@ -65,7 +66,8 @@ def _plan(args) -> int:
                          "for it in a plan of its own")
     result = load_fit(args)
     query = dict(source=chosen_source(args),
-                 seed=query_seed(args, result, draws=bool(args.next_run)))
+                 seed=query_seed(args, result, draws=bool(args.next_run) or reaches_beyond(
+                     result, args, [args.flops])))
     constraints = dict(max_tokens=args.max_tokens, unique_tokens=args.unique_tokens)
     plans = {"expected loss": decide.optimal_plan(result, args.flops, **constraints, **query),
              f"risk-averse (q={args.risk:g})": decide.optimal_plan(
@@ -79,6 +81,7 @@ def _plan(args) -> int:
                                unique_tokens=args.unique_tokens, **query)
         rows.append({"plan": name, "N": float(plan.N), "D": float(plan.D),
                      "tokens_per_param": float(plan.tokens_per_param),
+                     "decades_beyond": float(plan.decades_beyond),
                      "expected_loss": float(plan.expected_loss),
                      f"loss_q{args.risk:g}": float(plan.loss.quantile(args.risk)),
                      "expected_regret": float(regret.mean())})
@@ -125,7 +128,8 @@ def _forecast(args) -> int:
     growth = growth_values(args)
     outcome = forecast_year(result, **growth, target_loss=args.target_loss,
                             target_params=args.target_params, source=chosen_source(args),
-                            seed=query_seed(args, result, draws=growth["growth_sd"] > 0))
+                            seed=query_seed(args, result, draws=growth["growth_sd"] > 0
+                                            or reaches_beyond(result, args)))
     table = forecast_table(outcome)
     start_year = growth["start_year"]
     title = query_title(

@@ -12,6 +12,7 @@ from bayescale.cli.common import (
     query_options,
     query_seed,
     query_title,
+    reaches_beyond,
     refuse_ignored,
 )
 
@@ -78,15 +79,19 @@ def _optimal(args) -> int:
 
     result = load_fit(args)
     frontier = compute_optimal(result, args.flops, source=chosen_source(args),
-                               seed=query_seed(args, result), unique_tokens=args.unique_tokens)
+                               seed=query_seed(args, result, draws=reaches_beyond(
+                                   result, args, args.flops)),
+                               unique_tokens=args.unique_tokens)
     table = interval_table(frontier, prob=args.prob, kind="hdi" if args.hdi else "eti")
     print_table(table, args, title=query_title(
         result, args, f"Posterior of the compute-optimal allocation (C = 6ND) under the "
                       f"{result.spec.law} law"))
-    return note_beyond(result, table["decades_beyond"], args, widened=False)
+    return note_beyond(result, table["decades_beyond"], args)
 
 
 def _predict(args) -> int:
+    import numpy as np
+
     from bayescale.fitting.summary import interval_table
     from bayescale.queries.loss import predict
 
@@ -96,8 +101,8 @@ def _predict(args) -> int:
     table = _first(interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti"),
                    ["N", "D"])
     # beyond the fitted runs, the discrepancy is drawn at random too
-    widened = result.discrepancy["per_decade"] > 0 and (table["decades_beyond"] > 0).any()
-    query_seed(args, result, draws=args.noise or bool(widened))
+    query_seed(args, result, draws=args.noise or reaches_beyond(
+        result, args, 6 * np.asarray(args.params) * np.asarray(args.tokens)))
     kind = ("Posterior predictive loss of one run (with observation noise)" if args.noise
             else "Posterior of the law's loss (without observation noise)")
     print_table(table.set_index(["N", "D"]), args, title=query_title(result, args, kind))
@@ -121,16 +126,17 @@ def _optimality(args) -> int:
         raise ValueError("give a fit file: bayescale optimality FIT.nc [--famous KEY ...]")
     result = load_fit(args)
     gap = optimality(result, args.famous, source=chosen_source(args),
-                     seed=query_seed(args, result))
+                     seed=query_seed(args, result, draws=reaches_beyond(result, args)))
     shown = ["optimal_tokens_per_param", "tokens_per_param_ratio", "N_over_N_opt",
              "excess_loss"]
     table = interval_table(gap[shown], prob=args.prob, kind="hdi" if args.hdi else "eti")
     table.insert(0, "tokens_per_param", gap["tokens_per_param"].to_numpy())
     table = _first(table.drop(columns=["N", "D", "name"]), ["C"])
-    return print_table(table, args, title=query_title(
+    warned = print_table(table, args, title=query_title(
         result, args, "Distance from compute-optimal at each model's own FLOPs (C = 6ND); "
                       "tokens_per_param_ratio > 1 is over-trained; excess_loss is the loss "
                       "left on the table, in the fitted source's nats/token"))
+    return warned or note_beyond(result, table["decades_beyond"], args)
 
 
 def _rule(args) -> int:
@@ -140,15 +146,17 @@ def _rule(args) -> int:
     result = load_fit(args)
     gap = rule_allocation(result, args.flops, anchor_flops=args.anchor_flops,
                           anchor_params=args.anchor_params, exponent=args.exponent,
-                          source=chosen_source(args), seed=query_seed(args, result))
+                          source=chosen_source(args), seed=query_seed(
+                              args, result, draws=reaches_beyond(result, args, args.flops)))
     shown = ["N_over_N_opt", "tokens_per_param_ratio", "loss", "loss_opt", "excess_loss"]
     table = interval_table(gap[shown], prob=args.prob, kind="hdi" if args.hdi else "eti")
     table = _first(table.drop(columns="C").rename(columns={"N": "rule_N", "D": "rule_D"}),
                    ["rule_N", "rule_D"])
-    return print_table(table, args, title=query_title(
+    warned = print_table(table, args, title=query_title(
         result, args, f"The rule N = {gap.attrs['anchor_params']:.4g} (C / "
                       f"{gap.attrs['anchor_flops']:.4g})^{gap.attrs['exponent']:g} against the "
                       "compute-optimal allocation; excess_loss is what the rule costs"))
+    return warned or note_beyond(result, table["decades_beyond"], args)
 
 
 def _first(table, columns):

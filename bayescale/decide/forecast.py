@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from bayescale.errors import BayescaleError
+from bayescale.queries.beyond import decades_beyond, warn_if_far
 from bayescale.queries.draws import law_parameters
 from bayescale.queries.frontier import frontier
 from bayescale.spec.laws import get_law
@@ -23,31 +24,43 @@ from bayescale.spec.laws import get_law
 # Search span for the budget, in FLOPs: from a single GPU-second to far beyond any plan.
 LOWEST_FLOPS = 1e12
 HIGHEST_FLOPS = 1e45
-_ITERATIONS = 80
+_ITERATIONS = 40
+# The scan's step in decades of compute, before the bisection inside the first cell reached.
+_GRID_DECADES = 0.25
 
 
 def _invert(quantity, target: float, params: xr.Dataset, decreasing: bool) -> xr.DataArray:
-    """Bisect log C per draw until ``quantity(params, C)`` crosses ``target``.
+    """Return, per draw, the least compute at which ``quantity(params, C)`` reaches ``target``.
 
-    Returns C per draw (chain, draw): ``inf`` where the target is not crossed below
+    Beyond the fitted runs the law's discrepancy can make a draw's frontier turn (its loss
+    rising again far out, where the law flattens): the first crossing is the answer, since
+    more compute can always train the smaller run that got there. So the budgets are scanned
+    on a grid of :data:`_GRID_DECADES` from :data:`LOWEST_FLOPS` to :data:`HIGHEST_FLOPS`,
+    and the first grid cell where the target is reached is bisected.
+
+    Returns C per draw (chain, draw): ``inf`` where the target is not reached below
     :data:`HIGHEST_FLOPS`, and :data:`LOWEST_FLOPS` where it is already passed there.
     """
-    shape = params[next(iter(params.data_vars))]
-    low = xr.full_like(shape, np.log(LOWEST_FLOPS), dtype=float)
-    high = xr.full_like(shape, np.log(HIGHEST_FLOPS), dtype=float)
+    grid = np.arange(np.log(LOWEST_FLOPS), np.log(HIGHEST_FLOPS) + 1e-9,
+                     _GRID_DECADES * np.log(10.0))
 
     def passed(log_C):
         value = quantity(params, np.exp(log_C))
         return value <= target if decreasing else value >= target
 
-    reached = passed(high)
-    already = passed(low)
+    scan = passed(xr.DataArray(grid, dims="_grid")).transpose("chain", "draw", "_grid")
+    reached = scan.any("_grid")
+    first = scan.argmax("_grid")  # the first grid point that passes (0 if none)
+    high = xr.DataArray(grid, dims="_grid").isel(_grid=first).drop_vars("_grid",
+                                                                         errors="ignore")
+    low = xr.DataArray(grid, dims="_grid").isel(_grid=np.maximum(first - 1, 0)).drop_vars(
+        "_grid", errors="ignore")
     for _ in range(_ITERATIONS):
         middle = (low + high) / 2
         done = passed(middle)
         low, high = xr.where(done, low, middle), xr.where(done, middle, high)
     flops = xr.where(reached, np.exp(high), np.inf)
-    return xr.where(already, LOWEST_FLOPS, flops).rename("flops")
+    return xr.where(reached & (first == 0), LOWEST_FLOPS, flops).rename("flops")
 
 
 def _frontier_value(name):
@@ -150,9 +163,11 @@ def forecast_year(fit, *, start_year: float, start_flops: float,
     Returns
     -------
     xarray.Dataset
-        Per draw (chain, draw): ``flops`` needed, ``growth`` (the draw's yearly factor) and
+        Per draw (chain, draw): ``flops`` needed, ``growth`` (the draw's yearly factor),
         ``year`` (``inf`` where never; earlier than ``start_year`` where the budget of that
-        year already sufficed). ``attrs`` hold the assumptions.
+        year already sufficed) and ``decades_beyond`` (how far that compute lies beyond the
+        largest fitted run; the frontier carries the law's discrepancy there, and a median
+        more than 3 decades out warns). ``attrs`` hold the assumptions.
 
     """
     if (target_loss is None) == (target_params is None):
@@ -176,8 +191,12 @@ def forecast_year(fit, *, start_year: float, start_flops: float,
     years = xr.where(log_growth > 0, years, xr.where(flops <= start_flops, 0.0, np.inf))
     target = ("loss", float(target_loss)) if target_loss is not None else (
         "N_opt", float(target_params))
+    reached = flops.values[np.isfinite(flops.values)]
+    if reached.size:
+        warn_if_far(params, [np.median(reached)], "forecast")
     return xr.Dataset({"flops": flops, "growth": np.exp(log_growth),
-                       "year": (start_year + years).rename("year")},
+                       "year": (start_year + years).rename("year"),
+                       "decades_beyond": flops.copy(data=decades_beyond(params, flops.values))},
                       attrs={"target": f"{target[0]} = {target[1]:g}",
                              "start_year": float(start_year), "start_flops": float(start_flops),
                              "growth": float(growth), "growth_sd": float(growth_sd)})
@@ -196,12 +215,12 @@ def forecast_table(forecast: xr.Dataset, quantiles=(0.05, 0.25, 0.5, 0.75, 0.95)
     Returns
     -------
     pandas.DataFrame
-        Rows ``flops`` and ``year``, one column per quantile (``inf`` where more than that
-        share of draws never reach the target), plus ``p_never``.
+        Rows ``flops``, ``year`` and ``decades_beyond``, one column per quantile (``inf``
+        where more than that share of draws never reach the target), plus ``p_never``.
 
     """
     rows = {}
-    for name in ("flops", "year"):
+    for name in ("flops", "year", "decades_beyond"):
         values = forecast[name].values.reshape(-1)
         row = {f"q{p:g}": float(np.quantile(values, p, method="inverted_cdf")) for p in quantiles}
         row["p_never"] = float(np.mean(~np.isfinite(values)))

@@ -27,8 +27,9 @@ import xarray as xr
 from scipy.special import gammaln
 
 from bayescale.errors import BayescaleError, ConvergenceWarning
+from bayescale.queries.beyond import decades_beyond, warn_if_far
 from bayescale.queries.draws import check_counts, check_reads_unique, law_log_loss, law_parameters
-from bayescale.queries.frontier import frontier
+from bayescale.queries.frontier import frontier, run_loss
 from bayescale.spec.laws import (
     FLOPS_PER_PARAM_TOKEN,
     LOG_FLOPS_PER_PARAM_TOKEN,
@@ -44,27 +45,7 @@ _POINTS = 161
 _ZOOMS = 3
 
 
-def plan_loss(params: xr.Dataset, N, D, unique_tokens=None) -> xr.DataArray:
-    """Return the law's loss per draw at (N, D): dims (chain, draw) plus those of N and D.
-
-    Parameters
-    ----------
-    params : xarray.Dataset
-        Law parameters per draw.
-    N, D : float or xarray.DataArray
-        Parameters and training tokens (broadcast against each other).
-    unique_tokens : float, optional
-        Unique tokens available (data-constrained law); default: every token is new.
-
-    Returns
-    -------
-    xarray.DataArray
-        Loss in nats/token.
-
-    """
-    log_U = None if unique_tokens is None else np.log(unique_tokens)
-    x = law_inputs(np.log(N), np.log(D), log_U=log_U)
-    return np.exp(law_log_loss(params, x))
+plan_loss = run_loss  # the loss of a planned run, with the discrepancy beyond the fitted runs
 
 
 def _check_budget(flops: float) -> float:
@@ -107,7 +88,7 @@ def optimal_plan(fit, flops: float, *, risk: float | None = None, N: float | Non
     source : str, optional
         The source whose law is used (a fit only; default: the fit's default source).
     seed : int, default 0
-        Seed for a new source's offsets.
+        Seed for a new source's offsets and the discrepancy's draws beyond the fitted runs.
 
     Returns
     -------
@@ -120,6 +101,7 @@ def optimal_plan(fit, flops: float, *, risk: float | None = None, N: float | Non
     params = law_parameters(fit, source=source, seed=seed)
     flops = _check_budget(flops)
     check_reads_unique(params.attrs["law"], unique_tokens)
+    warn_if_far(params, flops, "plan")
     if risk is not None and not 0 < risk < 1:
         raise BayescaleError(f"risk must be a probability in (0, 1), such as 0.9; not {risk}")
     log_tokens_times_params = np.log(flops) - LOG_FLOPS_PER_PARAM_TOKEN
@@ -143,6 +125,7 @@ def optimal_plan(fit, flops: float, *, risk: float | None = None, N: float | Non
              "unique_tokens": "none" if unique_tokens is None else float(unique_tokens)}
     return xr.Dataset({
         "N": N_plan, "D": D_plan, "tokens_per_param": D_plan / N_plan, "flops": flops,
+        "decades_beyond": float(decades_beyond(params, flops)),
         "expected_loss": loss.mean(("chain", "draw")),
         "loss_quantile": loss.quantile(quantile, dim=("chain", "draw")).drop_vars("quantile"),
         "loss": loss.rename("loss")}, attrs=attrs | {"quantile": quantile})
@@ -204,7 +187,7 @@ def compare_plans(fit, plan_a, plan_b, *, unique_tokens: float | None = None,
     source : str, optional
         The source whose law is used (a fit only).
     seed : int, default 0
-        Seed for a new source's offsets.
+        Seed for a new source's offsets and the discrepancy's draws beyond the fitted runs.
 
     Returns
     -------
@@ -217,6 +200,8 @@ def compare_plans(fit, plan_a, plan_b, *, unique_tokens: float | None = None,
     params = law_parameters(fit, source=source, seed=seed)
     check_reads_unique(params.attrs["law"], unique_tokens)
     (N_a, D_a), (N_b, D_b) = _as_plan(plan_a), _as_plan(plan_b)
+    warn_if_far(params, [FLOPS_PER_PARAM_TOKEN * N_a * D_a, FLOPS_PER_PARAM_TOKEN * N_b * D_b],
+                "comparison")
     loss_a = plan_loss(params, N_a, D_a, unique_tokens)
     loss_b = plan_loss(params, N_b, D_b, unique_tokens)
     difference = loss_a - loss_b
@@ -245,7 +230,7 @@ def regret(fit, N: float, D: float, *, unique_tokens: float | None = None,
     source : str, optional
         The source whose law is used (a fit only).
     seed : int, default 0
-        Seed for a new source's offsets.
+        Seed for a new source's offsets and the discrepancy's draws beyond the fitted runs.
 
     Returns
     -------
@@ -258,8 +243,8 @@ def regret(fit, N: float, D: float, *, unique_tokens: float | None = None,
     check_reads_unique(params.attrs["law"], unique_tokens)
     N, D = _as_plan((N, D))
     budget = xr.DataArray([FLOPS_PER_PARAM_TOKEN * N * D], dims="flops")
-    best = frontier(params, budget, unique_tokens=unique_tokens)["loss_opt"].isel(flops=0,
-                                                                                  drop=True)
+    best = frontier(params, budget, unique_tokens=unique_tokens)["loss_opt"].isel(
+        flops=0, drop=True)
     return (plan_loss(params, N, D, unique_tokens) - best).rename("regret")
 
 
@@ -288,7 +273,7 @@ def inference_aware_plan(fit, target_loss: float, inference_tokens: float, *,
     source : str, optional
         The source whose law is used (a fit only).
     seed : int, default 0
-        Seed for a new source's offsets.
+        Seed for a new source's offsets and the discrepancy's draws beyond the fitted runs.
 
     Returns
     -------
@@ -397,7 +382,9 @@ def value_of_next_run(fit, candidates: Sequence, flops: float, *, outcomes: int 
     if pairs.size == 0:
         raise BayescaleError("give at least one candidate run (N, D)")
     budget = xr.DataArray([flops], dims="flops")
-    log10_opt = np.log10(frontier(params, budget)["N_opt"].isel(flops=0, drop=True)).values
+    # The parameters' part: one more small run does not shrink the discrepancy beyond the runs.
+    log10_opt = np.log10(frontier(params, budget, discrepancy=False)["N_opt"].isel(
+        flops=0, drop=True)).values
     log10_opt = log10_opt.reshape(-1)
     flat = params.stack(sample=("chain", "draw"))
     rng = np.random.default_rng(seed)

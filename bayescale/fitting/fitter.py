@@ -10,7 +10,7 @@ import json
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,12 @@ from bayescale.data.records import FORMAT, provenance, table_to_dataset
 from bayescale.data.runs import Runs, as_runs, combine_runs
 from bayescale.errors import BayescaleError, RunsError, RunsWarning
 from bayescale.estimators.huber import RESAMPLES, STARTS, huber_bootstrap
-from bayescale.fitting.literature import LiteraturePrior, discrepancy_per_decade
+from bayescale.fitting.literature import (
+    DISCREPANCY_LIMITS,
+    DISCREPANCY_PARTS,
+    LiteraturePrior,
+    learned_discrepancy,
+)
 from bayescale.fitting.result import METHODS, Fit
 from bayescale.inference.diagnostics import variable_diagnostics
 from bayescale.inference.model import (
@@ -44,6 +49,10 @@ BORROW = ("prior", "joint")
 # the lower 80% of nine published run sets met the bar 5 of 9 times at 1000 draws and 9 of 9
 # with the second run (docs/validation/transfer.md).
 DEFAULT_DRAWS = (1000, 2000)
+# The automatic retry's remedy for divergences: NUTS with a higher target acceptance takes
+# smaller steps, which is what a divergence asks for (more draws alone do not remove one).
+# Measured by benchmarks/convergence.py (docs/validation/convergence.md). None: no remedy.
+RETRY_TARGET_ACCEPT = 0.99
 SETTING_DEFAULTS = {field.name: field.default for field in fields(SamplerSettings)}
 
 
@@ -55,7 +64,7 @@ def fit(
     starts: str = "epoch",
     with_datasets: Sequence[str | Runs] = (),
     borrow: str = "prior",
-    discrepancy: float | str = "learned",
+    discrepancy: float | str | Mapping[str, float] = "learned",
     split_sources_by: str | Sequence[str] | None = None,
     model: str | Path | ModelSpec = "chinchilla",
     priors: dict | None = None,
@@ -106,12 +115,17 @@ def fit(
         you have few runs and does not hurt when you have many. Priors you give in
         ``priors=`` override it. ``"joint"``: the published runs are fitted with yours, each
         source with its own offsets and, by default, shared exponents.
-    discrepancy : float or "learned", default "learned"
-        Standard deviation of log loss added per decade of compute by which a prediction
-        lies beyond the fitted runs (the law's misspecification, on top of its parameter
-        uncertainty and noise; :func:`bayescale.predict`). ``"learned"``: the value learned by
-        nested held-out fits of the published runs
-        (:func:`bayescale.fitting.literature.discrepancy_per_decade`); 0 turns it off.
+    discrepancy : "learned", float or dict, default "learned"
+        The law's misspecification beyond the fitted runs, on top of its parameter
+        uncertainty and noise, per decade of compute by which an answer lies beyond the
+        largest fitted run of its source (:mod:`bayescale.queries.beyond`). ``"learned"``:
+        learned by nested held-out fits of the published runs
+        (:func:`bayescale.fitting.literature.learned_discrepancy`): the drift and spread of
+        log loss and of log N_opt. A number: the spread of log loss alone (no drift, none on
+        the allocation); 0 turns it off. A dict: any of ``per_decade``, ``drift_per_decade``,
+        ``allocation_per_decade`` and ``allocation_drift_per_decade`` (the others 0), and
+        ``up_to_decades`` and ``allocation_up_to_decades`` (how far each grows; default: no
+        limit), as :func:`~bayescale.fitting.literature.learned_discrepancy` returns them.
     split_sources_by : str or sequence of str, optional
         Columns of your runs whose values become part of the source (see
         :meth:`bayescale.Runs.split_by`), e.g. a column saying how N or C was counted: each
@@ -131,9 +145,11 @@ def fit(
         Posterior draws and tuning steps per chain. With the draws left out: 1000, and if that
         fit has not converged (R-hat, ESS, divergences), one more with 2000
         (:data:`DEFAULT_DRAWS`), which is kept; the tuning steps follow the draws unless given.
-        ``fit.sampler`` then says 2000 and ``fit.diagnostics["retried"]`` what fell short at
-        1000. Draws given (here or in ``sampler``) are sampled exactly, once, with 1000 tuning
-        steps unless ``tune`` says otherwise.
+        A first try with divergences is retried with ``target_accept`` raised to
+        :data:`RETRY_TARGET_ACCEPT` (smaller steps) as well. ``fit.sampler`` then says 2000
+        (and the target) and ``fit.diagnostics["retried"]`` what fell short at 1000. Draws
+        given (here or in ``sampler``) are sampled exactly, once, with 1000 tuning steps unless
+        ``tune`` says otherwise.
     chains : int, default 4
         The number of chains.
     seed : int, default 0
@@ -190,7 +206,7 @@ def fit(
         runs = runs.split_by(split_sources_by)
     for message in narrow_compute(runs):
         warnings.warn(message, RunsWarning, stacklevel=2)
-    tau, tau_origin = _discrepancy(discrepancy)
+    discrepancy_parts = _discrepancy(discrepancy)
     borrowed = None
     if with_datasets and borrow == "prior":
         spec, borrowed = _literature_spec(spec, runs, with_datasets, priors or {})
@@ -213,18 +229,24 @@ def fit(
     structure = model_structure(spec, len(runs.sources))
     model_of_runs = build_model(runs, spec)
     retried = []
-    for settings in schedule:
+    for attempt, settings in enumerate(schedule):
+        if retried and retried[-1]["divergences"] and RETRY_TARGET_ACCEPT is not None:
+            settings = replace(settings, target_accept=max(settings.target_accept,
+                                                           RETRY_TARGET_ACCEPT))
         tree = sample(model_of_runs, settings, progressbar=progressbar, structure=structure,
                       log_likelihood=log_likelihood)
         convergence = variable_diagnostics(tree["posterior"].to_dataset())
         report = convergence_report(tree, convergence)
-        if report["converged"] or settings is schedule[-1]:
+        if report["converged"] or attempt == len(schedule) - 1:
             break
         retried.append({"draws": settings.draws, "tune": settings.tune,
-                        "problems": report["problems"]})
+                        "target_accept": settings.target_accept,
+                        "divergences": report["divergences"], "problems": report["problems"]})
         log.info("bayescale: not converged with %d draws and %d tuning steps per chain (%s); "
-                 "sampling again with more", settings.draws, settings.tune,
-                 "; ".join(report["problems"]))
+                 "sampling again with more%s", settings.draws, settings.tune,
+                 "; ".join(report["problems"]),
+                 f" and target_accept {RETRY_TARGET_ACCEPT}" if report["divergences"]
+                 and RETRY_TARGET_ACCEPT is not None else "")
     if retried:
         report["retried"] = retried
     tree["convergence"] = xr.DataTree(convergence)
@@ -238,8 +260,10 @@ def fit(
         "diagnostics": json.dumps(report),
         "provenance": json.dumps(provenance(runs, user_sources) | (
             {"literature_prior": borrowed} if borrowed else {})),
-        "discrepancy": json.dumps({"per_decade": tau, "origin": tau_origin,
-                                   "log10_C_max": float(np.log10(runs.table["C"].max()))}),
+        "discrepancy": json.dumps(discrepancy_parts | {
+            "log10_C_max": float(np.log10(runs.table["C"].max())),
+            "log10_C_max_by_source": {str(source): float(np.log10(C)) for source, C in
+                                      runs.table.groupby("source")["C"].max().items()}}),
     })
     warn_if_unconverged(report, n_sources=len(runs.sources), init=settings.init,
                         draws=settings.draws)
@@ -314,18 +338,36 @@ likelihood, pooling, sampler, draws, tune, chains, target_accept, device, init
                                  "use method='bayes' for it")
 
 
-def _discrepancy(discrepancy: float | str) -> tuple[float, str]:
-    """Return the discrepancy's growth per decade of compute and where it came from."""
+def _discrepancy(discrepancy: float | str | Mapping[str, float]) -> dict:
+    """Return the discrepancy's parts per decade of compute, and where they came from."""
     if isinstance(discrepancy, str):
         if discrepancy != "learned":
-            raise BayescaleError(f"discrepancy must be a number >= 0 or 'learned', not "
-                                 f"'{discrepancy}'")
-        return discrepancy_per_decade(), ("learned from nested held-out fits of the registered "
-                                          "data sets (models/literature/)")
-    value = float(discrepancy)
-    if not (np.isfinite(value) and value >= 0):
-        raise BayescaleError(f"discrepancy must be a number >= 0 or 'learned', not {discrepancy}")
-    return value, "given"
+            raise BayescaleError(f"discrepancy must be 'learned', a number >= 0 or a dict of "
+                                 f"{list(DISCREPANCY_PARTS)}, not '{discrepancy}'")
+        return learned_discrepancy() | {
+            "origin": "learned from nested held-out fits of the registered data sets "
+                      "(models/literature/)"}
+    limits = dict.fromkeys(DISCREPANCY_LIMITS, np.inf)
+    if isinstance(discrepancy, Mapping):
+        known = DISCREPANCY_PARTS + DISCREPANCY_LIMITS
+        unknown = sorted(set(discrepancy) - set(known))
+        if unknown:
+            raise BayescaleError(f"discrepancy has no part(s) {unknown}: give some of "
+                                 f"{list(known)}")
+        parts = {name: float(discrepancy.get(name, 0.0)) for name in DISCREPANCY_PARTS}
+        limits |= {name: float(discrepancy[name]) for name in DISCREPANCY_LIMITS
+                   if name in discrepancy}
+    else:
+        parts = dict.fromkeys(DISCREPANCY_PARTS, 0.0) | {"per_decade": float(discrepancy)}
+    for name, value in parts.items():
+        if not np.isfinite(value) or (value < 0 and not name.endswith("drift_per_decade")):
+            raise BayescaleError(f"discrepancy {name} must be a finite number (>= 0 for a "
+                                 f"spread), not {value}")
+    for name, value in limits.items():
+        if not value > 0:
+            raise BayescaleError(f"discrepancy {name} must be a positive number of decades "
+                                 f"(inf: no limit), not {value}")
+    return parts | limits | {"origin": "given"}
 
 
 def draw_schedule(sampler: str | Mapping[str, Any] | SamplerSettings, draws: int | None,

@@ -53,7 +53,28 @@ LITERATURE_DATASETS = {
     "porian2024": {},
     "gemstones": {"table": "cool_end"},
     "datablations": {},
+    "loss-to-loss": {},
+    "steplaw": {},
 }
+# Their column of IsoFLOP budgets, for the data sets that have one: each budget's observed
+# optimum scores the allocation (bayescale.checks.optima).
+BUDGET_COLUMNS = {"porian2024": "budget", "loss-to-loss": "budget", "epoch-chinchilla": "budget"}
+# Epoch's reconstruction of Chinchilla's runs states no budgets, but most runs lie on
+# Hoffmann et al.'s IsoFLOP budgets, half a decade apart (1e19, 3.2e19, ..., 3.2e21 FLOPs): a
+# run within this many decades of one is taken as that budget's (100 of 240 runs).
+EPOCH_BUDGET_TOLERANCE = 0.06
+ALLOCATION_FILE = "chinchilla_allocation.csv"
+# The parts of the law's discrepancy beyond the fitted runs, per decade of compute: spread and
+# drift of log loss, spread and drift of log N_opt (bayescale.queries.beyond adds them).
+DISCREPANCY_PARTS = ("per_decade", "drift_per_decade", "allocation_per_decade",
+                     "allocation_drift_per_decade")
+# How far beyond the fitted runs each grows (decades; past it, no further): loss, allocation.
+DISCREPANCY_LIMITS = ("up_to_decades", "allocation_up_to_decades")
+# Whether the learned discrepancy has a mean drift per decade as well as a spread, for the loss
+# and for the allocation: chosen by leaving each data set out in turn (docs/validation/
+# beyond.md; the loss's drift wins on all seven, the allocation's loses on both with budgets).
+LOSS_DRIFT = True
+ALLOCATION_DRIFT = False
 
 
 def literature_runs(name: str):
@@ -67,13 +88,22 @@ def literature_runs(name: str):
     Returns
     -------
     Runs
-        Its runs (for datablations, the single-epoch runs only).
+        Its runs (for datablations, the single-epoch runs only; for epoch-chinchilla with a
+        ``budget`` column, see :data:`EPOCH_BUDGET_TOLERANCE`).
 
     """
     if name not in LITERATURE_DATASETS:
         raise BayescaleError(f"'{name}' is not one of the literature's data sets "
                              f"{sorted(LITERATURE_DATASETS)}")
     runs = datasets.load(name, **LITERATURE_DATASETS[name])
+    if name == "epoch-chinchilla":
+        log10_C = np.log10(runs.table["C"].to_numpy())
+        nearest = np.round(2 * log10_C) / 2
+        budget = np.where(np.abs(log10_C - nearest) <= EPOCH_BUDGET_TOLERANCE, 10 ** nearest,
+                          np.nan)
+        runs = replace(runs, table=runs.table.assign(budget=budget)).with_note(
+            f"IsoFLOP budget of the runs within {EPOCH_BUDGET_TOLERANCE} decades of a half "
+            "decade of compute (Hoffmann et al.'s budgets), for scoring N_opt")
     if name == "datablations":
         runs = runs.select(runs.table["epochs"].to_numpy() <= 1).with_note(
             "single-epoch runs only (repeated data follows the data-constrained law)")
@@ -401,12 +431,10 @@ def _covariance(row: pd.Series) -> np.ndarray:
 def discrepancy_per_decade(datasets: Sequence[str] | None = None, *,
                            exclude: Sequence[str] = (),
                            table: pd.DataFrame | None = None) -> float:
-    """Learn how fast the law's error grows per decade of compute beyond the fitted runs.
+    """Learn how fast the law's error spreads per decade of compute beyond the fitted runs.
 
-    The model of a prediction d decades beyond the fitted runs is the posterior predictive
-    plus a Normal discrepancy on log loss with standard deviation ``tau * d``. Here ``tau``
-    maximises the likelihood of the nested held-out residuals (each approximated as
-    Normal(0, scale^2 + tau^2 d^2)), each data set weighing the same.
+    The standard deviation ``tau`` of :func:`learned_discrepancy` for the loss, without a
+    drift (kept for the fits that ask for the spread alone).
 
     Parameters
     ----------
@@ -419,16 +447,88 @@ def discrepancy_per_decade(datasets: Sequence[str] | None = None, *,
         ``tau``, the standard deviation of log loss added per decade of compute.
 
     """
-    from scipy.optimize import minimize_scalar
-
     table = _chosen(_read(EXTRAPOLATION_FILE) if table is None else table, datasets, exclude)
+    return growth_per_decade(table, drift=False)[1]
+
+
+def growth_per_decade(table: pd.DataFrame, *, drift: bool = True,
+                      extra_scale: str | None = None) -> tuple[float, float]:
+    """Fit the drift and the spread per decade of a table of held-out residuals.
+
+    A held-out residual ``r`` at ``d`` decades beyond the fitted runs, whose fit gave it the
+    predictive scale ``s``, is modelled as Normal(mu d, s^2 + tau^2 d^2); ``mu`` and ``tau``
+    maximise the likelihood, each data set weighing the same.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``dataset``, ``decades``, ``residual``, ``scale`` (a literature table).
+    drift : bool, default True
+        Fit ``mu``; False: ``mu = 0``.
+    extra_scale : str, optional
+        A column of further known standard errors added to ``scale`` (the observed optima's).
+
+    Returns
+    -------
+    (float, float)
+        ``mu`` and ``tau``, per decade of compute.
+
+    """
+    from scipy.optimize import minimize
+
     weights = 1.0 / table.groupby("dataset")["dataset"].transform("size").to_numpy()
-    d, r, s = (table[name].to_numpy() for name in ("decades", "residual", "scale"))
+    d, r, s = (table[name].to_numpy(float) for name in ("decades", "residual", "scale"))
+    if extra_scale is not None:
+        s = np.hypot(s, np.nan_to_num(table[extra_scale].to_numpy(float)))
 
-    def negative_log_likelihood(log_tau):
-        variance = s ** 2 + np.exp(2 * log_tau) * d ** 2
-        return float(np.sum(weights * (np.log(variance) + r ** 2 / variance)))
+    def negative_log_likelihood(theta):
+        mu = theta[0] if drift else 0.0
+        variance = s ** 2 + np.exp(2 * theta[-1]) * d ** 2
+        return float(np.sum(weights * (np.log(variance) + (r - mu * d) ** 2 / variance)))
 
-    best = minimize_scalar(negative_log_likelihood, bounds=(np.log(1e-5), np.log(1.0)),
-                           method="bounded")
-    return float(np.exp(best.x))
+    start = [0.0, np.log(0.05)] if drift else [np.log(0.05)]
+    bounds = ([(-1.0, 1.0)] if drift else []) + [(np.log(1e-5), np.log(2.0))]
+    best = minimize(negative_log_likelihood, start, bounds=bounds, method="L-BFGS-B")
+    return (float(best.x[0]) if drift else 0.0), float(np.exp(best.x[-1]))
+
+
+def learned_discrepancy(datasets: Sequence[str] | None = None, *,
+                        exclude: Sequence[str] = ()) -> dict[str, float]:
+    """Learn the law's discrepancy beyond the fitted runs, for the loss and the allocation.
+
+    From the nested held-out fits of the registered data sets (``models/literature/``): the
+    loss's drift and spread per decade of compute beyond the fitted runs, from the larger runs'
+    losses; the allocation's, from the observed optima of IsoFLOP budgets beyond them (log N
+    of the optimum; D_opt and tokens per parameter follow from C = 6ND). Each data set weighs
+    the same.
+
+    Parameters
+    ----------
+    datasets, exclude
+        As for :meth:`LiteraturePrior.from_table` (``exclude`` leaves data sets out, as a
+        benchmark that holds one out must).
+
+    Returns
+    -------
+    dict
+        ``per_decade`` and ``drift_per_decade`` (standard deviation and mean of log loss
+        added per decade), ``allocation_per_decade`` and ``allocation_drift_per_decade``
+        (the same for log N_opt), and ``up_to_decades`` and ``allocation_up_to_decades``:
+        the farthest distance each was learned from, beyond which it grows no further.
+
+    """
+    loss = _chosen(_read(EXTRAPOLATION_FILE), datasets, exclude)
+    mu, tau = growth_per_decade(loss, drift=LOSS_DRIFT)
+    allocation = _read(ALLOCATION_FILE)
+    known = set(allocation["dataset"])
+    allocation = allocation[~allocation["dataset"].isin(exclude) & (
+        allocation["dataset"].isin(datasets) if datasets else True)]
+    if allocation.empty:  # no data set with IsoFLOP budgets is left: learn from them all
+        allocation = _read(ALLOCATION_FILE)
+        log.info("bayescale: no data set with IsoFLOP budgets among %s; the allocation's "
+                 "discrepancy is learned from %s", datasets, sorted(known))
+    mu_N, tau_N = growth_per_decade(allocation, drift=ALLOCATION_DRIFT, extra_scale="se")
+    return {"per_decade": tau, "drift_per_decade": mu, "allocation_per_decade": tau_N,
+            "allocation_drift_per_decade": mu_N,
+            "up_to_decades": round(float(loss["decades"].max()), 2),
+            "allocation_up_to_decades": round(float(allocation["decades"].max()), 2)}

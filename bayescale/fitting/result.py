@@ -92,16 +92,31 @@ class Fit:
 
     @property
     def discrepancy(self) -> dict:
-        """How predictions beyond the fitted runs widen.
+        """How answers beyond the fitted runs move and widen (:mod:`bayescale.queries.beyond`).
 
-        ``per_decade`` (standard deviation of log loss added per decade of compute beyond the
-        fitted runs), ``log10_C_max`` (log10 of the largest fitted compute) and ``origin``;
-        fits without the setting (the Huber baseline, older files) add none.
+        Per decade of compute beyond the largest fitted run of the source asked about:
+        ``per_decade`` and ``drift_per_decade`` (standard deviation and mean added to log
+        loss), ``allocation_per_decade`` and ``allocation_drift_per_decade`` (the same for log
+        N_opt); ``up_to_decades`` and ``allocation_up_to_decades`` (the distance beyond which
+        each grows no further: the farthest it was learned from); ``log10_C_max`` (log10 of
+        the largest fitted compute), ``log10_C_max_by_source`` and ``origin``. Parts a fit
+        does not record are 0: fits without the setting (the Huber baseline, older files) add
+        none.
         """
+        table = self.tree["runs"]
+        by_source = {}
+        if "source" in table:
+            frame = table.to_dataset()[["source", "C"]].to_dataframe()
+            by_source = {str(source): float(np.log10(C)) for source, C in
+                         frame.groupby("source")["C"].max().items()}
+        defaults = {"per_decade": 0.0, "drift_per_decade": 0.0, "allocation_per_decade": 0.0,
+                    "allocation_drift_per_decade": 0.0, "up_to_decades": np.inf,
+                    "allocation_up_to_decades": np.inf, "origin": "none",
+                    "log10_C_max": float(np.log10(np.max(table["C"].values))),
+                    "log10_C_max_by_source": by_source}
         if "discrepancy" in self.tree.attrs:
-            return json.loads(self.tree.attrs["discrepancy"])
-        log10_C_max = float(np.log10(np.max(self.tree["runs"]["C"].values)))
-        return {"per_decade": 0.0, "origin": "none", "log10_C_max": log10_C_max}
+            return defaults | json.loads(self.tree.attrs["discrepancy"])
+        return defaults
 
     @property
     def converged(self) -> bool:

@@ -28,6 +28,7 @@ import xarray as xr
 
 from bayescale.data.runs import NEW_SOURCE
 from bayescale.errors import BayescaleError, ConvergenceWarning, QueryError
+from bayescale.queries.beyond import discrepancy_draws
 from bayescale.spec.laws import get_law
 
 
@@ -104,8 +105,9 @@ def warn_if_not_converged(fit) -> None:
 
 
 # What law draws carry in their attributes, besides the law's name.
-LAW_DRAWS_ATTRS = ("law", "likelihood", "source", "log10_C_max", "discrepancy_per_decade",
-                   "converged", "problems")
+LAW_DRAWS_ATTRS = ("law", "likelihood", "source", "log10_C_max", "per_decade",
+                   "drift_per_decade", "allocation_per_decade", "allocation_drift_per_decade",
+                   "up_to_decades", "allocation_up_to_decades", "converged", "problems")
 
 
 def is_law_draws(value) -> bool:
@@ -126,7 +128,8 @@ def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Datas
         the module docstring). Law draws already belong to one source: a different one is
         refused.
     seed : int, default 0
-        Seed for drawing a new source's offsets (results are reproducible).
+        Seed for drawing a new source's offsets and the standard normal draws of the
+        discrepancy beyond the fitted runs (results are reproducible).
 
     Returns
     -------
@@ -135,8 +138,14 @@ def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Datas
         ``log_E``, ``log_A``, ``log_B``, ``alpha``, ``beta``, with A and B for N and D in raw
         units), the noise ``sigma`` (plus ``nu`` for a Student-t likelihood), each with dims
         (chain, draw). Attributes (:data:`LAW_DRAWS_ATTRS`): ``law``, ``likelihood``,
-        ``source``, ``log10_C_max`` (the largest fitted compute), ``discrepancy_per_decade``
-        (see :attr:`bayescale.Fit.discrepancy`), ``converged`` and ``problems``. A fit that
+        ``source``, ``log10_C_max`` (the largest fitted compute of that source; of any source
+        for a new one), the discrepancy's parts ``per_decade``, ``drift_per_decade``,
+        ``allocation_per_decade``, ``allocation_drift_per_decade``, ``up_to_decades``,
+        ``allocation_up_to_decades`` (see :attr:`bayescale.Fit.discrepancy`), ``converged``
+        and ``problems``. With a discrepancy,
+        also its standard normal draws ``discrepancy_z_loss`` and ``discrepancy_z_allocation``
+        (dims chain, draw; :mod:`bayescale.queries.beyond`), so that every answer drawn from
+        these draws agrees. A fit that
         did not converge warns (:class:`bayescale.errors.ConvergenceWarning`) here and on
         every answer drawn from its draws. Draws built by hand need only ``law``.
 
@@ -168,15 +177,17 @@ def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Datas
             data=np.take_along_axis(post["sigma"].values, pick[..., None], axis=-1)[..., 0])
 
     discrepancy = fit.discrepancy
+    # Beyond which runs: the source's own (a new source: the largest run of any source).
+    log10_C_max = discrepancy["log10_C_max_by_source"].get(chosen, discrepancy["log10_C_max"])
     attrs = {"law": law.name, "likelihood": fit.spec.likelihood, "source": chosen,
-             "log10_C_max": float(discrepancy["log10_C_max"]),
-             "discrepancy_per_decade": float(discrepancy["per_decade"]),
+             "log10_C_max": float(log10_C_max),
+             **{name: float(discrepancy[name]) for name in LAW_DRAWS_ATTRS[4:10]},
              "converged": fit.converged, "problems": list(fit.diagnostics["problems"])}
     params = xr.Dataset(law.to_raw(values, fit.reference_scales) | {"sigma": sigma},
                         attrs=attrs)
     if "nu" in post:
         params["nu"] = post["nu"]
-    return params
+    return discrepancy_draws(params, [seed, 1])
 
 
 def _checked_draws(draws: xr.Dataset, source: str | None) -> xr.Dataset:

@@ -16,10 +16,11 @@ import xarray as xr
 
 from bayescale.data import datasets
 from bayescale.errors import BayescaleError
-from bayescale.queries.draws import law_log_loss, law_parameters
-from bayescale.queries.frontier import frontier
+from bayescale.queries.beyond import decades_beyond, warn_if_far
+from bayescale.queries.draws import law_parameters
+from bayescale.queries.frontier import frontier, run_loss
 from bayescale.queries.loss import largest_fitted_compute
-from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN, get_law, law_inputs
+from bayescale.spec.laws import FLOPS_PER_PARAM_TOKEN, get_law
 
 
 def optimality(fit, famous: str | Sequence[str] | None = None, *, source: str | None = None,
@@ -160,10 +161,11 @@ def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, *,
     flops = FLOPS_PER_PARAM_TOKEN * N * D
     params = law_parameters(fit, source=source, seed=seed)
     _check_has_optimum(params, "to compare with")
+    warn_if_far(params, flops, "comparison with the compute-optimal allocation")
     optimum = frontier(params, xr.DataArray(flops, dims="model", coords={"model": labels}))
     log_N = xr.DataArray(np.log(N), dims="model", coords={"model": labels})
-    log_D = xr.DataArray(np.log(D), dims="model", coords={"model": labels})
-    loss = np.exp(law_log_loss(params, law_inputs(log_N, log_D)))
+    loss = run_loss(params, np.exp(log_N), xr.DataArray(D, dims="model",
+                                                        coords={"model": labels}))
     ratio = xr.DataArray(D / N, dims="model", coords={"model": labels})
     result = xr.Dataset({
         "tokens_per_param": ratio,
@@ -175,4 +177,5 @@ def allocation_gap(fit, N, D, labels: Sequence[str] | None = None, *,
         "excess_loss": loss - optimum["loss_opt"],
     })
     return result.transpose("chain", "draw", "model").assign_coords(
-        N=("model", N), D=("model", D), C=("model", flops))
+        N=("model", N), D=("model", D), C=("model", flops),
+        decades_beyond=("model", decades_beyond(params, flops)))

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import xarray as xr
 
-from bayescale.errors import BayescaleError, ExtrapolationWarning
+from bayescale.errors import BayescaleError
+from bayescale.queries.beyond import (  # noqa: F401 (FAR_BEYOND_DECADES: re-exported)
+    FAR_BEYOND_DECADES,
+    decades_beyond,
+    log10_C_max,
+    warn_if_far,
+)
 from bayescale.queries.draws import (
     check_counts,
     check_reads_unique,
-    is_law_draws,
-    law_log_loss,
     law_parameters,
 )
-from bayescale.spec.laws import law_inputs
-
-FAR_BEYOND_DECADES = 3.0
-
-
-def _log10_C_max(fit) -> float:
-    """log10 of the largest fitted compute; NaN for law draws built without a fitted range."""
-    if is_law_draws(fit):
-        return float(fit.attrs.get("log10_C_max", np.nan))
-    return float(fit.discrepancy["log10_C_max"])
+from bayescale.queries.frontier import run_loss
 
 
 def largest_fitted_compute(fit) -> float:
@@ -36,44 +29,12 @@ def largest_fitted_compute(fit) -> float:
         For law draws built by hand, which know no fitted runs.
 
     """
-    log10_C_max = _log10_C_max(fit)
-    if not np.isfinite(log10_C_max):
+    largest = log10_C_max(fit)
+    if not np.isfinite(largest):
         raise BayescaleError("these law draws know no fitted runs (no attrs['log10_C_max']): "
                              "give the anchor budget, or draw them with "
                              "bayescale.queries.law_parameters(fit)")
-    return float(10 ** log10_C_max)
-
-
-def decades_beyond(fit, flops) -> np.ndarray:
-    """Return how many decades of compute each budget lies beyond the fit's largest run (>= 0).
-
-    Parameters
-    ----------
-    fit : Fit or xarray.Dataset
-        A fitted model, or its law draws (:func:`bayescale.queries.draws.law_parameters`).
-    flops : array_like
-        Training compute of each query (C = 6ND).
-
-    Returns
-    -------
-    numpy.ndarray
-        log10(C / C_max) where positive, else 0; NaN for law draws built by hand without a
-        fitted range (``attrs["log10_C_max"]``).
-
-    """
-    log10_C = np.log10(np.asarray(flops, dtype=float))
-    return np.maximum(0.0, log10_C - _log10_C_max(fit))
-
-
-def warn_if_far(fit, flops, what: str = "query") -> None:
-    """Warn (:class:`ExtrapolationWarning`) when a query lies far beyond the fitted compute."""
-    beyond = decades_beyond(fit, flops)
-    if beyond.size and beyond.max() > FAR_BEYOND_DECADES:
-        warnings.warn(
-            f"this {what} reaches {beyond.max():.1f} decades of compute beyond the largest "
-            f"fitted run ({10 ** _log10_C_max(fit):.3g} FLOPs): the law has not "
-            "been checked that far, and its predictive intervals widen with the distance "
-            "(see fit.discrepancy)", ExtrapolationWarning, stacklevel=3)
+    return float(10 ** largest)
 
 
 def predict(fit, N, D, *, source: str | None = None, noise: bool = False,
@@ -101,9 +62,10 @@ def predict(fit, N, D, *, source: str | None = None, noise: bool = False,
         Unique tokens U of each run, read by the data-constrained law (default: U = D, every token
         seen once). Laws of compute alone (envelope, over-training) read C = 6ND and M = D/N.
     discrepancy : bool, default True
-        Add the law's discrepancy beyond the fitted runs: a Normal error on log loss whose
-        standard deviation is ``fit.discrepancy["per_decade"]`` times the decades of compute
-        by which the run lies beyond the largest fitted run (0 inside the fitted range).
+        Add the law's discrepancy beyond the fitted runs (see :mod:`bayescale.queries.beyond`):
+        per decade of compute beyond the largest fitted run of the source asked about, a drift
+        of ``fit.discrepancy["drift_per_decade"]`` and a spread of ``["per_decade"]`` in log
+        loss (nothing inside the fitted range).
 
     Returns
     -------
@@ -118,23 +80,18 @@ def predict(fit, N, D, *, source: str | None = None, noise: bool = False,
     if N.shape != D.shape or N.ndim != 1:
         raise ValueError(f"N and D must pair up one to one; got {N.size} N and {D.size} D values")
     check_counts(N, D)
-    rng = np.random.default_rng(seed)
-    params = law_parameters(fit, source=source, seed=int(rng.integers(2**31)))
-    log_U = None
+    rng = np.random.default_rng([seed, 2])  # the noise; the law's draws take the seed itself
+    params = law_parameters(fit, source=source, seed=seed)
+    U = None
     if unique_tokens is not None:
         check_reads_unique(params.attrs["law"], unique_tokens, what="unique_tokens")
-        U = np.broadcast_to(np.asarray(unique_tokens, dtype=float), N.shape)
-        log_U = xr.DataArray(np.log(U), dims="run")
-    x = law_inputs(xr.DataArray(np.log(N), dims="run"), xr.DataArray(np.log(D), dims="run"),
-                   log_U=log_U)
-    log_loss = law_log_loss(params, x).transpose("chain", "draw", "run")
+        U = xr.DataArray(np.broadcast_to(np.asarray(unique_tokens, dtype=float), N.shape),
+                         dims="run")
     beyond = decades_beyond(params, 6 * N * D)
     warn_if_far(params, 6 * N * D, "prediction")
-    scale = params.attrs.get("discrepancy_per_decade", 0.0) * beyond
-    if discrepancy and np.any(scale > 0):  # NaN (no fitted range known) adds none
-        # Its own stream, so the observation noise is the same with and without it.
-        extra = np.random.default_rng([seed, 1]).standard_normal(log_loss.shape) * scale
-        log_loss = log_loss + log_loss.copy(data=extra)
+    log_loss = np.log(run_loss(params, xr.DataArray(N, dims="run"), xr.DataArray(D, dims="run"),
+                               U, discrepancy=discrepancy)
+                      ).transpose("chain", "draw", "run")
     if noise:
         shape = log_loss.shape
         if "nu" in params:

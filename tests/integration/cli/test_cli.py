@@ -106,12 +106,17 @@ def test_plan_command_agrees_with_the_library(fitted, capsys):
     assert "--model data_constrained" in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("ignore::bayescale.errors.ExtrapolationWarning")  # 4 decades out
 def test_forecast_command_table(fitted, capsys):
     assert main(["forecast", str(fitted), "--target-loss", "2.0", "--start-year", "2024",
                  "--start-flops", "1e24", "--growth", "4", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["forecast"]}
-    assert rows["q0.05"]["year"] <= rows["q0.5"]["year"] <= rows["q0.95"]["year"]
-    assert rows["p_never"]["year"] == 0
+    # a quantile no share of draws reaches is "never" (null in JSON)
+    years = [np.inf if rows[q]["year"] is None else rows[q]["year"] for q in
+             ("q0.05", "q0.5", "q0.95")]
+    assert years[0] <= years[1] <= years[2]
+    # a few draws never get there: their discrepancy beyond the runs flattens the frontier
+    assert rows["p_never"]["year"] < 0.1
     assert main(["forecast", str(fitted), "--target-params", "1e12"]) == 0
     assert "When is N_opt = 1e+12 reached?" in capsys.readouterr().out
 
@@ -135,13 +140,11 @@ NO_DRAWS = "bayescale: error: --seed seeds a query's random draws, and this quer
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["optimal", "{fit}", "--flops", "1e22", "--seed", "5"], NO_DRAWS),
-        (["optimality", "{fit}", "--famous", "gpt-3", "--seed", "1"], NO_DRAWS),
-        (["rule", "{fit}", "--flops", "1e22", "--seed", "2"], NO_DRAWS),
-        (["plan", "{fit}", "--flops", "1e22", "--seed", "4"], NO_DRAWS),
+        # inside the fitted runs (up to 4.8e21 FLOPs), where no discrepancy is drawn
+        (["optimal", "{fit}", "--flops", "1e21", "--seed", "5"], NO_DRAWS),
+        (["rule", "{fit}", "--flops", "1e21", "--seed", "2"], NO_DRAWS),
+        (["plan", "{fit}", "--flops", "1e21", "--seed", "4"], NO_DRAWS),
         (["predict", "{fit}", "--params", "1e8", "--tokens", "2e9", "--seed", "3"], NO_DRAWS),
-        (["forecast", "{fit}", "--target-loss", "2", "--growth-sd", "0", "--seed", "2"],
-         NO_DRAWS),
         (["plan", "{fit}", "--flops", "1e22", "--max-tokens", "1e11", "--target-loss", "2",
           "--inference-tokens", "1e12"],
          "bayescale: error: the inference-aware plan (--target-loss, --inference-tokens) takes "
@@ -175,6 +178,14 @@ def test_a_seed_the_query_draws_with_is_taken(fitted, capsys):
         assert main([*far, "--seed", seed]) == 0
         answers.append(capsys.readouterr().out)
     assert answers[0] == answers[2] != answers[1]
+    # so do the frontier, the famous models' gaps and a forecast, which reach beyond too
+    for query in (["optimal", str(fitted), "--flops", "1e23", "--json"],
+                  ["optimality", str(fitted), "--famous", "gpt-3", "--json"]):
+        outputs = []
+        for seed in ("1", "2"):
+            assert main([*query, "--seed", seed]) == 0
+            outputs.append(capsys.readouterr().out)
+        assert outputs[0] != outputs[1], query
     near = ["predict", str(fitted), "--params", "1e8", "--tokens", "2e9", "--noise", "--json"]
     assert main([*near, "--seed", "1"]) == 0
     assert main(["plan", str(fitted), "--flops", "1e22", "--next-run", "1e8:2e9", "--seed",

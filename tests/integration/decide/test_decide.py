@@ -8,6 +8,7 @@ import bayescale as bs
 from bayescale import decide
 from bayescale.errors import BayescaleError
 from bayescale.spec.laws import chinchilla_optimal_log_params
+from tests.conftest import law_alone
 
 TRUTH = {"E": 1.8, "A": 450.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
 D0 = 2e10  # the data's reference token count, where the D term is pinned
@@ -97,8 +98,10 @@ def test_compare_plans_is_paired_and_antisymmetric(epoch_fit):
     assert float(ab.expected_difference) == pytest.approx(-float(ba.expected_difference))
     same = decide.compare_plans(epoch_fit, a, a)
     assert float(same.prob_a_better) == 0.0 and float(same.expected_difference) == 0.0
-    # Epoch's law puts 6ND = 5.9e23 optimal near 20 tokens per parameter: 70B x 1.4T wins.
-    assert float(ab.prob_a_better) > 0.95
+    # Epoch's law puts 6ND = 5.9e23 optimal near 20 tokens per parameter: 70B x 1.4T wins;
+    # 1.7 decades beyond Epoch's runs, the allocation's discrepancy leaves that less sure.
+    assert float(decide.compare_plans(law_alone(epoch_fit), a, b).prob_a_better) > 0.95
+    assert 0.5 < float(ab.prob_a_better) < 0.95
     with pytest.raises(BayescaleError, match="a plan is"):
         decide.compare_plans(epoch_fit, a, "big")
 

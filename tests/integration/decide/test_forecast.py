@@ -1,5 +1,7 @@
 """Timeline forecasts: a hand-computed case, monotonicity, and clear errors."""
 
+import itertools
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -50,8 +52,11 @@ def test_compute_for_size_inverts_n_opt():
 @pytest.mark.needs_data
 def test_lower_targets_need_more_compute_and_later_years(epoch_fit):
     targets = [2.2, 2.0, 1.9]
-    budgets = [forecast.compute_for_loss(epoch_fit, t) for t in targets]
-    assert bool((budgets[0] < budgets[1]).all()) and bool((budgets[1] < budgets[2]).all())
+    budgets = [forecast.compute_for_loss(epoch_fit, t).values for t in targets]
+    # draw by draw: more compute for a lower target, or never for either (a draw whose
+    # discrepancy beyond the runs flattens its frontier above the target)
+    for lower, higher in itertools.pairwise(budgets):
+        assert np.all((lower < higher) | (np.isinf(lower) & np.isinf(higher)))
     years = [forecast.forecast_year(epoch_fit, start_year=2024, start_flops=5e24, growth=4.0,
                                     growth_sd=0.2, target_loss=t, seed=1).year for t in targets]
     assert float(years[0].median()) < float(years[1].median()) < float(years[2].median())
@@ -62,7 +67,7 @@ def test_lower_targets_need_more_compute_and_later_years(epoch_fit):
 @pytest.mark.needs_data
 def test_unreachable_targets_are_reported_not_hidden(epoch_fit):
     result = forecast.forecast_year(epoch_fit, start_year=2024, start_flops=5e24, growth=4.0,
-                                    target_loss=1.0)  # below Epoch's E ~ 1.82
+                                    target_loss=1.0)  # below Epoch's E ~ 1.82, never reached
     table = forecast.forecast_table(result)
     assert table.loc["year", "p_never"] == 1.0
     assert np.isinf(table.loc["flops", "q0.5"])

@@ -224,6 +224,23 @@ def test_discrepancy_per_decade_recovers_the_growth():
     assert literature.discrepancy_per_decade(exclude=["gadre2024"]) != shipped
 
 
+def test_growth_per_decade_recovers_a_drift_and_a_spread():
+    rng = np.random.default_rng(1)
+    decades = rng.uniform(0, 3, 3000)
+    scale = np.full(decades.size, 0.01)
+    residual = rng.normal(-0.03 * decades, np.sqrt(scale ** 2 + (0.02 * decades) ** 2))
+    table = pd.DataFrame({"dataset": np.repeat(["a", "b", "c"], 1000), "decades": decades,
+                          "residual": residual, "scale": scale})
+    drift, spread = literature.growth_per_decade(table)
+    assert drift == pytest.approx(-0.03, abs=0.003) and spread == pytest.approx(0.02, rel=0.1)
+    # without the drift the spread must absorb it
+    assert literature.growth_per_decade(table, drift=False)[1] > 0.03
+    learned = literature.learned_discrepancy()
+    assert learned["drift_per_decade"] < 0 < learned["per_decade"]
+    assert learned["allocation_per_decade"] > 0 and learned["allocation_drift_per_decade"] == 0
+    assert literature.learned_discrepancy(exclude=["porian2024"]) != learned
+
+
 @pytest.fixture(scope="module")
 def widening_fit():
     runs = simulate_runs(40, sizes=5, n_range=(1e7, 1e9), seed=3)
@@ -291,7 +308,7 @@ def test_transfer_benchmark_quick_mode(tmp_path, capsys):
     benchmark = runpy.run_path(str(script), run_name="transfer_benchmark")
     # 5 bootstrap resamples: the baseline's scores are smoke-tested here, not its intervals
     assert benchmark["main"](["--quick", "--resamples", "5", "--out", str(tmp_path)]) == 0
-    assert "fits in" in capsys.readouterr().out
+    assert "3 fits (3 this sitting" in capsys.readouterr().out
     table = pd.read_csv(tmp_path / "transfer.csv")
     assert list(table["method"]) == ["alone", "with", "huber"]
     assert list(table["regime"]) == ["few-8"] * 3
@@ -299,5 +316,10 @@ def test_transfer_benchmark_quick_mode(tmp_path, capsys):
     assert list(table["n_fit"]) == [8] * 3
     scores = table[["coverage50", "coverage90", "median_rel_error", "lpd_mean"]]
     assert scores.notna().all().all() and (table["decades_beyond_max"] > 0.5).all()
+    assert (table["interval_score90"] > 0).all()
+    assert (table["n_budgets"] == 0).all()  # gadre2024 has no IsoFLOP budgets
     summary = pd.read_csv(tmp_path / "transfer_summary.csv")
     assert set(summary["method"]) == {"alone", "with", "huber"}
+    # resumed: a rerun finds every turn done and fits nothing
+    assert benchmark["main"](["--quick", "--resamples", "5", "--out", str(tmp_path)]) == 0
+    assert "3 fits (0 this sitting" in capsys.readouterr().out

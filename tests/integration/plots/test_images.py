@@ -63,6 +63,7 @@ FIGURES = {
 
 @pytest.mark.needs_data
 @pytest.mark.parametrize("kind", sorted(FIGURES))
+@pytest.mark.filterwarnings("ignore::bayescale.errors.ExtrapolationWarning")  # pixels here
 def test_figure_matches_its_baseline(kind, baseline_fit, tmp_path):
     with matplotlib.rc_context({"font.family": "DejaVu Sans", "savefig.dpi": DPI}):
         fig, _ = FIGURES[kind](baseline_fit)
