@@ -35,12 +35,14 @@ def markdown(table: pd.DataFrame, summary: pd.DataFrame) -> str:
     """The tables of docs/validation/transfer.md: per set and regime, then the summary."""
     wide = table.pivot_table(index=["user_set", "regime"], columns="method", sort=False,
                              values=["median_rel_error", "coverage90", "coverage50",
-                                     "median_width90", "decades_beyond_max"])
+                                     "median_width90", "interval_score90",
+                                     "decades_beyond_max"])
     methods = [m for m in transfer.METHODS if m in set(table["method"])]
     names = " / ".join(methods)
     lines = [f"| user set | regime | n fit / held out | decades beyond | median error: {names} | "
-             f"90% coverage: {names} | 50% coverage: {names} | 90% width: {names} |",
-             "|---" * 8 + "|"]
+             f"90% coverage: {names} | 50% coverage: {names} | 90% width: {names} | "
+             f"90% interval score: {names} |",
+             "|---" * 9 + "|"]
     counts = table.groupby(["user_set", "regime"], sort=False)[["n_fit", "n_held_out"]].first()
     for (user, regime), row in wide.iterrows():
 
@@ -51,17 +53,22 @@ def markdown(table: pd.DataFrame, summary: pd.DataFrame) -> str:
         lines.append(f"| {user} | {regime} | {n_fit} / {n_held} | "
                      f"{row[('decades_beyond_max', methods[0])]:.2f} | "
                      f"{cells('median_rel_error', '.2%')} | {cells('coverage90', '.0%')} | "
-                     f"{cells('coverage50', '.0%')} | {cells('median_width90', '.0%')} |")
+                     f"{cells('coverage50', '.0%')} | {cells('median_width90', '.0%')} | "
+                     f"{cells('interval_score90', '.3f')} |")
     lines += ["", "| method | regime | mean of median errors | 50% | 80% | 90% | 95% coverage "
-              "(pooled) | 90% coverage, worst / best set | mean lpd | wall (s) | converged |",
-              "|---" * 10 + "|"]
+              "(pooled) | 90% coverage, worst / best set | mean 90% interval score | mean lpd | "
+              "N_opt 90% coverage (budgets) | N_opt interval score | wall (s) | converged |",
+              "|---" * 13 + "|"]
     for _, row in summary.iterrows():
         lines.append(
             f"| {row['method']} | {row['regime']} | {row['mean_median_rel_error']:.2%} | "
             f"{row['coverage50_pooled']:.0%} | {row['coverage80_pooled']:.0%} | "
             f"{row['coverage90_pooled']:.0%} | {row['coverage95_pooled']:.0%} | "
             f"{row['coverage90_min']:.0%} / {row['coverage90_max']:.0%} | "
-            f"{row['lpd_mean']:.3g} | {row['wall_s']:.0f} | {row['converged']} |")
+            f"{row['interval_score90_mean']:.3f} | {row['lpd_mean']:.3g} | "
+            f"{row['N_opt_coverage90_pooled']:.0%} ({row['n_budgets']:.0f}) | "
+            f"{row['N_opt_interval_score90_mean']:.2f} | {row['wall_s']:.0f} | "
+            f"{row['converged']} |")
     return "\n".join(lines) + "\n"
 
 

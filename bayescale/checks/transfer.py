@@ -335,6 +335,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
             "coverage90_max": float(group["coverage90"].max()),
             "lpd_mean": float(group["lpd_mean"].mean()),
             "interval_score90_mean": float(group["interval_score90"].mean()),
+            "n_budgets": int(group["n_budgets"].sum()),
             "N_opt_coverage90_pooled": float(np.average(
                 group["N_opt_coverage90"].fillna(0), weights=group["n_budgets"]))
             if group["n_budgets"].sum() else np.nan,

@@ -362,8 +362,11 @@ def print_summary(result: Fit, prob: float, as_json: bool) -> int:
     return 0
 
 
-def note_beyond(result: Fit, beyond, args) -> int:
-    """Say below a table how far beyond the fitted runs its answers reach; return 0."""
+def note_beyond(result: Fit, beyond, args, widened: bool = True) -> int:
+    """Say below a table how far beyond the fitted runs its answers reach; return 0.
+
+    ``widened``: whether the answers carry the fit's discrepancy (False: asked without it).
+    """
     import numpy as np
 
     from bayescale.queries.draws import resolve_source
@@ -377,7 +380,9 @@ def note_beyond(result: Fit, beyond, args) -> int:
         parts = [discrepancy[name] for name in ("drift_per_decade", "per_decade",
                                                 "allocation_drift_per_decade",
                                                 "allocation_per_decade")]
-        how = ("this fit adds no discrepancy beyond its runs: its intervals carry the law's "
+        how = ("the intervals carry the law's parameter uncertainty alone (asked with "
+               "--no-discrepancy)" if not widened else
+               "this fit adds no discrepancy beyond its runs: its intervals carry the law's "
                "parameter uncertainty alone" if not any(parts) else
                f"the answers carry the law's discrepancy there, per decade beyond: log loss "
                f"{parts[0]:+.3g} (drift) with sd {parts[1]:.3g}, log N_opt {parts[2]:+.3g} "

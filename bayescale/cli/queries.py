@@ -29,6 +29,9 @@ def register(commands) -> None:
     p.add_argument("--unique-tokens", type=float, metavar="U",
                    help="a budget of unique tokens (data-constrained law): the optimum when "
                         "data beyond U must be repeated")
+    p.add_argument("--no-discrepancy", action="store_true",
+                   help="the law's answer alone, without the discrepancy beyond the fitted "
+                        "runs (to compare with published point estimates)")
     query_options(p)
     p.set_defaults(run=_optimal)
 
@@ -40,6 +43,9 @@ def register(commands) -> None:
                    help="unique tokens of each run (data-constrained law; default U = D)")
     p.add_argument("--noise", action="store_true",
                    help="include observation noise (the loss one run would report)")
+    p.add_argument("--no-discrepancy", action="store_true",
+                   help="without the discrepancy beyond the fitted runs (the law and noise "
+                        "alone)")
     query_options(p)
     p.set_defaults(run=_predict)
 
@@ -78,15 +84,16 @@ def _optimal(args) -> int:
     from bayescale.queries.frontier import compute_optimal
 
     result = load_fit(args)
+    widened = not args.no_discrepancy and reaches_beyond(result, args, args.flops)
     frontier = compute_optimal(result, args.flops, source=chosen_source(args),
-                               seed=query_seed(args, result, draws=reaches_beyond(
-                                   result, args, args.flops)),
-                               unique_tokens=args.unique_tokens)
+                               seed=query_seed(args, result, draws=widened),
+                               unique_tokens=args.unique_tokens,
+                               discrepancy=not args.no_discrepancy)
     table = interval_table(frontier, prob=args.prob, kind="hdi" if args.hdi else "eti")
     print_table(table, args, title=query_title(
         result, args, f"Posterior of the compute-optimal allocation (C = 6ND) under the "
                       f"{result.spec.law} law"))
-    return note_beyond(result, table["decades_beyond"], args)
+    return note_beyond(result, table["decades_beyond"], args, not args.no_discrepancy)
 
 
 def _predict(args) -> int:
@@ -97,16 +104,17 @@ def _predict(args) -> int:
 
     result = load_fit(args)
     loss = predict(result, args.params, args.tokens, source=chosen_source(args), noise=args.noise,
-                   seed=0 if args.seed is None else args.seed, unique_tokens=args.unique_tokens)
+                   seed=0 if args.seed is None else args.seed, unique_tokens=args.unique_tokens,
+                   discrepancy=not args.no_discrepancy)
     table = _first(interval_table(loss, prob=args.prob, kind="hdi" if args.hdi else "eti"),
                    ["N", "D"])
     # beyond the fitted runs, the discrepancy is drawn at random too
-    query_seed(args, result, draws=args.noise or reaches_beyond(
-        result, args, 6 * np.asarray(args.params) * np.asarray(args.tokens)))
+    query_seed(args, result, draws=args.noise or (not args.no_discrepancy and reaches_beyond(
+        result, args, 6 * np.asarray(args.params) * np.asarray(args.tokens))))
     kind = ("Posterior predictive loss of one run (with observation noise)" if args.noise
             else "Posterior of the law's loss (without observation noise)")
     print_table(table.set_index(["N", "D"]), args, title=query_title(result, args, kind))
-    return note_beyond(result, table["decades_beyond"], args)
+    return note_beyond(result, table["decades_beyond"], args, not args.no_discrepancy)
 
 
 def _optimality(args) -> int:

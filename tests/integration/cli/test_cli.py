@@ -170,6 +170,18 @@ def test_options_a_query_would_ignore_are_refused(fitted, args, message, tmp_pat
     assert not (tmp_path / "p.png").exists()
 
 
+def test_no_discrepancy_gives_the_laws_own_answer(fitted, capsys):
+    import bayescale as bs
+
+    assert main(["optimal", str(fitted), "--flops", "1e23", "--json", "--no-discrepancy"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    law = bs.compute_optimal(bs.load_fit(fitted), [1e23], discrepancy=False)
+    assert row["N_opt"] == pytest.approx(float(law["N_opt"].median()), rel=1e-6)
+    assert main(["optimal", str(fitted), "--flops", "1e23", "--json"]) == 0
+    widened = json.loads(capsys.readouterr().out)[0]
+    assert widened["N_opt_hi"] / widened["N_opt_lo"] > 2 * row["N_opt_hi"] / row["N_opt_lo"]
+
+
 def test_a_seed_the_query_draws_with_is_taken(fitted, capsys):
     # beyond the fitted runs (up to 4.8e21 FLOPs) a prediction draws its discrepancy
     far = ["predict", str(fitted), "--params", "7e10", "--tokens", "1.4e12", "--json"]
