@@ -369,21 +369,20 @@ def note_beyond(result: Fit, beyond, args, widened: bool = True) -> int:
     """
     import numpy as np
 
+    from bayescale.queries.beyond import has_discrepancy, source_log10_C_max
     from bayescale.queries.draws import resolve_source
 
     far = float(np.nanmax(np.asarray(beyond, dtype=float), initial=0.0))
     if far > 0 and not args.json:
         discrepancy = result.discrepancy
-        source = resolve_source(result, chosen_source(args))
-        largest = discrepancy["log10_C_max_by_source"].get(source,
-                                                           discrepancy["log10_C_max"])
+        largest = source_log10_C_max(result, resolve_source(result, chosen_source(args)))
         parts = [discrepancy[name] for name in ("drift_per_decade", "per_decade",
                                                 "allocation_drift_per_decade",
                                                 "allocation_per_decade")]
         how = ("the intervals carry the law's parameter uncertainty alone (asked with "
                "--no-discrepancy)" if not widened else
                "this fit adds no discrepancy beyond its runs: its intervals carry the law's "
-               "parameter uncertainty alone" if not any(parts) else
+               "parameter uncertainty alone" if not has_discrepancy(discrepancy) else
                f"the answers carry the law's discrepancy there, per decade beyond: log loss "
                f"{parts[0]:+.3g} (drift) with sd {parts[1]:.3g}, log N_opt {parts[2]:+.3g} "
                f"with sd {parts[3]:.3g}, growing up to {discrepancy['up_to_decades']:.2g} "
@@ -414,17 +413,14 @@ def reaches_beyond(result: Fit, args, flops=None) -> bool:
     """
     import numpy as np
 
+    from bayescale.queries.beyond import has_discrepancy, source_log10_C_max
     from bayescale.queries.draws import resolve_source
 
-    discrepancy = result.discrepancy
-    if not any(discrepancy[name] for name in ("per_decade", "drift_per_decade",
-                                              "allocation_per_decade",
-                                              "allocation_drift_per_decade")):
+    if not has_discrepancy(result.discrepancy):
         return False
     if flops is None:
         return True
-    source = resolve_source(result, chosen_source(args))
-    largest = discrepancy["log10_C_max_by_source"].get(source, discrepancy["log10_C_max"])
+    largest = source_log10_C_max(result, resolve_source(result, chosen_source(args)))
     return bool(np.any(np.log10(np.asarray(flops, dtype=float)) > largest))
 
 

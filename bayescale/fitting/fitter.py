@@ -22,13 +22,8 @@ from bayescale.data.records import FORMAT, provenance, table_to_dataset
 from bayescale.data.runs import Runs, as_runs, combine_runs
 from bayescale.errors import BayescaleError, RunsError, RunsWarning
 from bayescale.estimators.huber import RESAMPLES, STARTS, huber_bootstrap
-from bayescale.fitting.literature import (
-    DISCREPANCY_LIMITS,
-    DISCREPANCY_PARTS,
-    LiteraturePrior,
-    learned_discrepancy,
-)
-from bayescale.fitting.result import METHODS, Fit
+from bayescale.fitting.literature import LiteraturePrior, learned_discrepancy
+from bayescale.fitting.result import DISCREPANCY_LIMITS, DISCREPANCY_PARTS, METHODS, Fit
 from bayescale.inference.diagnostics import variable_diagnostics
 from bayescale.inference.model import (
     build_model,

@@ -64,12 +64,6 @@ BUDGET_COLUMNS = {"porian2024": "budget", "loss-to-loss": "budget", "epoch-chinc
 # run within this many decades of one is taken as that budget's (100 of 240 runs).
 EPOCH_BUDGET_TOLERANCE = 0.06
 ALLOCATION_FILE = "chinchilla_allocation.csv"
-# The parts of the law's discrepancy beyond the fitted runs, per decade of compute: spread and
-# drift of log loss, spread and drift of log N_opt (bayescale.queries.beyond adds them).
-DISCREPANCY_PARTS = ("per_decade", "drift_per_decade", "allocation_per_decade",
-                     "allocation_drift_per_decade")
-# How far beyond the fitted runs each grows (decades; past it, no further): loss, allocation.
-DISCREPANCY_LIMITS = ("up_to_decades", "allocation_up_to_decades")
 # Whether the learned discrepancy has a mean drift per decade as well as a spread, for the loss
 # and for the allocation: chosen by leaving each data set out in turn (docs/validation/
 # beyond.md; the loss's drift wins on all seven, the allocation's loses on both with budgets).

@@ -24,6 +24,13 @@ from bayescale.fitting import fitfile
 from bayescale.spec.laws import reference_inputs
 from bayescale.spec.model_spec import ModelSpec
 
+# The parts of the law's discrepancy beyond the fitted runs, per decade of compute: spread and
+# drift of log loss, spread and drift of log N_opt (bayescale.queries.beyond adds them); and
+# how far beyond the fitted runs each grows (decades; past it, no further): loss, allocation.
+DISCREPANCY_PARTS = ("per_decade", "drift_per_decade", "allocation_per_decade",
+                     "allocation_drift_per_decade")
+DISCREPANCY_LIMITS = ("up_to_decades", "allocation_up_to_decades")
+
 log = logging.getLogger("bayescale")
 
 # How a fit can be made: the Bayesian posterior, or the Huber-bootstrap baseline.
@@ -103,20 +110,16 @@ class Fit:
         does not record are 0: fits without the setting (the Huber baseline, older files) add
         none.
         """
-        table = self.tree["runs"]
-        by_source = {}
-        if "source" in table:
-            frame = table.to_dataset()[["source", "C"]].to_dataframe()
-            by_source = {str(source): float(np.log10(C)) for source, C in
-                         frame.groupby("source")["C"].max().items()}
-        defaults = {"per_decade": 0.0, "drift_per_decade": 0.0, "allocation_per_decade": 0.0,
-                    "allocation_drift_per_decade": 0.0, "up_to_decades": np.inf,
-                    "allocation_up_to_decades": np.inf, "origin": "none",
-                    "log10_C_max": float(np.log10(np.max(table["C"].values))),
-                    "log10_C_max_by_source": by_source}
-        if "discrepancy" in self.tree.attrs:
-            return defaults | json.loads(self.tree.attrs["discrepancy"])
-        return defaults
+        stored = json.loads(self.tree.attrs.get("discrepancy", "{}"))
+        defaults = (dict.fromkeys(DISCREPANCY_PARTS, 0.0)
+                    | dict.fromkeys(DISCREPANCY_LIMITS, np.inf) | {"origin": "none"})
+        if "log10_C_max_by_source" not in stored:  # older files, the Huber baseline
+            frame = self.tree["runs"].to_dataset()[["source", "C"]].to_dataframe()
+            by_source = frame.groupby("source")["C"].max()
+            defaults |= {"log10_C_max": float(np.log10(by_source.max())),
+                         "log10_C_max_by_source": {str(source): float(np.log10(C))
+                                                   for source, C in by_source.items()}}
+        return defaults | stored
 
     @property
     def converged(self) -> bool:

@@ -26,13 +26,13 @@ import numpy as np
 import xarray as xr
 
 from bayescale.errors import ExtrapolationWarning
+from bayescale.fitting.result import DISCREPANCY_PARTS
 
 FAR_BEYOND_DECADES = 3.0
 # The discrepancy's parts, as law draws carry them (attrs) and Fit.discrepancy names them.
 LOSS_PARTS = ("drift_per_decade", "per_decade", "discrepancy_z_loss", "up_to_decades")
 ALLOCATION_PARTS = ("allocation_drift_per_decade", "allocation_per_decade",
                     "discrepancy_z_allocation", "allocation_up_to_decades")
-DISCREPANCY_PARTS = LOSS_PARTS[:2] + ALLOCATION_PARTS[:2]
 
 
 def discrepancy_draws(params: xr.Dataset, seed) -> xr.Dataset:
@@ -52,12 +52,23 @@ def discrepancy_draws(params: xr.Dataset, seed) -> xr.Dataset:
         draw), unless every part is 0.
 
     """
-    if not any(float(params.attrs.get(name, 0.0)) for name in DISCREPANCY_PARTS):
+    if not has_discrepancy(params.attrs):
         return params
     shape = (params.sizes["chain"], params.sizes["draw"])
     z = np.random.default_rng(seed).standard_normal((2, *shape))
     return params.assign(discrepancy_z_loss=(("chain", "draw"), z[0]),
                          discrepancy_z_allocation=(("chain", "draw"), z[1]))
+
+
+def source_log10_C_max(fit, source: str) -> float:
+    """log10 of the largest fitted compute of a Fit's ``source`` (a new source: of any source)."""
+    discrepancy = fit.discrepancy
+    return float(discrepancy["log10_C_max_by_source"].get(source, discrepancy["log10_C_max"]))
+
+
+def has_discrepancy(parts) -> bool:
+    """Whether a fit's discrepancy (or law draws' attrs) adds anything beyond the runs."""
+    return any(float(parts.get(name, 0.0)) for name in DISCREPANCY_PARTS)
 
 
 def log10_C_max(fit) -> float:

@@ -28,7 +28,8 @@ import xarray as xr
 
 from bayescale.data.runs import NEW_SOURCE
 from bayescale.errors import BayescaleError, ConvergenceWarning, QueryError
-from bayescale.queries.beyond import discrepancy_draws
+from bayescale.fitting.result import DISCREPANCY_LIMITS, DISCREPANCY_PARTS
+from bayescale.queries.beyond import discrepancy_draws, source_log10_C_max
 from bayescale.spec.laws import get_law
 
 
@@ -105,9 +106,8 @@ def warn_if_not_converged(fit) -> None:
 
 
 # What law draws carry in their attributes, besides the law's name.
-LAW_DRAWS_ATTRS = ("law", "likelihood", "source", "log10_C_max", "per_decade",
-                   "drift_per_decade", "allocation_per_decade", "allocation_drift_per_decade",
-                   "up_to_decades", "allocation_up_to_decades", "converged", "problems")
+LAW_DRAWS_ATTRS = ("law", "likelihood", "source", "log10_C_max", *DISCREPANCY_PARTS,
+                   *DISCREPANCY_LIMITS, "converged", "problems")
 
 
 def is_law_draws(value) -> bool:
@@ -177,11 +177,11 @@ def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Datas
             data=np.take_along_axis(post["sigma"].values, pick[..., None], axis=-1)[..., 0])
 
     discrepancy = fit.discrepancy
-    # Beyond which runs: the source's own (a new source: the largest run of any source).
-    log10_C_max = discrepancy["log10_C_max_by_source"].get(chosen, discrepancy["log10_C_max"])
     attrs = {"law": law.name, "likelihood": fit.spec.likelihood, "source": chosen,
-             "log10_C_max": float(log10_C_max),
-             **{name: float(discrepancy[name]) for name in LAW_DRAWS_ATTRS[4:10]},
+             # beyond which runs: the source's own (a new source: the largest of any source)
+             "log10_C_max": source_log10_C_max(fit, chosen),
+             **{name: float(discrepancy[name]) for name in DISCREPANCY_PARTS
+                + DISCREPANCY_LIMITS},
              "converged": fit.converged, "problems": list(fit.diagnostics["problems"])}
     params = xr.Dataset(law.to_raw(values, fit.reference_scales) | {"sigma": sigma},
                         attrs=attrs)
