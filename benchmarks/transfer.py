@@ -78,7 +78,7 @@ def main(argv=None) -> int:
                         help="one user set, regime few-8, 300 draws, 200 resamples")
     parser.add_argument("--draws", type=int, default=None,
                         help="draws and tuning steps per chain (default: the fit's own, 1000 "
-                             "and 2000 once more if 1000 did not converge)")
+                             "then 2000 and 4000 while not converged)")
     parser.add_argument("--resamples", type=int, default=1000,
                         help="Huber bootstrap resamples (default 1000)")
     parser.add_argument("--sets", nargs="+", default=None, help="user-set labels to run")

@@ -165,7 +165,7 @@ def score_turn(user: UserSet, regime: str, method: str, *, draws: int | None = N
     """Fit one user set in one regime with one method and score its held-out runs.
 
     ``draws``: draws and tuning steps per chain of the Bayesian fits; None for
-    :func:`bayescale.fit`'s default (1000, and 2000 once more if 1000 did not converge).
+    :func:`bayescale.fit`'s default (1000, then 2000 and 4000 while not converged).
 
     Returns
     -------
@@ -281,7 +281,7 @@ def transfer_table(sets: tuple[str, ...] | None = None, regimes=REGIMES, methods
         Which of :data:`REGIMES` and :data:`METHODS` to run.
     draws : int, optional
         Draws and tuning steps per chain of the Bayesian fits (4 chains). Default: as
-        :func:`bayescale.fit` chooses them (1000, and 2000 once more if 1000 did not converge).
+        :func:`bayescale.fit` chooses them (1000, then 2000 and 4000 while not converged).
     resamples : int, default 1000
         Bootstrap resamples of the Huber baseline.
     seed : int, default 0

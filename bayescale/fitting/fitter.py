@@ -39,15 +39,16 @@ from bayescale.spec.model_spec import ModelSpec, load_spec, restrict_correlation
 log = logging.getLogger("bayescale")
 
 BORROW = ("prior", "joint")
-# Draws (and tuning steps) per chain when fit() is not told how many: the first run, and, if
-# it has not converged, one more run with this many. In the transfer benchmark, fits alone of
-# the lower 80% of nine published run sets met the bar 5 of 9 times at 1000 draws and 9 of 9
-# with the second run (docs/validation/transfer.md).
-DEFAULT_DRAWS = (1000, 2000)
-# The automatic retry's remedy for divergences: NUTS with a higher target acceptance takes
-# smaller steps, which is what a divergence asks for (more draws alone do not remove one).
-# Measured by benchmarks/convergence.py (docs/validation/convergence.md). None: no remedy.
-RETRY_TARGET_ACCEPT = 0.99
+# Draws (and tuning steps) per chain when fit() is not told how many: the first run, and,
+# while it has not converged, one more run with the next count. Most fits of real runs pass at
+# 1000; the slow mixers of benchmarks/convergence.py (docs/validation/convergence.md) need the
+# longer tuning and draws of the later runs.
+DEFAULT_DRAWS = (1000, 2000, 4000)
+# The automatic retries' remedy for divergences: NUTS with a higher target acceptance takes
+# smaller steps, which is what a divergence asks for (more draws alone do not remove one). The
+# k-th retry after a run with divergences samples with the k-th target (never lower than the
+# one asked for). Measured by benchmarks/convergence.py. None: no remedy.
+RETRY_TARGET_ACCEPT = (0.99, 0.995)
 SETTING_DEFAULTS = {field.name: field.default for field in fields(SamplerSettings)}
 
 
@@ -137,12 +138,12 @@ def fit(
         e.g. another fit's ``fit.sampler`` to sample the same way. The keywords below fill
         the fields it leaves out; a keyword that contradicts it is an error.
     draws, tune : int, optional
-        Posterior draws and tuning steps per chain. With the draws left out: 1000, and if that
-        fit has not converged (R-hat, ESS, divergences), one more with 2000
-        (:data:`DEFAULT_DRAWS`), which is kept; the tuning steps follow the draws unless given.
-        A first try with divergences is retried with ``target_accept`` raised to
-        :data:`RETRY_TARGET_ACCEPT` (smaller steps) as well. ``fit.sampler`` then says 2000
-        (and the target) and ``fit.diagnostics["retried"]`` what fell short at 1000. Draws
+        Posterior draws and tuning steps per chain. With the draws left out: 1000, and while
+        the fit has not converged (R-hat, ESS, divergences), once more with 2000, then 4000
+        (:data:`DEFAULT_DRAWS`); the last run is kept; the tuning steps follow the draws unless
+        given. A try with divergences is retried with ``target_accept`` raised to the next of
+        :data:`RETRY_TARGET_ACCEPT` (smaller steps) as well. ``fit.sampler`` then says the
+        draws (and the target) kept and ``fit.diagnostics["retried"]`` what fell short before. Draws
         given (here or in ``sampler``) are sampled exactly, once, with 1000 tuning steps unless
         ``tune`` says otherwise.
     chains : int, default 4
@@ -225,9 +226,9 @@ def fit(
     model_of_runs = build_model(runs, spec)
     retried = []
     for attempt, settings in enumerate(schedule):
-        if retried and retried[-1]["divergences"] and RETRY_TARGET_ACCEPT is not None:
-            settings = replace(settings, target_accept=max(settings.target_accept,
-                                                           RETRY_TARGET_ACCEPT))
+        if retried and RETRY_TARGET_ACCEPT is not None:
+            settings = replace(settings, target_accept=retry_target_accept(
+                settings.target_accept, retried))
         tree = sample(model_of_runs, settings, progressbar=progressbar, structure=structure,
                       log_likelihood=log_likelihood)
         convergence = variable_diagnostics(tree["posterior"].to_dataset())
@@ -240,7 +241,7 @@ def fit(
         log.info("bayescale: not converged with %d draws and %d tuning steps per chain (%s); "
                  "sampling again with more%s", settings.draws, settings.tune,
                  "; ".join(report["problems"]),
-                 f" and target_accept {RETRY_TARGET_ACCEPT}" if report["divergences"]
+                 " and a higher target_accept" if report["divergences"]
                  and RETRY_TARGET_ACCEPT is not None else "")
     if retried:
         report["retried"] = retried
@@ -263,6 +264,20 @@ def fit(
     warn_if_unconverged(report, n_sources=len(runs.sources), init=settings.init,
                         draws=settings.draws)
     return Fit(tree)
+
+
+def retry_target_accept(asked: float, retried: Sequence[Mapping[str, Any]]) -> float:
+    """Return the target acceptance of the next try after the tries ``retried``.
+
+    The highest target tried so far is kept (a target that removed divergences stays); after a
+    try with divergences, the next of :data:`RETRY_TARGET_ACCEPT` is taken, one step per try
+    that had them.
+    """
+    target = max([asked, *(entry["target_accept"] for entry in retried)])
+    steps = sum(1 for entry in retried if entry["divergences"])
+    if retried[-1]["divergences"]:
+        target = max(target, RETRY_TARGET_ACCEPT[min(steps, len(RETRY_TARGET_ACCEPT)) - 1])
+    return target
 
 
 def check_options(spec: ModelSpec, *, method: str, resamples: int, starts: str,
