@@ -21,8 +21,12 @@ class QueryError(BayescaleError, ValueError):
     """A query argument that cannot be right (N, D or unique tokens of a planned run)."""
 
 
-class FitFileError(BayescaleError):
-    """A saved fit that cannot be read back as a bayescale Fit."""
+class OutputError(BayescaleError):
+    """A file that cannot be written where asked (exists, is a folder or device, is an input)."""
+
+
+class FitFileError(OutputError):
+    """A saved fit that cannot be read back as a bayescale Fit, or written where asked."""
 
 
 class SamplerError(BayescaleError, ValueError):

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 
 from bayescale.cli.common import (
+    check_outputs,
     json_records,
-    key_value,
+    key_values,
     load_fit,
     load_runs,
+    nonnegative_int,
+    overwrite_argument,
     parse_priors,
+    positive_int,
+    positive_number,
     print_table,
+    probability,
     readable_table,
     refuse_ignored,
     runs_arguments,
     runs_from,
     sampler_arguments,
     sampler_options,
+    save_figure,
     sweep_arguments,
     sweep_runner,
+    write_output,
 )
 
 # Defaults of options that a command refuses when another option makes it ignore them (so they
@@ -44,16 +51,17 @@ def register(commands) -> None:
     p.add_argument("--models", nargs="+", default=["chinchilla", "kaplan"], metavar="MODEL",
                    help=f"named models to compare ({', '.join(available_specs())})")
     held = p.add_mutually_exclusive_group()
-    held.add_argument("--holdout", type=float,
+    held.add_argument("--holdout", type=probability,
                       help=f"fraction of runs, largest compute first, to hold out (default "
                            f"{HOLDOUT:g})")
-    held.add_argument("--holdout-above", type=float, metavar="FLOPS",
+    held.add_argument("--holdout-above", type=positive_number, metavar="FLOPS",
                       help="hold out the runs with C >= FLOPS instead")
     p.add_argument("--no-extrapolation", action="store_true",
                    help="PSIS-LOO only (skip the held-out refits)")
     p.add_argument("--plot", metavar="FILE",
                    help="draw each law's held-out runs, predicted against observed, to this "
                         "image file (.png, .pdf, .svg)")
+    overwrite_argument(p, "the --plot file")
     sampler_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_compare)
@@ -73,10 +81,11 @@ def register(commands) -> None:
                         "runs, or each training curve's last checkpoint)")
     p.add_argument("--final-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a loader option of --final, e.g. table=cool_end")
-    p.add_argument("--flops", type=float, help="budget at which to compare N_opt (default: "
-                                               "the largest compute among the runs)")
-    p.add_argument("--draws", type=int, default=1000, help="draws per chain")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--flops", type=positive_number,
+                   help="budget at which to compare N_opt (default: the largest compute "
+                        "among the runs)")
+    p.add_argument("--draws", type=positive_int, default=1000, help="draws per chain")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_approaches)
 
@@ -85,9 +94,9 @@ def register(commands) -> None:
                             "refits, then how far N_opt at a budget moves under narrower and "
                             "wider priors")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
-    p.add_argument("--flops", type=float, help=f"target budget of the refits (default "
+    p.add_argument("--flops", type=positive_number, help=f"target budget of the refits (default "
                                                 f"{SENSITIVITY_FLOPS:g})")
-    p.add_argument("--factors", type=float, nargs="+",
+    p.add_argument("--factors", type=positive_number, nargs="+",
                    help="multipliers of every prior scale in the refits (default "
                         f"{' '.join(f'{factor:g}' for factor in FACTORS)})")
     p.add_argument("--no-refit", action="store_true",
@@ -114,11 +123,12 @@ def register(commands) -> None:
     p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST(k=v,...)",
                    help="override a prior, e.g. --prior 'E=LogNormal(mu=-1.0,sigma=0.5)' for "
                         "a metric that is not a loss in nats (repeatable)")
-    p.add_argument("--flops", type=float, default=1e24,
+    p.add_argument("--flops", type=positive_number, default=1e24,
                    help="budget of the N_opt column (default 1e24)")
     sampler_arguments(p)
     sweep_arguments(p)
     p.add_argument("-o", "--output", help="also write the gathered Dataset (.nc)")
+    overwrite_argument(p, "the -o file")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_metrics)
 
@@ -127,17 +137,20 @@ def register(commands) -> None:
     checks = p.add_subparsers(dest="check", required=True)
     q = checks.add_parser("sbc", help="simulation-based calibration of a model on a design")
     q.add_argument("--model", default="chinchilla", help="named model or .toml file")
-    q.add_argument("--sims", type=int, default=200, help="simulated data sets (default 200)")
+    q.add_argument("--sims", type=positive_int, default=200,
+                   help="simulated data sets (default 200)")
     q.add_argument("--design", default="epoch-chinchilla",
                    help="registered data set whose (N, D) the simulations use")
-    q.add_argument("--flops", type=float, default=1e24, help="budget of the N_opt ranks")
-    q.add_argument("--draws", type=int, default=500, help="draws per chain of each fit")
-    q.add_argument("--tune", type=int, default=500, help="tuning steps per chain of each fit")
-    q.add_argument("--chains", type=int, default=2, help="chains of each fit")
-    q.add_argument("--seed", type=int, default=0, help="random seed")
-    q.add_argument("--bins", type=int, default=10, help="rank bins of the uniformity test")
+    q.add_argument("--flops", type=positive_number, default=1e24, help="budget of the N_opt ranks")
+    q.add_argument("--draws", type=positive_int, default=500, help="draws per chain of each fit")
+    q.add_argument("--tune", type=nonnegative_int, default=500,
+                   help="tuning steps per chain of each fit")
+    q.add_argument("--chains", type=positive_int, default=2, help="chains of each fit")
+    q.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
+    q.add_argument("--bins", type=positive_int, default=10, help="rank bins of the uniformity test")
     q.add_argument("--plot", help="write the rank histograms to this image file")
     q.add_argument("-o", "--output", help="save the ranks (.nc)")
+    overwrite_argument(q, "the -o and --plot files")
     sweep_arguments(q)
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(run=_validate_sbc)
@@ -145,19 +158,20 @@ def register(commands) -> None:
                                           "largest: Bayes against the Huber bootstrap")
     q.add_argument("--datasets", nargs="+", help="data sets (default: all with >= 2 decades "
                                                  "of compute)")
-    q.add_argument("--holdout", type=float, default=0.2, help="share held out (default 0.2)")
-    q.add_argument("--draws", type=int, default=1000,
+    q.add_argument("--holdout", type=probability, default=0.2, help="share held out (default 0.2)")
+    q.add_argument("--draws", type=positive_int, default=1000,
                    help="draws per chain (default 1000); a fit that does not converge is "
                         "refitted once with twice the draws and tuning steps")
-    q.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
-    q.add_argument("--resamples", type=int,
+    q.add_argument("--tune", type=nonnegative_int, default=1000, help="tuning steps per chain")
+    q.add_argument("--resamples", type=positive_int,
                    help=f"baseline bootstrap resamples (default {HELDOUT_RESAMPLES})")
     q.add_argument("--starts", choices=["epoch", "coarse"],
                    help="the baseline's L-BFGS-B starts: Epoch's 4500, or 243 (default: epoch)")
     q.add_argument("--no-baseline", action="store_true", help="score the Bayesian fits only")
     sweep_arguments(q)
     q.add_argument("-o", "--output", help="also write the table as CSV")
-    q.add_argument("--seed", type=int, default=0, help="random seed")
+    overwrite_argument(q, "the -o file")
+    q.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(run=_validate_heldout)
     q = checks.add_parser("transfer", help="leave-one-data-set-out: each published source as "
@@ -168,16 +182,17 @@ def register(commands) -> None:
                    help="user sets to run (default: all; e.g. gadre2024/rpj epoch-chinchilla)")
     q.add_argument("--regimes", nargs="+", choices=["few-5", "few-8", "many"],
                    default=["few-5", "few-8", "many"], help="regimes (default: all three)")
-    q.add_argument("--draws", type=int, default=None,
+    q.add_argument("--draws", type=positive_int, default=None,
                    help="draws and tuning steps per chain (default: the fit's own, 1000 and "
-                        "2000 once more if 1000 did not converge)")
-    q.add_argument("--resamples", type=int,
+                        "2000 and 4000 while not converged)")
+    q.add_argument("--resamples", type=positive_int,
                    help=f"the huber method's bootstrap resamples (default {TRANSFER_RESAMPLES})")
     q.add_argument("--methods", nargs="+", choices=["alone", "with", "with-pair", "huber"],
                    default=["alone", "with", "with-pair", "huber"],
                    help="ways of fitting (default: all four)")
-    q.add_argument("--seed", type=int, default=0, help="random seed")
+    q.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
     q.add_argument("-o", "--output", help="also write the per-turn table as CSV")
+    overwrite_argument(q, "the -o file")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(run=_validate_transfer)
 
@@ -188,6 +203,7 @@ def _compare(args) -> int:
     from bayescale.checks.compare import PARETO_K_LIMIT, compare_laws, extrapolation_check
 
     # before any fit
+    check_outputs(args, image=(args.plot,))
     if args.no_extrapolation:
         refuse_ignored({"--holdout": args.holdout is not None,
                         "--holdout-above": args.holdout_above is not None,
@@ -210,7 +226,7 @@ def _compare(args) -> int:
                 holdout_above=args.holdout_above, **options)
             scores[name] = held_out[name].summary
     if args.plot:
-        _plot_heldout(held_out, args.plot)
+        _plot_heldout(held_out, args.plot, args)
     if args.json:
         print(json.dumps({"loo": json_records(loo), "extrapolation": scores}, indent=2))
         return 0
@@ -227,7 +243,7 @@ def _compare(args) -> int:
     return 0
 
 
-def _plot_heldout(held_out: dict, path: str) -> None:
+def _plot_heldout(held_out: dict, path: str, args) -> None:
     """Draw each law's held-out check side by side into one image file."""
     import matplotlib.pyplot as plt
 
@@ -238,9 +254,7 @@ def _plot_heldout(held_out: dict, path: str) -> None:
     for ax, (name, score) in zip(axes[0], held_out.items(), strict=True):
         plots.plot_heldout(score, axes=ax)
         ax.set_title(f"{name}: " + ax.get_title(), fontsize="small")
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    print(f"wrote {path}", file=sys.stderr)
+    save_figure(fig, path, args, dpi=150)
 
 
 def _approaches(args) -> int:
@@ -303,9 +317,10 @@ def _metrics(args) -> int:
     from bayescale.data import datasets
     from bayescale.spec.model_spec import load_spec
 
+    check_outputs(args, args.output)
     table_options = {key: value for key, value in (("source_col", args.source_col),
                                                    ("source", args.source)) if value}
-    columns = dict(key_value(item, "--column") for item in args.column)
+    columns = key_values(args.column, "--column", unique_values=True)
     if args.runs in datasets.available() and (columns or table_options):
         raise ValueError("--column, --source-col and --source apply to runs files only")
     spec = load_spec(args.model, priors=parse_priors(args.prior))
@@ -313,8 +328,7 @@ def _metrics(args) -> int:
                          columns=columns, model=spec, progressbar=False,
                          **table_options, **sampler_options(args))
     if args.output:
-        result.to_netcdf(args.output)
-        print(f"wrote {args.output}", file=sys.stderr)
+        write_output(args, args.output, lambda temporary: result.to_netcdf(temporary))
     table = pd.DataFrame(index=pd.Index(result["fit"].values, name="metric"))
     shown = [name for name in ("N_opt", "alpha", "beta", "E") if name in result]
     for name in shown:
@@ -332,11 +346,12 @@ def _metrics(args) -> int:
 def _validate_sbc(args) -> int:
     from bayescale.checks import validate
 
+    check_outputs(args, args.output, image=(args.plot,))
     result = validate.sbc(args.model, args.sims, design=args.design, flops=args.flops,
                           draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
                           run=sweep_runner(args))
     if args.output:
-        result.to_netcdf(args.output)
+        write_output(args, args.output, lambda temporary: result.to_netcdf(temporary))
     if args.plot:
         import matplotlib
 
@@ -344,7 +359,7 @@ def _validate_sbc(args) -> int:
         from bayescale.plots import plot_ranks
 
         fig, _ = plot_ranks(result, bins=args.bins)
-        fig.savefig(args.plot, dpi=120)
+        save_figure(fig, args.plot, args, dpi=120)
     table = validate.uniformity(result, bins=args.bins)
     failed = int((result["error"] != "").sum())
     title = (f"SBC of '{args.model}' on the (N, D) of {args.design}: {args.sims} simulations "
@@ -357,6 +372,7 @@ def _validate_sbc(args) -> int:
 def _validate_heldout(args) -> int:
     from bayescale.checks import validate
 
+    check_outputs(args, args.output)
     if args.no_baseline:
         refuse_ignored({"--resamples": args.resamples is not None,
                         "--starts": args.starts is not None},
@@ -368,7 +384,7 @@ def _validate_heldout(args) -> int:
                                          baseline=not args.no_baseline,
                                          run=sweep_runner(args))
     if args.output:
-        table.to_csv(args.output)
+        write_output(args, args.output, lambda temporary: table.to_csv(temporary))
     title = (f"Held-out calibration: fit the runs below the top {args.holdout:.0%} of compute, "
              "score the rest (coverage of 50/80/90/95% predictive intervals, mean log "
              "predictive density, median |relative error|):")
@@ -378,6 +394,7 @@ def _validate_heldout(args) -> int:
 def _validate_transfer(args) -> int:
     from bayescale.checks import transfer
 
+    check_outputs(args, args.output)
     refuse_ignored({"--resamples": args.resamples is not None and "huber" not in args.methods},
                    "--resamples sets the huber method's resamples, and --methods leaves it out")
     known = [user.label for user in transfer.USER_SETS]
@@ -392,7 +409,7 @@ def _validate_transfer(args) -> int:
                                         if args.resamples is None else args.resamples,
                                         seed=args.seed)
     if args.output:
-        table.to_csv(args.output, index=False)
+        write_output(args, args.output, lambda temporary: table.to_csv(temporary, index=False))
     if args.json:
         return print_table(table, args)
     print_table(table.set_index(["user_set", "regime", "method"]).drop(columns=["dataset"]),

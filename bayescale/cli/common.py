@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,58 @@ if TYPE_CHECKING:
     from bayescale.fitting.result import Fit
 
 PRIOR_PATTERN = re.compile(r"^(\w+)=(\w+)\((.*)\)$")
+
+
+# Numbers on the command line: each option's type refuses what cannot be meant (nan, inf, a
+# negative budget, a probability of 2), naming the option, before any work.
+SMALLEST_MODEL = 1e5  # parameters; bayescale.data.runs.SMALLEST_PLAUSIBLE
+
+
+def _number(text: str, check, what: str, kind=float):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not {'an integer' if kind is int else 'a number'}") from None
+    if not (math.isfinite(value) and check(value)):
+        raise argparse.ArgumentTypeError(f"'{text}' is not {what}")
+    return value
+
+
+def finite_number(text: str) -> float:
+    """Parse an argument that must be a finite number (not nan or inf)."""
+    return _number(text, lambda value: True, "a finite number")
+
+
+def positive_number(text: str) -> float:
+    """Parse an argument that must be a finite number > 0 (a budget, a size, a loss)."""
+    return _number(text, lambda value: value > 0, "a finite number > 0")
+
+
+def nonnegative_number(text: str) -> float:
+    """Parse an argument that must be a finite number >= 0 (a spread)."""
+    return _number(text, lambda value: value >= 0, "a finite number >= 0")
+
+
+def probability(text: str) -> float:
+    """Parse an argument that must lie strictly between 0 and 1 (a probability, a share)."""
+    return _number(text, lambda value: 0 < value < 1, "a number between 0 and 1 (e.g. 0.9)")
+
+
+def model_size(text: str) -> float:
+    """Parse a number of parameters no smaller than any language model's."""
+    return _number(text, lambda value: value >= SMALLEST_MODEL,
+                   f"a number of parameters >= {SMALLEST_MODEL:.0e} (raw counts: 7e9 for 7B)")
+
+
+def positive_int(text: str) -> int:
+    """Parse an argument that must be an integer >= 1 (draws, chains, simulations)."""
+    return _number(text, lambda value: value >= 1, "an integer >= 1", kind=int)
+
+
+def nonnegative_int(text: str) -> int:
+    """Parse an argument that must be an integer >= 0 (a random seed, tuning steps)."""
+    return _number(text, lambda value: value >= 0, "an integer >= 0", kind=int)
 
 
 def runs_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,20 +104,21 @@ def sampler_arguments(p: argparse.ArgumentParser, retry: bool = False) -> None:
     """Add the sampler's arguments (sampler, draws, chains, seed, device, init).
 
     ``retry``: the draws and tuning steps default to None, the fit's own schedule (1000, and
-    2000 once more if 1000 did not converge; :data:`bayescale.fitting.fitter.DEFAULT_DRAWS`);
+    2000, then 4000, while it has not converged; :data:`bayescale.fitting.fitter.DEFAULT_DRAWS`);
     otherwise to 1000 each.
     """
     p.add_argument("--sampler", choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER,
                    help="NUTS implementation (numpyro and blackjax need the jax extra)")
     draws_help, tune_help = (
-        ("draws per chain (default: 1000, and once more with 2000 if the fit has not "
-         "converged)", "tuning steps per chain (default: 1000; with --draws left out, as many "
-         "as the draws)") if retry else ("draws per chain", "tuning steps per chain"))
-    p.add_argument("--draws", type=int, default=None if retry else 1000, help=draws_help)
-    p.add_argument("--tune", type=int, default=None if retry else 1000, help=tune_help)
-    p.add_argument("--chains", type=int, default=4, help="chains")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--target-accept", type=float, default=0.9,
+        ("draws per chain (default: 1000, and again with 2000, then 4000, while the fit "
+         "has not converged)",
+         "tuning steps per chain (default: 1000; with --draws left out, as many as the draws)")
+        if retry else ("draws per chain", "tuning steps per chain"))
+    p.add_argument("--draws", type=positive_int, default=None if retry else 1000, help=draws_help)
+    p.add_argument("--tune", type=nonnegative_int, default=None if retry else 1000, help=tune_help)
+    p.add_argument("--chains", type=positive_int, default=4, help="chains")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
+    p.add_argument("--target-accept", type=probability, default=0.9,
                    help="NUTS target acceptance rate (raise it if the fit has divergences)")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
                    help="where a JAX sampler (numpyro, blackjax) runs; gpu falls back to the "
@@ -97,10 +151,10 @@ def query_options(p: argparse.ArgumentParser, interval: bool = True) -> None:
     which.add_argument("--new-source", action="store_true",
                        help="a source not in the fit: integrate over the spread between sources")
     if interval:
-        p.add_argument("--prob", type=float, default=PROB, help="credible interval mass")
+        p.add_argument("--prob", type=probability, default=PROB, help="credible interval mass")
         p.add_argument("--hdi", action="store_true",
                        help="highest-density instead of equal-tailed")
-    p.add_argument("--seed", type=int,
+    p.add_argument("--seed", type=nonnegative_int,
                    help="seed of the query's random draws (a new source's offsets, observation "
                         "noise, the discrepancy beyond the fitted runs, compute growth); refused "
                         "by a query that draws none (default: 0)")
@@ -160,8 +214,8 @@ def load_runs(name: str, loader_options: list[str], options: dict):
     """Load a runs file or a registered data set, with loader and table options."""
     from bayescale.data import datasets
 
-    columns = dict(key_value(item, "--column") for item in options.pop("column"))
-    if Path(name).is_file() or Path(name).suffix.lower() in (".csv", ".parquet"):
+    columns = key_values(options.pop("column"), "--column", unique_values=True)
+    if Path(name).exists() or Path(name).suffix.lower() in (".csv", ".parquet"):
         if loader_options:
             raise ValueError("--option applies to registered data sets only")
         from bayescale.data.runs import as_runs
@@ -174,7 +228,7 @@ def load_runs(name: str, loader_options: list[str], options: dict):
         raise ValueError("--column, --source-col, --source and --unusual-units apply to runs "
                          "files only")
     parsed = {key: literal_value(value) for key, value in
-              (key_value(item, "--option") for item in loader_options)}
+              key_values(loader_options, "--option").items()}
     return datasets.load(name, **parsed)
 
 
@@ -224,6 +278,7 @@ def print_sections(sections: dict, args) -> int:
             print()
         print(title)
         print(readable_table(table).to_string())
+    print_verdict(args)
     return 0
 
 
@@ -237,15 +292,15 @@ def growth_arguments(p: argparse.ArgumentParser, what: str = "") -> None:
     They default to None, so that a command can tell whether they were given;
     :func:`growth_values` fills in :data:`GROWTH`.
     """
-    p.add_argument("--start-year", type=float,
+    p.add_argument("--start-year", type=finite_number,
                    help=f"{what}year of --start-flops (default: {GROWTH['start_year']:g})")
-    p.add_argument("--start-flops", type=float,
+    p.add_argument("--start-flops", type=positive_number,
                    help=f"{what}largest training budget in the start year, FLOPs (default: "
                         f"{GROWTH['start_flops']:g})")
-    p.add_argument("--growth", type=float,
+    p.add_argument("--growth", type=positive_number,
                    help=f"{what}median yearly growth factor of that budget (default: "
                         f"{GROWTH['growth']:g})")
-    p.add_argument("--growth-sd", type=float,
+    p.add_argument("--growth-sd", type=nonnegative_number,
                    help=f"{what}sd of the log of the yearly growth factor (default: "
                         f"{GROWTH['growth_sd']:g})")
 
@@ -263,7 +318,7 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
     """Add the arguments of a sweep of fits (workers, Dask scheduler)."""
     p.add_argument("--dask", action="store_true",
                    help="run the fits on a local Dask cluster (pip install 'bayescale[dask]')")
-    p.add_argument("--workers", type=int,
+    p.add_argument("--workers", type=positive_int,
                    help=f"workers of the local Dask cluster (default {WORKERS})")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the fits on an existing Dask scheduler, e.g. tcp://host:8786")
@@ -305,6 +360,82 @@ def refuse_ignored(given: dict[str, bool], reason: str) -> None:
     if ignored:
         raise ValueError(f"{reason}, so {', '.join(ignored)} would be ignored: drop "
                          f"{'them' if len(ignored) > 1 else 'it'}")
+
+
+def overwrite_argument(p: argparse.ArgumentParser, what: str = "the output files") -> None:
+    """Add --overwrite: without it an existing output file is refused before any work."""
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace {what} if they exist (checked before any work)")
+
+
+def command_inputs(args) -> list[str]:
+    """Return the files a command reads (its runs file, its fit): never written over."""
+    return [value for value in (getattr(args, "runs", None), getattr(args, "fit", None))
+            if isinstance(value, str)]
+
+
+def check_outputs(args, *paths: str | None, image: tuple[str | None, ...] = ()) -> None:
+    """Refuse, before any work, output paths that cannot take their file.
+
+    ``paths`` are data files, ``image`` figure files (whose extension must be a format
+    matplotlib writes); None (not asked for) is skipped. Two outputs on one path are refused.
+    """
+    from bayescale.data.outputs import check_output
+
+    given = [path for path in (*paths, *image) if path is not None]
+    if len(set(map(_same_path, given))) < len(given):
+        raise ValueError(f"two outputs of this command go to one file ({', '.join(given)}): "
+                         "give each its own path")
+    for path in given:
+        check_output(path, getattr(args, "overwrite", False), command_inputs(args))
+    for path in (path for path in image if path is not None):
+        image_format(path)
+
+
+def _same_path(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def image_format(path: str) -> str:
+    """Return the image format of ``path`` from its extension, refusing one matplotlib lacks."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix not in kinds:
+        raise ValueError(f"'{path}': the image format is chosen by the extension, and "
+                         f"'{Path(path).suffix or '(none)'}' is not one; end the name with one "
+                         f"of {', '.join('.' + kind for kind in sorted(kinds))}")
+    return suffix
+
+
+def write_output(args, path: str, write) -> None:
+    """Write a command's output file atomically (``write(temporary)``); say so on stderr."""
+    import sys
+
+    from bayescale.data.outputs import write_atomic
+
+    written = write_atomic(path, write, getattr(args, "overwrite", False), command_inputs(args))
+    print(f"wrote {written}", file=sys.stderr)
+
+
+def save_figure(fig, path: str, args, dpi: float) -> None:
+    """Save a matplotlib figure atomically to ``path`` in the format its extension names.
+
+    A figure of a fit that did not converge says so across its top (a warning on stderr can
+    be silenced; the figure is what is shared).
+    """
+    import matplotlib.pyplot as plt
+
+    kind = image_format(path)
+    status = getattr(args, "fit_status", None)
+    if status is not None and not status["converged"]:  # the verdict on the figure itself
+        fig.text(0.5, 0.995, "NOT CONVERGED: " + "; ".join(status["problems"])[:150],
+                 ha="center", va="top", color="tab:red", fontsize="small", wrap=True)
+    try:
+        write_output(args, path, lambda temporary: fig.savefig(temporary, dpi=dpi, format=kind))
+    finally:
+        plt.close(fig)
 
 
 def load_fit(args) -> Fit:
@@ -352,6 +483,8 @@ def print_summary(result: Fit, prob: float, as_json: bool) -> int:
         print(f"  sampled again: {attempt['draws']} draws per chain fell short ("
               + "; ".join(attempt["problems"]) + ")")
     provenance = result.provenance
+    for line in borrowing_lines(provenance.get("literature_prior")):
+        print(line)
     print(f"Data sha256 {provenance['data_sha256'][:16]}..., created {provenance['created']}")
     for note in provenance["runs_notes"]:
         print(f"  runs: {note}")
@@ -362,6 +495,29 @@ def print_summary(result: Fit, prob: float, as_json: bool) -> int:
     return 0
 
 
+def borrowing_lines(record: dict | None) -> list[str]:
+    """Say what a fit under the literature prior took from the published sources."""
+    if not record:
+        return []
+    lines = [f"Borrowed: the literature prior of {record['sources']} published sources in "
+             f"{len(record['datasets'])} data set(s) ({', '.join(record['datasets'])})"]
+    leaned = record.get("leaned_on")
+    if not leaned:  # fits saved before this was recorded
+        return lines
+    share = ", ".join(f"{name} {value:.0%}" for name, value in leaned["prior_share"].items())
+    nearest = ", ".join(f"{item['source']} {item['weight']:.0%}" for item in leaned["nearest"]
+                        if item["weight"] >= 0.01)
+    lines += [f"  the prior's share of what the fit knows (posterior / prior variance): {share}",
+              f"  your runs' law most resembles: {nearest}",
+              f"  distance from the prior's centre {leaned['distance']:.2f} (95% of the "
+              f"published sources lie within {leaned['typical_distance']:.2f})"]
+    if leaned["unusual"]:
+        lines.append("  NOTE: your runs are unlike the published sources (farther from their "
+                     "centre than 95% of them): the borrowed prior is no evidence about them; "
+                     "compare with a fit alone (without --with) before trusting either")
+    return lines
+
+
 def note_beyond(result: Fit, beyond, args, widened: bool = True) -> int:
     """Say below a table how far beyond the fitted runs its answers reach; return 0.
 
@@ -369,13 +525,19 @@ def note_beyond(result: Fit, beyond, args, widened: bool = True) -> int:
     """
     import numpy as np
 
-    from bayescale.queries.beyond import has_discrepancy, source_log10_C_max
+    from bayescale.queries.beyond import (
+        has_discrepancy,
+        source_log10_C_max,
+        source_log10_C_min,
+    )
     from bayescale.queries.draws import resolve_source
 
     far = float(np.nanmax(np.asarray(beyond, dtype=float), initial=0.0))
     if far > 0 and not args.json:
         discrepancy = result.discrepancy
-        largest = source_log10_C_max(result, resolve_source(result, chosen_source(args)))
+        source = resolve_source(result, chosen_source(args))
+        largest = source_log10_C_max(result, source)
+        smallest = source_log10_C_min(result, source)
         parts = [discrepancy[name] for name in ("drift_per_decade", "per_decade",
                                                 "allocation_drift_per_decade",
                                                 "allocation_per_decade")]
@@ -387,8 +549,9 @@ def note_beyond(result: Fit, beyond, args, widened: bool = True) -> int:
                f"{parts[0]:+.3g} (drift) with sd {parts[1]:.3g}, log N_opt {parts[2]:+.3g} "
                f"with sd {parts[3]:.3g}, growing up to {discrepancy['up_to_decades']:.2g} "
                f"decades beyond ({discrepancy['origin']})")
-        print(f"note: decades_beyond is how far each answer lies beyond the largest fitted run "
-              f"of its source ({10 ** largest:.3g} FLOPs), up to {far:.2g} decades here; {how}")
+        print(f"note: decades_beyond is how far each answer lies outside the fitted runs of its "
+              f"source ({10 ** smallest:.3g} to {10 ** largest:.3g} FLOPs, 6ND), beyond the "
+              f"largest or below the smallest, up to {far:.2g} decades here; {how}")
     return 0
 
 
@@ -408,20 +571,23 @@ def reaches_beyond(result: Fit, args, flops=None) -> bool:
     Returns
     -------
     bool
-        True when the fit has a discrepancy and some answer lies beyond the runs of its source.
+        True when the fit has a discrepancy and some answer lies outside the runs of its source
+        (above the largest or below the smallest).
 
     """
     import numpy as np
 
-    from bayescale.queries.beyond import has_discrepancy, source_log10_C_max
+    from bayescale.queries.beyond import has_discrepancy, source_log10_C_max, source_log10_C_min
     from bayescale.queries.draws import resolve_source
 
     if not has_discrepancy(result.discrepancy):
         return False
     if flops is None:
         return True
-    largest = source_log10_C_max(result, resolve_source(result, chosen_source(args)))
-    return bool(np.any(np.log10(np.asarray(flops, dtype=float)) > largest))
+    source = resolve_source(result, chosen_source(args))
+    log10_C = np.log10(np.asarray(flops, dtype=float))
+    return bool(np.any((log10_C > source_log10_C_max(result, source))
+                       | (log10_C < source_log10_C_min(result, source))))
 
 
 def print_table(table: pd.DataFrame, args, title: str | None = None) -> int:
@@ -432,7 +598,21 @@ def print_table(table: pd.DataFrame, args, title: str | None = None) -> int:
     if title:
         print(title)
     print(readable_table(table).to_string())
+    print_verdict(args)
     return 0
+
+
+def print_verdict(args) -> None:
+    """Print, under an answer from a fit that did not converge, that it did not (stdout).
+
+    The warning on stderr can be silenced (``PYTHONWARNINGS=ignore``, ``2>/dev/null``); this
+    line is part of the answer.
+    """
+    status = getattr(args, "fit_status", None)
+    if status is not None and not status["converged"]:
+        print("NOT CONVERGED: the fit these answers come from failed its convergence checks ("
+              + "; ".join(status["problems"]) + "); do not rely on them: refit (more draws, "
+              "bayescale fit --draws 4000) before acting on them")
 
 
 def readable_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -514,8 +694,20 @@ def parse_priors(items: list[str]) -> dict:
             raise ValueError(f"--prior '{item}' must look like NAME=DIST(k=v,...), e.g. "
                              "'alpha=LogNormal(mu=-1.05,sigma=0.2)'")
         name, dist, body = match.groups()
-        params = dict(key_value(part, "--prior") for part in body.split(",") if part)
-        priors[name] = {"dist": dist} | {k: float(v) for k, v in params.items()}
+        if name in priors:
+            raise ValueError(f"--prior gives the prior of '{name}' twice: give it once (the "
+                             "later one would silently replace the earlier)")
+        params = key_values([part for part in body.split(",") if part], f"--prior '{item}'")
+        values = {}
+        for key, text in params.items():
+            try:
+                values[key] = float(text)
+            except ValueError:
+                raise ValueError(f"--prior '{item}': {key}={text} is not a number") from None
+            if not math.isfinite(values[key]):
+                raise ValueError(f"--prior '{item}': {key}={text} is not a finite number; give "
+                                 "a finite one (a prior cannot be sampled from otherwise)")
+        priors[name] = {"dist": dist} | values
     return priors
 
 
@@ -525,6 +717,28 @@ def key_value(item: str, flag: str) -> tuple[str, str]:
     if not sep or not key:
         raise ValueError(f"{flag} '{item}' must look like KEY=VALUE")
     return key, value
+
+
+def key_values(items: list[str], flag: str, unique_values: bool = False) -> dict[str, str]:
+    """Parse repeated KEY=VALUE options into a dict, refusing a key given twice.
+
+    With ``unique_values`` two keys mapped onto one value are refused as well (two columns
+    onto one of bayescale's). Nothing the user typed is silently dropped.
+    """
+    pairs = [key_value(item, flag) for item in items]
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"{flag} gives {', '.join(map(repr, repeated))} more than once: give "
+                         "each once (the later one would silently replace the earlier)")
+    if unique_values:
+        values = [value for _, value in pairs]
+        clashing = sorted({value for value in values if values.count(value) > 1})
+        if clashing:
+            sources = [key for key, value in pairs if value in clashing]
+            raise ValueError(f"{flag} maps {', '.join(map(repr, sources))} all onto "
+                             f"{', '.join(map(repr, clashing))}: map one column onto each")
+    return dict(pairs)
 
 
 def literal_value(value: str):

@@ -8,8 +8,12 @@ from bayescale.cli.common import (
     growth_arguments,
     growth_values,
     load_fit,
+    model_size,
+    nonnegative_number,
     plan_pair,
+    positive_number,
     print_sections,
+    probability,
     query_options,
     query_seed,
     query_title,
@@ -23,18 +27,20 @@ def register(commands) -> None:
         "plan", help="the (N, D) to train at a FLOP budget: expected-loss and risk-averse "
                      "optima, plan comparisons, inference-aware sizing, the next run to make")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
-    p.add_argument("--flops", type=float, required=True, help="training budget in FLOPs")
-    p.add_argument("--risk", type=float, default=0.9,
+    p.add_argument("--flops", type=positive_number, required=True, help="training budget in FLOPs")
+    p.add_argument("--risk", type=probability, default=0.9,
                    help="quantile of the loss the risk-averse plan minimises (default 0.9)")
-    p.add_argument("--params", type=float, metavar="N", help="also show a plan of fixed size N")
-    p.add_argument("--max-tokens", type=float, metavar="D", help="at most D training tokens")
-    p.add_argument("--unique-tokens", type=float, metavar="U",
+    p.add_argument("--params", type=model_size, metavar="N",
+                   help="also show a plan of fixed size N")
+    p.add_argument("--max-tokens", type=positive_number, metavar="D",
+                   help="at most D training tokens")
+    p.add_argument("--unique-tokens", type=positive_number, metavar="U",
                    help="unique tokens available; repeats valued by the data-constrained law")
     p.add_argument("--compare", nargs=2, metavar="N:D",
                    help="two plans to compare draw by draw, e.g. 70e9:1.4e12 35e9:2.8e12")
-    p.add_argument("--target-loss", type=float,
+    p.add_argument("--target-loss", type=positive_number,
                    help="with --inference-tokens: the cheapest plan reaching this loss")
-    p.add_argument("--inference-tokens", type=float, metavar="T",
+    p.add_argument("--inference-tokens", type=nonnegative_number, metavar="T",
                    help="lifetime inference tokens (cost 2N per token, Sardana et al. 2024)")
     p.add_argument("--next-run", nargs="+", metavar="N:D",
                    help="candidate small runs: how much each would shrink the uncertainty of "
@@ -47,8 +53,8 @@ def register(commands) -> None:
                          "reached under a compute-growth assumption")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
     target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--target-loss", type=float, help="loss to reach, nats/token")
-    target.add_argument("--target-params", type=float, help="compute-optimal N to reach")
+    target.add_argument("--target-loss", type=positive_number, help="loss to reach, nats/token")
+    target.add_argument("--target-params", type=model_size, help="compute-optimal N to reach")
     growth_arguments(p)
     query_options(p, interval=False)
     p.set_defaults(run=_forecast)

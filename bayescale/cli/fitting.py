@@ -7,8 +7,11 @@ import sys
 
 from bayescale.cli.common import (
     check_registered,
+    command_inputs,
     parse_priors,
+    positive_int,
     print_summary,
+    refuse_ignored,
     runs_arguments,
     runs_from,
     sampler_arguments,
@@ -42,7 +45,7 @@ def register(commands) -> None:
     p.add_argument("--method", choices=list(METHODS), default="bayes",
                    help="bayes (PyMC posterior) or huber-bootstrap (the classical Hoffmann/"
                         "Epoch fit with bootstrap intervals, as a baseline)")
-    p.add_argument("--resamples", type=int, default=RESAMPLES,
+    p.add_argument("--resamples", type=positive_int, default=RESAMPLES,
                    help="bootstrap resamples of --method huber-bootstrap")
     p.add_argument("--starts", choices=["epoch", "coarse"], default="epoch",
                    help="--method huber-bootstrap: L-BFGS-B from Epoch's 4500 starts, or 243")
@@ -63,12 +66,18 @@ def _show_progress(args) -> bool:
 
 
 def _fit(args) -> int:
+    from bayescale.fitting import fitfile
     from bayescale.fitting.fitfile import check_output
     from bayescale.fitting.fitter import check_options, fit
     from bayescale.inference.settings import SamplerSettings
     from bayescale.spec.model_spec import load_spec
 
-    check_output(args.output, overwrite=args.overwrite)
+    check_output(args.output, overwrite=args.overwrite, inputs=command_inputs(args))
+    if args.method == "huber-bootstrap":
+        refuse_ignored({"--no-log-likelihood": args.no_log_likelihood,
+                        "--progress/--no-progress": args.progress is not None},
+                       "--method huber-bootstrap stores no log likelihood and shows no "
+                       "sampler progress")
     # refuse a bad model, prior, likelihood, or options that contradict each other or would be
     # ignored, before reading any runs
     options = dict(method=args.method, resamples=args.resamples, starts=args.starts,
@@ -93,7 +102,8 @@ def _fit(args) -> int:
     result = fit(runs, model=args.model, progressbar=_show_progress(args),
                  log_likelihood=not args.no_log_likelihood,
                  **options | {"with_datasets": published})
-    path = result.save(args.output, overwrite=args.overwrite)
+    path = fitfile.write(result.tree, args.output, overwrite=args.overwrite,
+                         inputs=command_inputs(args))
     print(f"saved {result!r} to {path}", file=sys.stderr)
     status = print_summary(result, 0.94, args.json)
     if args.strict and not result.converged:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import re
 import sys
 import warnings
 
@@ -61,10 +62,22 @@ def _run(args: argparse.Namespace) -> int:
         with interrupts_as_keyboard_interrupt():
             return args.run(args)
     except KeyboardInterrupt:
-        print("bayescale: interrupted; nothing was written", file=sys.stderr)
+        from bayescale.data.outputs import written
+
+        done = written()
+        print("bayescale: interrupted; " + (
+            "nothing was written" if not done else
+            f"{', '.join(map(str, done))} had been written in full before that "
+            f"({'it is' if len(done) == 1 else 'they are'} complete); the rest of the command "
+            "did not run"), file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`
         return 0
+    except Warning as warning:  # a warning turned into an error (PYTHONWARNINGS=error)
+        message = " ".join(str(warning).split())
+        print(f"bayescale: error: {type(warning).__name__} raised as an error (the warnings "
+              f"filter says so): {message}", file=sys.stderr)
+        return 2
     except (BayescaleError, ImportError, ValueError, OSError) as error:
         message = " ".join(str(error).split())
         print(f"bayescale: error: {message}", file=sys.stderr)
@@ -167,9 +180,16 @@ EXAMPLES = {
 }
 
 
+# What argparse takes for a negative number rather than an option: also -1e5, -inf, -nan (its
+# own pattern knows only -5 and -0.5, and answers "--flops -1e5" with "expected one argument"),
+# so that the option's type can say what is wrong with the number.
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
+
+
 def _format(parser: argparse.ArgumentParser, name: str | None = None) -> None:
-    """Give a parser and its subcommands' parsers the help format and examples."""
+    """Give a parser and its subcommands' parsers the help format, examples, number pattern."""
     parser.formatter_class = _HelpFormatter
+    parser._negative_number_matcher = NEGATIVE_NUMBER
     if name in EXAMPLES:
         parser.epilog = EXAMPLES[name]
     for action in parser._subparsers._group_actions if parser._subparsers else ():

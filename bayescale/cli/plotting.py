@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import sys
-
 from bayescale.cli.common import (
     GROWTH,
+    check_outputs,
     growth_arguments,
     growth_values,
     load_fit,
+    nonnegative_int,
+    overwrite_argument,
     plan_pair,
+    positive_number,
     refuse_ignored,
+    save_figure,
 )
+
+# --dpi: below, text is unreadable; above, one figure takes gigabytes of memory
+DPI_RANGE = (20, 1200)
 
 
 def register(commands) -> None:
@@ -23,18 +29,20 @@ def register(commands) -> None:
                         "predictive interval; ppc-dist and prior-ppc the distribution of the "
                         "runs' log loss against posterior or prior predictive draws")
     p.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg)")
-    p.add_argument("--flops", type=float, nargs="+",
+    overwrite_argument(p, "the -o file")
+    p.add_argument("--flops", type=positive_number, nargs="+",
                    help="budgets: IsoFLOP curves (default 1e19 1e21 1e23), the span of the "
                         "frontier and extrapolation plots, the decision plot's budget")
     p.add_argument("--plans", nargs="+", metavar="N:D",
                    help="decision plot: your plans, drawn beside the expected-loss optimum, 20 "
                         "tokens per parameter and Kaplan's rule at --flops (or alone)")
-    p.add_argument("--target-loss", type=float, help="forecast plot: the target loss")
+    p.add_argument("--target-loss", type=positive_number, help="forecast plot: the target loss")
     growth_arguments(p, what="forecast plot: ")
     p.add_argument("--source", help="a fitted source (default: the fit's default source; "
                                     "the ppc plots show every source)")
-    p.add_argument("--dpi", type=int, default=150, help="image resolution")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--dpi", type=int, default=150,
+                   help=f"image resolution, {DPI_RANGE[0]}-{DPI_RANGE[1]} dots per inch")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
     p.set_defaults(run=_plot)
 
 
@@ -57,9 +65,15 @@ def _plot(args) -> int:
                     if name not in PLOT_OPTIONS[kind]},
                    f"the {kind} plot reads fewer options than others ('bayescale plot "
                    "--help' says which plot reads what)")
+    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
+        raise ValueError(f"--dpi {args.dpi}: give {DPI_RANGE[0]} to {DPI_RANGE[1]} dots per "
+                         "inch (300 prints sharply)")
     if kind == "decision" and flops and len(flops) > 1:
         raise ValueError(f"the decision plot is drawn at one budget: give one --flops, not "
                          f"{len(flops)}")
+    if kind == "decision" and not args.plans and not flops:
+        raise ValueError("the decision plot needs --flops C (or --plans N:D ...)")
+    check_outputs(args, image=(args.output,))
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -85,12 +99,9 @@ def _plot(args) -> int:
         fig, _ = plots.plot_pair(result, **common)
     elif kind == "decision":
         plans = None if not args.plans else {text: plan_pair(text) for text in args.plans}
-        if plans is None and not flops:
-            raise ValueError("the decision plot needs --flops C (or --plans N:D ...)")
         fig, _ = plots.plot_decision(result, plans, flops[0] if flops else None, **common)
     else:
         fig, _ = plots.plot_forecast(result, **growth_values(args),
                                      target_loss=args.target_loss, **common)
-    fig.savefig(args.output, dpi=args.dpi)
-    print(f"wrote {args.output}", file=sys.stderr)
+    save_figure(fig, args.output, args, dpi=args.dpi)
     return 0

@@ -6,9 +6,12 @@ from bayescale.cli.common import (
     PROB,
     chosen_source,
     load_fit,
+    model_size,
     note_beyond,
+    positive_number,
     print_summary,
     print_table,
+    probability,
     query_options,
     query_seed,
     query_title,
@@ -25,8 +28,9 @@ def register(commands) -> None:
     """Add this group's subcommands to the parser."""
     p = commands.add_parser("optimal", help="posterior of the compute-optimal N, D, D/N, loss")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
-    p.add_argument("--flops", type=float, nargs="+", required=True, help="budgets in FLOPs")
-    p.add_argument("--unique-tokens", type=float, metavar="U",
+    p.add_argument("--flops", type=positive_number, nargs="+", required=True,
+                   help="budgets in FLOPs")
+    p.add_argument("--unique-tokens", type=positive_number, metavar="U",
                    help="a budget of unique tokens (data-constrained law): the optimum when "
                         "data beyond U must be repeated")
     p.add_argument("--no-discrepancy", action="store_true",
@@ -37,9 +41,9 @@ def register(commands) -> None:
 
     p = commands.add_parser("predict", help="posterior loss of planned runs at (N, D)")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
-    p.add_argument("--params", type=float, nargs="+", required=True, help="N of each run")
-    p.add_argument("--tokens", type=float, nargs="+", required=True, help="D of each run")
-    p.add_argument("--unique-tokens", type=float, nargs="+", metavar="U",
+    p.add_argument("--params", type=model_size, nargs="+", required=True, help="N of each run")
+    p.add_argument("--tokens", type=positive_number, nargs="+", required=True, help="D of each run")
+    p.add_argument("--unique-tokens", type=positive_number, nargs="+", metavar="U",
                    help="unique tokens of each run (data-constrained law; default U = D)")
     p.add_argument("--noise", action="store_true",
                    help="include observation noise (the loss one run would report)")
@@ -62,19 +66,20 @@ def register(commands) -> None:
         "rule", help="the loss a sizing rule N ~ C^a (Kaplan's a = 0.73 by default) costs "
                      "against the posterior-optimal allocation")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
-    p.add_argument("--flops", type=float, nargs="+", required=True, help="budgets in FLOPs")
-    p.add_argument("--exponent", type=float, default=KAPLAN_EXPONENT,
+    p.add_argument("--flops", type=positive_number, nargs="+", required=True,
+                   help="budgets in FLOPs")
+    p.add_argument("--exponent", type=positive_number, default=KAPLAN_EXPONENT,
                    help="the rule's exponent a (default 0.73, Kaplan et al. 2020)")
-    p.add_argument("--anchor-flops", type=float, metavar="C",
+    p.add_argument("--anchor-flops", type=positive_number, metavar="C",
                    help="where the rule is anchored (default: the largest compute in the fit)")
-    p.add_argument("--anchor-params", type=float, metavar="N",
+    p.add_argument("--anchor-params", type=model_size, metavar="N",
                    help="the rule's N at --anchor-flops (default: the posterior median N_opt)")
     query_options(p)
     p.set_defaults(run=_rule)
 
     p = commands.add_parser("summary", help="parameters, diagnostics and provenance of a fit")
     p.add_argument("fit", help="a fit file written by 'bayescale fit'")
-    p.add_argument("--prob", type=float, default=PROB, help="credible interval mass")
+    p.add_argument("--prob", type=probability, default=PROB, help="credible interval mass")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_summary)
 

@@ -15,7 +15,10 @@ import xarray as xr
 
 from bayescale.data.runs import Runs
 
-FORMAT = "bayescale-fit/1"
+# The fit file's format. 2: every fit is saved with its SHA-256 digest, and one without it is
+# refused; 1 (still read): older files, some without a digest.
+FORMAT = "bayescale-fit/2"
+READABLE_FORMATS = ("bayescale-fit/1", FORMAT)
 PACKAGES = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray", "nutpie")
 
 

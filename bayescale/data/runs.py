@@ -58,6 +58,9 @@ SMALLEST_COUNT = 1e3
 # in nats per token (a percentage, bits, a perplexity) or not a loss.
 SMALLEST_PLAUSIBLE = 1e5
 LOSS_RANGE = (0.3, 20.0)
+# Median training tokens per parameter (D/N) beyond any published run: overtrained models reach
+# about 2e3 (Llama 3 8B: 15T tokens); a median above this means N or D is in the wrong unit.
+LARGEST_TOKENS_PER_PARAMETER = 1e4
 UNITS_FIX = "if these values are right, pass check_units=False (CLI: --unusual-units)"
 DEFAULT_SOURCE = "runs"
 
@@ -230,8 +233,11 @@ def as_runs(
         every source of the table; or one such mapping per source name.
     check_units : bool, default True
         Refuse values that are probably in the wrong unit: ``N`` or ``D`` below 1e5 (thousands
-        or millions given as counts), ``D < N`` on every row (swapped columns), a loss outside
-        0.3-20 nats/token (a percentage, bits). ``False`` confirms unusual but real data.
+        or millions given as counts), a median D/N above 1e4 or a ``C`` a power of 1000 away
+        from 6 N D on every row (N in thousands), ``D < N`` on every row (swapped columns) or on
+        rows whose N is no model size of the others and whose D is one (swapped rows), a loss
+        outside 0.3-20 nats/token (a percentage, bits). ``False`` confirms unusual but real
+        data.
 
     Returns
     -------
@@ -381,6 +387,12 @@ def read_table(data) -> pd.DataFrame:
         frame = pd.DataFrame(dict(data))
     elif isinstance(data, str | Path):
         path = Path(data)
+        if path.is_dir():
+            raise RunsError(f"runs file '{path}' is a directory: give the path of a .csv or "
+                            ".parquet file in it")
+        if path.exists() and not path.is_file():
+            raise RunsError(f"runs file '{path}' is not a regular file (a FIFO, device or "
+                            "socket): save the runs to a .csv or .parquet file and give its path")
         if not path.is_file():
             raise RunsError(f"runs file '{path}' does not exist: give the path of a .csv or "
                             ".parquet file")
@@ -412,6 +424,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             header = next(csv.reader(handle), [])
+        if header and header[0].strip().lower().startswith("sep="):
+            raise RunsError(f"runs file '{path}' starts with a spreadsheet's '{','.join(header)}'"
+                            " line: delete that first line, so that the header (N, D, loss) "
+                            "comes first")
         frame = pd.read_csv(path)
     except UnicodeDecodeError:
         raise RunsError(f"runs file '{path}' is not UTF-8 text: save it as UTF-8 CSV (or give a "
@@ -455,7 +471,15 @@ def _fill_source(frame, source) -> pd.DataFrame:
                             "of every run (e.g. the paper or data set)")
         frame["source"] = frame["source"].astype(str)
     else:
-        frame["source"] = source or DEFAULT_SOURCE
+        frame["source"] = DEFAULT_SOURCE if source is None else str(source)
+    reserved = frame["source"] == NEW_SOURCE
+    blank = frame["source"].str.strip() == ""
+    if reserved.any() or blank.any():
+        rows = frame.index[reserved | blank]
+        raise RunsError(f"source name {'is blank' if blank.any() else repr(NEW_SOURCE)} at rows "
+                        f"{_rows(rows)}: '{NEW_SOURCE}' names the source a query asks for when it "
+                        "is not in the fit, and a blank one names nothing; give your runs' "
+                        "source a name of its own (e.g. --source my-lab)")
     return frame
 
 
@@ -528,6 +552,13 @@ def _likely_columns(columns, missing) -> dict[str, str]:
 
 def _numeric_column(frame, name) -> pd.Series:
     raw = frame[name]
+    kind = raw.dtype.kind
+    if kind in "bmM" or str(raw.dtype) == "boolean":
+        what = {"b": "true/false values", "m": "durations", "M": "dates"}.get(kind, "booleans")
+        raise RunsError(f"column '{name}' ({DESCRIPTIONS[name]}) holds {what} ({raw.dtype}), "
+                        "not numbers: it would be read as "
+                        f"{'1 and 0' if kind == 'b' or kind not in 'mM' else 'nanoseconds'}; "
+                        "give the numbers themselves (or map another column onto it)")
     values = pd.to_numeric(raw, errors="coerce")
     garbled = raw.notna() & values.isna()
     if garbled.any():
@@ -575,6 +606,27 @@ def _check_units(frame) -> None:
             "every run has fewer training tokens (D) than parameters (N), median D/N "
             f"{(frame['D'] / frame['N']).median():.3g}: the N and D columns look swapped; "
             f"{UNITS_FIX}")
+    ratio = frame["D"] / frame["N"]
+    if ratio.median() > LARGEST_TOKENS_PER_PARAMETER:
+        raise RunsError(
+            f"the runs have a median of {ratio.median():.3g} training tokens per parameter "
+            f"(D/N), beyond the {LARGEST_TOKENS_PER_PARAMETER:.0e} of any published run: N is "
+            "probably in thousands or millions (give 1.25e8 for 125M), or D in a smaller "
+            f"unit; {UNITS_FIX}")
+    if "C" in frame:
+        scale = frame["C"] / (6.0 * frame["N"] * frame["D"])
+        power = np.round(np.log10(scale.median()) / 3) * 3
+        if power != 0 and np.allclose(np.log10(scale), power, atol=0.3):
+            raise RunsError(
+                f"column 'C' is 10^{power:.0f} times 6 N D on every row: N or D is probably in "
+                f"{'thousands' if abs(power) == 3 else 'millions or billions'} "
+                f"{'(give raw counts)' if power > 0 else '(or C is)'}; {UNITS_FIX}")
+    swapped = _swapped_rows(frame)
+    if swapped.any():
+        raise RunsError(
+            f"rows {_rows(frame.index[swapped])} look like N and D swapped: each has fewer tokens "
+            "than parameters, its N is no model size of the other runs, and its D is one: swap "
+            f"the two values in those rows; {UNITS_FIX}")
     low, high = LOSS_RANGE
     odd = ~frame["loss"].between(low, high)
     if odd.any():
@@ -582,6 +634,25 @@ def _check_units(frame) -> None:
             f"column 'loss' ({DESCRIPTIONS['loss']}) is outside {low}-{high:g} at rows "
             f"{_rows_with_values(frame['loss'], odd)}: a percentage, bits per token, a "
             f"perplexity or an accuracy rather than a loss in nats per token?; {UNITS_FIX}")
+
+
+def _swapped_rows(frame) -> pd.Series:
+    """Return which rows look like N and D swapped, in a ladder of repeated model sizes.
+
+    A row is flagged when its D is below its N, its N is not the size of any run with D >= N,
+    and its D is (within 1%): a model size written in the tokens column.
+    """
+    fewer = frame["D"] < frame["N"]
+    sizes = np.unique(frame.loc[~fewer, "N"].to_numpy())
+    if not fewer.any() or len(sizes) < 2:
+        return pd.Series(False, index=frame.index)
+
+    def is_size(values):
+        values = values.to_numpy()[:, None]
+        return pd.Series(np.any(np.abs(values / sizes[None, :] - 1) < 0.01, axis=1),
+                         index=frame.index)
+
+    return fewer & ~is_size(frame["N"]) & is_size(frame["D"])
 
 
 def _warn_flops_mismatch(frame, rtol) -> None:

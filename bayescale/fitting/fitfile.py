@@ -1,33 +1,38 @@
 """Fit files on disk: checked before a fit runs, written atomically, verified when read.
 
 A fit is one netCDF file (an ``xarray.DataTree``). :func:`check_output` says before sampling
-whether a path can take a fit; :func:`write` writes to a temporary file beside the target and
-renames it into place only once the save is complete, so an interrupted or failed save never
-harms a fit already there; :func:`read` recomputes the SHA-256 digest of every array and attribute
-that :func:`write` stored, so a damaged or edited file is refused rather than answered from.
+whether a path can take a fit; :func:`write` writes it through
+:func:`bayescale.data.outputs.write_atomic` (a temporary file beside the target, moved into
+place only once the save is complete), so an interrupted or failed save never harms a fit
+already there; :func:`read` recomputes the SHA-256 digest of every array and attribute that
+:func:`write` stored, so a damaged or edited file is refused rather than answered from. Fits of
+the current format always carry the digest: one without it is refused as damaged.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
-import os
-import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from bayescale.errors import FitFileError
+from bayescale.data import outputs
+from bayescale.errors import FitFileError, OutputError
 
 DIGEST_ATTR = "sha256"
+# Formats of fits saved before every fit carried a digest: read without one (the first format;
+# bayescale.data.records.FORMAT names the current one).
+UNCHECKED_FORMATS = ("bayescale-fit/1",)
 # netCDF's own library: with a fit's ~120 variables in 10 groups it reads a file in 0.1 s and
 # writes it in 0.3 s, where h5netcdf took 1.2 s and 1.5 s (docs/performance/cli.md).
 ENGINE = "netcdf4"
 
 
-def check_output(path: str | Path, overwrite: bool = False) -> Path:
+def check_output(path: str | Path, overwrite: bool = False,
+                 inputs: Iterable[str | Path | None] = ()) -> Path:
     """Check that a fit can be written to ``path``, before any work is done.
 
     Parameters
@@ -36,36 +41,30 @@ def check_output(path: str | Path, overwrite: bool = False) -> Path:
         Where the fit will go.
     overwrite : bool, default False
         Whether an existing file may be replaced.
+    inputs : iterable of str or pathlib.Path
+        The files the fit reads (its runs file): never written over.
 
     Returns
     -------
     pathlib.Path
-        The path.
+        The path the fit will be written to.
 
     Raises
     ------
     FitFileError
-        If the path is a directory, its folder cannot be created or written, or a file is
-        there and ``overwrite`` is False.
+        If the path is a directory, a device or other non-regular file, a dangling link, one
+        of ``inputs``, its folder cannot be created or written, or a file is there and
+        ``overwrite`` is False (:func:`bayescale.data.outputs.check_output`).
 
     """
-    path = Path(path)
-    if path.is_dir():
-        raise FitFileError(f"'{path}' is a directory: give a file name for the fit, e.g. "
-                           f"'{path / 'fit.nc'}'")
-    if path.exists() and not overwrite:
-        raise FitFileError(f"'{path}' already exists: pass --overwrite (Python: "
-                           "overwrite=True) to replace it, or choose another -o path")
-    folder = path.parent
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise FitFileError(f"cannot write '{path}': '{existing}' is a file, not a folder")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise FitFileError(f"cannot write '{path}': no permission to write in '{existing}'")
-    return path
+    try:
+        return outputs.check_output(path, overwrite, inputs)
+    except OutputError as error:
+        raise FitFileError(str(error)) from None
 
 
-def write(tree: xr.DataTree, path: str | Path, overwrite: bool = False) -> Path:
+def write(tree: xr.DataTree, path: str | Path, overwrite: bool = False,
+          inputs: Iterable[str | Path | None] = ()) -> Path:
     """Write ``tree`` to ``path`` with its digest; the file appears only once complete.
 
     Parameters
@@ -77,6 +76,8 @@ def write(tree: xr.DataTree, path: str | Path, overwrite: bool = False) -> Path:
     overwrite : bool, default False
         Whether an existing file may be replaced. If another process creates the file while
         this one writes, the fit is kept under a free name beside it and the error says where.
+    inputs : iterable of str or pathlib.Path
+        The files the fit was read from: never written over.
 
     Returns
     -------
@@ -84,47 +85,22 @@ def write(tree: xr.DataTree, path: str | Path, overwrite: bool = False) -> Path:
         The path written.
 
     """
-    import netCDF4
+    check_output(path, overwrite, inputs)
 
-    path = check_output(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
-    try:
+    def write_fit(temporary: str) -> None:
+        import netCDF4
+
         tree.to_netcdf(temporary, engine=ENGINE)
         # The digest of what reading the file gives back (types can change on the way).
         with xr.open_datatree(temporary, engine=ENGINE) as opened:
             stamp = digest(opened.load())
         with netCDF4.Dataset(temporary, "a") as written:
             written.setncattr(DIGEST_ATTR, stamp)
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            _place_new(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
 
-
-def _place_new(temporary: str, path: Path) -> None:
-    """Link the finished file to ``path`` only if nothing is there (atomic create)."""
     try:
-        os.link(temporary, path)
-        return
-    except FileExistsError:
-        pass
-    for k in itertools.count(1):  # keep this fit under the first free name beside it
-        kept = path.with_name(f"{path.stem}-{k}{path.suffix}")
-        try:
-            os.link(temporary, kept)
-            break
-        except FileExistsError:
-            continue
-    raise FitFileError(f"'{path}' was created by another process while this fit ran; this fit "
-                       f"is kept as '{kept}' (pass --overwrite to replace a file)")
+        return outputs.write_atomic(path, write_fit, overwrite, inputs)
+    except OutputError as error:
+        raise FitFileError(str(error)) from None
 
 
 def read(path: str | Path) -> xr.DataTree:
@@ -147,15 +123,31 @@ def read(path: str | Path) -> xr.DataTree:
 
     """
     path = Path(path)
+    if path.is_dir():
+        raise FitFileError(f"'{path}' is a directory, not a fit file: give the .nc file that "
+                           "'bayescale fit RUNS -o FIT.nc' wrote")
+    if path.exists() and not path.is_file():
+        raise FitFileError(f"'{path}' is not a regular file (a device, FIFO or socket): give "
+                           "the .nc file that 'bayescale fit' wrote")
     if not path.is_file():
         raise FitFileError(f"fit file '{path}' does not exist: make one with "
                            "'bayescale fit RUNS -o FIT.nc'")
     try:
         with xr.open_datatree(path, engine=ENGINE) as opened:
             tree = opened.load()
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
-        raise FitFileError(f"'{path}' is not a readable netCDF fit file: {error}") from None
+    except Exception as error:  # a damaged HDF5 file fails in many ways
+        raise FitFileError(f"'{path}' is not a readable netCDF fit file "
+                           f"({type(error).__name__}: {' '.join(str(error).split())[:200]}): "
+                           "refit, or restore it from a copy") from None
     stored = tree.attrs.pop(DIGEST_ATTR, None)
+    if stored is None and tree.attrs.get("bayescale_format") not in UNCHECKED_FORMATS:
+        if "bayescale_format" not in tree.attrs:
+            raise FitFileError(f"'{path}' is a netCDF file but not a bayescale fit (it has no "
+                               "'bayescale_format' attribute): give a file 'bayescale fit' "
+                               "wrote")
+        raise FitFileError(f"'{path}' has no checksum, which every fit of its format "
+                           f"({tree.attrs['bayescale_format']}) is saved with: it is damaged or "
+                           "was edited after it was saved; refit, or restore it from a copy")
     if stored is not None and stored != digest(tree):
         raise FitFileError(f"'{path}' is damaged or was edited after it was saved (its contents "
                            "do not match the checksum stored with them): refit, or restore it "

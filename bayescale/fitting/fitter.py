@@ -22,8 +22,19 @@ from bayescale.data.records import FORMAT, provenance, table_to_dataset
 from bayescale.data.runs import Runs, as_runs, combine_runs
 from bayescale.errors import BayescaleError, RunsError, RunsWarning
 from bayescale.estimators.huber import RESAMPLES, STARTS, huber_bootstrap
-from bayescale.fitting.literature import LiteraturePrior, learned_discrepancy
-from bayescale.fitting.result import DISCREPANCY_LIMITS, DISCREPANCY_PARTS, METHODS, Fit
+from bayescale.fitting.literature import (
+    LiteraturePrior,
+    leaned_on,
+    learned_discrepancy,
+    shape_draws,
+)
+from bayescale.fitting.result import (
+    DISCREPANCY_LIMITS,
+    DISCREPANCY_PARTS,
+    METHODS,
+    Fit,
+    fitted_range,
+)
 from bayescale.inference.diagnostics import variable_diagnostics
 from bayescale.inference.model import (
     build_model,
@@ -245,6 +256,9 @@ def fit(
                  and RETRY_TARGET_ACCEPT is not None else "")
     if retried:
         report["retried"] = retried
+    if borrowed:
+        borrowed = borrowed | {"leaned_on": leaned_on_record(tree["posterior"].to_dataset(),
+                                                             borrowed)}
     tree["convergence"] = xr.DataTree(convergence)
     tree["runs"] = xr.DataTree(table_to_dataset(runs.table))
     if not runs.excluded.empty:
@@ -256,13 +270,17 @@ def fit(
         "diagnostics": json.dumps(report),
         "provenance": json.dumps(provenance(runs, user_sources) | (
             {"literature_prior": borrowed} if borrowed else {})),
-        "discrepancy": json.dumps(discrepancy_parts | {
-            "log10_C_max": float(np.log10(runs.table["C"].max())),
-            "log10_C_max_by_source": {str(source): float(np.log10(C)) for source, C in
-                                      runs.table.groupby("source")["C"].max().items()}}),
+        "discrepancy": json.dumps(discrepancy_parts | fitted_range(runs.table)),
     })
     warn_if_unconverged(report, n_sources=len(runs.sources), init=settings.init,
                         draws=settings.draws)
+    if borrowed and borrowed["leaned_on"]["unusual"]:
+        leaned = borrowed["leaned_on"]
+        warnings.warn(f"these runs' law is unlike the published sources' (distance "
+                      f"{leaned['distance']:.2f} from the literature prior's centre, where 95% "
+                      f"of them lie within {leaned['typical_distance']:.2f}): the borrowed prior "
+                      "is no evidence about them; compare with a fit alone before trusting "
+                      "either", RunsWarning, stacklevel=2)
     return Fit(tree)
 
 
@@ -421,6 +439,33 @@ def sampler_settings(sampler: str | Mapping[str, Any] | SamplerSettings,
             raise BayescaleError(f"{name}={value!r} contradicts the sampler settings' "
                                  f"{name}={given[name]!r}: give it once")
     return SamplerSettings(**(keywords | given))
+
+
+# The sampled variable whose spread each literature prior entry sets (A and B at the runs'
+# reference scales, the exponents on the log scale of their LogNormal priors)
+PRIOR_VARIABLES = {"E": "log_E", "A": "log_A_ref", "B": "log_B_ref", "alpha": "alpha",
+                   "beta": "beta"}
+
+
+def leaned_on_record(posterior: xr.Dataset, borrowed: dict) -> dict:
+    """Return what a fit under the literature prior took from it.
+
+    :func:`bayescale.fitting.literature.leaned_on` (the published sources its posterior
+    resembles, and whether it is unlike them all), and ``prior_share``: per parameter, the
+    posterior variance of its log over the prior's, about the prior's share of what the fit
+    knows of it (1: all borrowed, 0: all from the runs).
+    """
+    one = posterior.isel(source=0) if "source" in posterior.dims else posterior
+    draws = shape_draws(*(one[name].values for name in ("E", "A", "B", "alpha", "beta")))
+    record = leaned_on(draws, borrowed)
+    shares = {}
+    for name, variable in PRIOR_VARIABLES.items():
+        if name in borrowed["priors"] and variable in one:
+            values = one[variable].values.ravel()
+            values = np.log(values) if name in ("alpha", "beta") else values
+            shares[name] = round(float(np.var(values) / borrowed["priors"][name]["sigma"] ** 2),
+                                 3)
+    return record | {"prior_share": shares}
 
 
 def _literature_spec(spec: ModelSpec, runs: Runs, names: Sequence[str | Runs],

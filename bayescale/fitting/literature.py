@@ -359,11 +359,8 @@ def _population(table: pd.DataFrame, centre: pd.DataFrame | None = None
     centre = table if centre is None else centre
     weights = _dataset_weights(table)
     centre_weights = _dataset_weights(centre)
-    means = table[[f"mean_{p}" for p in PARAMETERS]].to_numpy()
-    pooled_mean = weights @ means
     mean = centre_weights @ centre[[f"mean_{p}" for p in PARAMETERS]].to_numpy()
-    centred = means - pooled_mean
-    between = (centred * weights[:, None]).T @ centred / (1 - np.sum(weights ** 2))
+    between = _between(table)
     within = sum(w * _covariance(row) for w, (_, row) in
                  zip(weights, table.iterrows(), strict=True))
     # A new source's parameters = the centre (estimated from an effective number of sources
@@ -526,3 +523,104 @@ def learned_discrepancy(datasets: Sequence[str] | None = None, *,
             "allocation_drift_per_decade": mu_N,
             "up_to_decades": round(float(loss["decades"].max()), 2),
             "allocation_up_to_decades": round(float(allocation["decades"].max()), 2)}
+
+
+# The user's posterior lies farther from the prior's centre than this share of the published
+# sources do (their own distances under the same prior): borrowing is then not evidence about
+# the user's runs, and the fit says so.
+UNUSUAL_QUANTILE = 0.95
+
+
+def shape_draws(E, A, B, alpha, beta) -> np.ndarray:
+    """Return law draws in the literature's shape coordinates (:data:`PARAMETERS`).
+
+    The logs of E, A / N_LIT^alpha and B / D_LIT^beta as shares of the loss at (N_LIT, D_LIT),
+    and the logs of the exponents: one row per draw, raw-unit parameters in.
+    """
+    E, A, B, alpha, beta = (np.ravel(np.asarray(x, dtype=float)) for x in (E, A, B, alpha, beta))
+    terms = np.log(np.stack([E, A * N_LIT ** -alpha, B * D_LIT ** -beta], axis=1))
+    level = np.logaddexp.reduce(terms, axis=1)
+    return np.column_stack([terms - level[:, None], np.log(alpha), np.log(beta)])
+
+
+def leaned_on(draws: np.ndarray, record: dict, table: pd.DataFrame | None = None,
+              top: int = 5) -> dict:
+    """Say which published sources a borrowed fit resembles, and whether it is unlike them all.
+
+    Parameters
+    ----------
+    draws : numpy.ndarray
+        The fit's posterior in shape coordinates (:func:`shape_draws`), one row per draw.
+    record : dict
+        The literature prior's record (``fit.provenance["literature_prior"]``): the data sets
+        it is centred on and its widening.
+    table : pandas.DataFrame, optional
+        The per-source table (default: the shipped one).
+    top : int, default 5
+        How many of the nearest sources to name.
+
+    Returns
+    -------
+    dict
+        ``nearest``: the ``top`` sources whose law shapes the fit's posterior most resembles,
+        each with its ``weight``: the posterior probability that the runs are of that source's
+        kind, under equal prior weight per data set, each source a kernel of its own posterior
+        plus the spread between sources scaled by Silverman's bandwidth (a kernel density
+        estimate of the published shapes); ``datasets``: those weights summed per data set;
+        ``distance``: the Mahalanobis distance of the fit's posterior mean from the prior's
+        centre under the prior's covariance; ``typical_distance``: that distance's
+        :data:`UNUSUAL_QUANTILE` quantile over the published sources themselves; ``unusual``:
+        whether the fit lies farther out than that, when borrowing is no evidence about its
+        runs.
+
+    """
+    from scipy.stats import multivariate_normal
+
+    table = _read(SOURCES_FILE) if table is None else table
+    pool = _chosen(table, None, ())
+    centre = _chosen(table, record.get("datasets") or None, ())
+    mean, cov, _ = _population(pool, centre)
+    cov = float(record.get("widening", 1.0)) ** 2 * cov
+    mine, own = draws.mean(axis=0), np.cov(draws, rowvar=False)
+    columns = [f"mean_{p}" for p in PARAMETERS]
+    kernel = kernel_bandwidth(len(pool)) ** 2 * _between(pool)
+    log_weight = np.log(_dataset_weights(centre)) + np.array([
+        multivariate_normal.logpdf(mine, x, own + _covariance(row) + kernel, allow_singular=True)
+        for x, (_, row) in zip(centre[columns].to_numpy(float), centre.iterrows(),
+                               strict=True)])
+    weight = np.exp(log_weight - np.logaddexp.reduce(log_weight))
+
+    def distance(x, extra):
+        return float(np.sqrt((x - mean) @ np.linalg.pinv(cov + extra) @ (x - mean)))
+
+    published = [distance(x, _covariance(row)) for x, (_, row) in
+                 zip(pool[columns].to_numpy(float), pool.iterrows(), strict=True)]
+    mine_distance, typical = distance(mine, own), float(np.quantile(published,
+                                                                    UNUSUAL_QUANTILE))
+    by_dataset = pd.Series(weight, index=centre["dataset"].to_numpy()).groupby(level=0).sum()
+    return {
+        "nearest": [{"source": str(centre["source"].iloc[k]),
+                     "dataset": str(centre["dataset"].iloc[k]),
+                     "weight": round(float(weight[k]), 4)} for k in np.argsort(weight)[::-1][:top]],
+        "datasets": {str(k): round(float(v), 4) for k, v in
+                     by_dataset.sort_values(ascending=False).items()},
+        "distance": round(mine_distance, 3),
+        "typical_distance": round(typical, 3),
+        "unusual": bool(mine_distance > typical),
+    }
+
+
+def kernel_bandwidth(sources: int, dims: int = 4) -> float:
+    """Silverman's rule of thumb, (4 / ((d + 2) n))^(1 / (d + 4)), for n sources in d dims.
+
+    The shape has four free dimensions (three shares summing to one, two exponents).
+    """
+    return (4.0 / ((dims + 2) * sources)) ** (1.0 / (dims + 4))
+
+
+def _between(table: pd.DataFrame) -> np.ndarray:
+    """Return the weighted covariance of the sources' mean shapes (the spread between them)."""
+    weights = _dataset_weights(table)
+    means = table[[f"mean_{p}" for p in PARAMETERS]].to_numpy()
+    centred = means - weights @ means
+    return (centred * weights[:, None]).T @ centred / (1 - np.sum(weights ** 2))

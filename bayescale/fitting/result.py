@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.data.records import FORMAT
+from bayescale.data.records import FORMAT, READABLE_FORMATS
 from bayescale.data.runs import NEW_SOURCE, Runs
 from bayescale.errors import FitFileError
 from bayescale.fitting import fitfile
@@ -37,6 +37,19 @@ log = logging.getLogger("bayescale")
 METHODS = ("bayes", "huber-bootstrap")
 
 
+def fitted_range(table: pd.DataFrame) -> dict:
+    """Return log10 of the smallest and largest fitted compute, 6ND, overall and per source.
+
+    Compute is 6ND here as in every query, whatever a C column says (another FLOP count would
+    put the fitted range and the questions on different scales).
+    """
+    log10_C = np.log10(6.0 * table["N"].astype(float) * table["D"].astype(float))
+    by_source = log10_C.groupby(table["source"].astype(str))
+    return {"log10_C_max": float(log10_C.max()), "log10_C_min": float(log10_C.min()),
+            "log10_C_max_by_source": {str(k): float(v) for k, v in by_source.max().items()},
+            "log10_C_min_by_source": {str(k): float(v) for k, v in by_source.min().items()}}
+
+
 class Fit:
     """The posterior of a scaling law fitted to runs.
 
@@ -52,7 +65,7 @@ class Fit:
     """
 
     def __init__(self, tree: xr.DataTree) -> None:
-        if tree.attrs.get("bayescale_format") != FORMAT:
+        if tree.attrs.get("bayescale_format") not in READABLE_FORMATS:
             raise FitFileError("this DataTree was not made by bayescale.fit (no "
                                f"'bayescale_format = {FORMAT}' attribute)")
         self.tree = tree
@@ -105,20 +118,18 @@ class Fit:
         ``per_decade`` and ``drift_per_decade`` (standard deviation and mean added to log
         loss), ``allocation_per_decade`` and ``allocation_drift_per_decade`` (the same for log
         N_opt); ``up_to_decades`` and ``allocation_up_to_decades`` (the distance beyond which
-        each grows no further: the farthest it was learned from); ``log10_C_max`` (log10 of
-        the largest fitted compute), ``log10_C_max_by_source`` and ``origin``. Parts a fit
+        each grows no further: the farthest it was learned from); ``log10_C_max`` and
+        ``log10_C_min`` (log10 of the largest and smallest fitted compute, 6ND),
+        ``log10_C_max_by_source``, ``log10_C_min_by_source`` and ``origin``. Parts a fit
         does not record are 0: fits without the setting (the Huber baseline, older files) add
         none.
         """
         stored = json.loads(self.tree.attrs.get("discrepancy", "{}"))
         defaults = (dict.fromkeys(DISCREPANCY_PARTS, 0.0)
                     | dict.fromkeys(DISCREPANCY_LIMITS, np.inf) | {"origin": "none"})
-        if "log10_C_max_by_source" not in stored:  # older files, the Huber baseline
-            frame = self.tree["runs"].to_dataset()[["source", "C"]].to_dataframe()
-            by_source = frame.groupby("source")["C"].max()
-            defaults |= {"log10_C_max": float(np.log10(by_source.max())),
-                         "log10_C_max_by_source": {str(source): float(np.log10(C))
-                                                   for source, C in by_source.items()}}
+        if "log10_C_min_by_source" not in stored:  # older files, the Huber baseline
+            frame = self.tree["runs"].to_dataset()[["source", "N", "D"]].to_dataframe()
+            stored = stored | fitted_range(frame)
         return defaults | stored
 
     @property
@@ -308,7 +319,16 @@ class Fit:
             If the file is missing, unreadable, damaged or edited since it was saved.
 
         """
-        return cls(fitfile.read(path))
+        result = cls(fitfile.read(path))
+        try:  # what every query reads first; a file missing any of it is not a whole fit
+            _ = (result.spec, result.sampler, result.diagnostics, result.provenance,
+                 result.tree["runs"].sizes["row"],
+                 result.sources if result.method == "bayes" else None)
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
+            raise FitFileError(f"'{path}' is not a complete bayescale fit ({type(error).__name__}"
+                               f": {' '.join(str(error).split())[:120]}): refit, or restore it "
+                               "from a copy") from None
+        return result
 
     def __repr__(self) -> str:
         sampler = self.sampler
@@ -319,8 +339,27 @@ class Fit:
         else:
             how = (f"{sampler['chains']} chains x {sampler['draws']} draws "
                    f"({sampler['sampler']}, seed {sampler['seed']})")
+        leaned = self.leaned_on
+        borrowed = "" if leaned is None else (
+            f"; borrowing from {self.provenance['literature_prior']['sources']} published "
+            "sources, nearest " + ", ".join(f"{name} ({weight:.0%})" for name, weight in
+                                            list(leaned["datasets"].items())[:2])
+            + (" (UNLIKE ALL)" if leaned["unusual"] else ""))
         return (f"<bayescale.Fit {self.spec.name}: {self.tree['runs'].sizes['row']} runs, "
-                f"{len(self.sources)} source(s); {how}; {status}>")
+                f"{len(self.sources)} source(s){borrowed}; {how}; {status}>")
+
+    @property
+    def leaned_on(self) -> dict | None:
+        """What a fit under the literature prior took from the published sources, else None.
+
+        ``nearest`` (the published sources whose law shapes the posterior resembles, with
+        weights), ``datasets`` (the weights per data set), ``distance`` and
+        ``typical_distance`` (from the prior's centre), ``unusual`` (farther than 95% of the
+        published sources: borrowing is then no evidence about these runs) and ``prior_share``
+        (per parameter, posterior over prior variance). See
+        :func:`bayescale.fitting.literature.leaned_on`.
+        """
+        return self.provenance.get("literature_prior", {}).get("leaned_on")
 
 
 load_fit = Fit.load

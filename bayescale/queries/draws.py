@@ -29,7 +29,11 @@ import xarray as xr
 from bayescale.data.runs import NEW_SOURCE
 from bayescale.errors import BayescaleError, ConvergenceWarning, QueryError
 from bayescale.fitting.result import DISCREPANCY_LIMITS, DISCREPANCY_PARTS
-from bayescale.queries.beyond import discrepancy_draws, source_log10_C_max
+from bayescale.queries.beyond import (
+    discrepancy_draws,
+    source_log10_C_max,
+    source_log10_C_min,
+)
 from bayescale.spec.laws import get_law
 
 
@@ -106,7 +110,8 @@ def warn_if_not_converged(fit) -> None:
 
 
 # What law draws carry in their attributes, besides the law's name.
-LAW_DRAWS_ATTRS = ("law", "likelihood", "source", "log10_C_max", *DISCREPANCY_PARTS,
+LAW_DRAWS_ATTRS = ("law", "likelihood", "source", "log10_C_max", "log10_C_min",
+                   *DISCREPANCY_PARTS,
                    *DISCREPANCY_LIMITS, "converged", "problems")
 
 
@@ -180,6 +185,7 @@ def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Datas
     attrs = {"law": law.name, "likelihood": fit.spec.likelihood, "source": chosen,
              # beyond which runs: the source's own (a new source: the largest of any source)
              "log10_C_max": source_log10_C_max(fit, chosen),
+             "log10_C_min": source_log10_C_min(fit, chosen),
              **{name: float(discrepancy[name]) for name in DISCREPANCY_PARTS
                 + DISCREPANCY_LIMITS},
              "converged": fit.converged, "problems": list(fit.diagnostics["problems"])}

@@ -10,8 +10,8 @@ from bayescale.queries.beyond import (
     LOSS_PARTS,
     add_discrepancy,
     decades_beyond,
-    discrepancy_distance,
-    discrepancy_slope,
+    decades_outside,
+    discrepancy_shift,
     warn_if_far,
 )
 from bayescale.queries.draws import check_reads_unique, law_log_loss, law_parameters
@@ -99,11 +99,11 @@ def frontier(params: xr.Dataset, budgets: xr.DataArray, unique_tokens=None, *,
         log_D = log_C - LOG_FLOPS_PER_PARAM_TOKEN - log_N
         log_loss = law_log_loss(params, law_inputs(log_N, log_D, log_U=log_U, log_C=log_C))
     if discrepancy:
-        beyond = budgets.copy(data=decades_beyond(params, budgets.values)).fillna(0.0)
-        log_loss = add_discrepancy(log_loss.transpose("chain", "draw", ...), params, beyond,
+        outside = budgets.copy(data=decades_outside(params, budgets.values)).fillna(0.0)
+        log_loss = add_discrepancy(log_loss.transpose("chain", "draw", ...), params, outside,
                                    LOSS_PARTS)
         if log_N is not None:
-            log_N = add_discrepancy(log_N.transpose("chain", "draw", ...), params, beyond,
+            log_N = add_discrepancy(log_N.transpose("chain", "draw", ...), params, outside,
                                     ALLOCATION_PARTS)
     if log_N is None:
         return xr.Dataset({"loss_opt": np.exp(log_loss)}).transpose("chain", "draw", ...)
@@ -147,15 +147,14 @@ def run_loss(params: xr.Dataset, N, D, unique_tokens=None, *,
     log_N, log_D = np.log(N), np.log(D)
     if discrepancy:
         flops = np.exp(log_N + log_D + LOG_FLOPS_PER_PARAM_TOKEN)
-        beyond = (flops.copy(data=decades_beyond(params, flops)) if isinstance(
-            flops, xr.DataArray) else xr.DataArray(decades_beyond(params, flops))).fillna(0.0)
-        slope = (discrepancy_slope(params, ALLOCATION_PARTS)
+        outside = (flops.copy(data=decades_outside(params, flops)) if isinstance(
+            flops, xr.DataArray) else xr.DataArray(decades_outside(params, flops))).fillna(0.0)
+        shift = (discrepancy_shift(params, outside, ALLOCATION_PARTS)
                  if get_law(params.attrs["law"]).optimal_log_params is not None else None)
-        if slope is not None:  # the profile along log N, shifted with its optimum
-            shift = slope * discrepancy_distance(params, beyond, ALLOCATION_PARTS)
+        if shift is not None:  # the profile along log N, shifted with its optimum
             log_N, log_D = log_N - shift, log_D + shift
     log_loss = law_log_loss(params, law_inputs(log_N, log_D, log_U=log_U))
     if discrepancy:
-        log_loss = add_discrepancy(log_loss.transpose("chain", "draw", ...), params, beyond,
+        log_loss = add_discrepancy(log_loss.transpose("chain", "draw", ...), params, outside,
                                    LOSS_PARTS)
     return np.exp(log_loss)

@@ -10,6 +10,7 @@ import contextlib
 import contextvars
 import inspect
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -246,6 +247,9 @@ def load_spec(
                 spec = ModelSpec(**_read_toml(path))
         except (TypeError, tomllib.TOMLDecodeError) as error:
             raise SpecError(f"model file '{path}' is malformed: {error}") from None
+        except UnicodeDecodeError:
+            raise SpecError(f"model file '{path}' is not UTF-8 text: save it as UTF-8 (TOML "
+                            "files are)") from None
     if priors or likelihood or pooling:
         spec = spec.with_overrides(priors=priors, likelihood=likelihood, pooling=pooling)
     return spec
@@ -262,7 +266,16 @@ def _read_toml(path: Path) -> dict:
     base_name = entries.pop("extends", None)
     if base_name is None:
         return entries
-    base = asdict(load_spec(base_name))
+    chain = _EXTENDING.get()
+    if path.resolve() in chain:
+        names = " -> ".join(str(item.name) for item in (*chain, path.resolve()))
+        raise SpecError(f"model file '{path}' extends itself ({names}): name a model that does "
+                        "not lead back to it")
+    token = _EXTENDING.set((*chain, path.resolve()))
+    try:
+        base = asdict(load_spec(base_name))
+    finally:
+        _EXTENDING.reset(token)
     law = get_law(entries.get("law", base["law"]))
     keep = {*law.parameters, "sigma", "nu"}
     priors = {k: v for k, v in base["priors"].items() if k in keep} | entries.get("priors", {})
@@ -270,6 +283,15 @@ def _read_toml(path: Path) -> dict:
     pooling["scales"] = {k: v for k, v in base["pooling"].get("scales", {}).items()
                          if k in law.parameters} | entries.get("pooling", {}).get("scales", {})
     return base | entries | {"priors": priors, "pooling": pooling}
+
+
+# The model files being read, outermost first, while one extends another (a loop is an error)
+_EXTENDING: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar(
+    "bayescale_extending", default=())
+# Prior arguments: priors are on log scales and exponents, where nothing needs a number beyond
+# this or a scale below the smallest (PyMC crashes on 1e300 and 1e-300)
+LARGEST_PRIOR_ARGUMENT = 1e6
+SMALLEST_PRIOR_SCALE = 1e-6
 
 
 # Set while a specification that was checked before is rebuilt (a saved fit's, a shipped one,
@@ -366,9 +388,10 @@ def _check_fixed(spec: ModelSpec, law: Law) -> None:
         raise SpecError(f"model '{spec.name}': fixed names {unknown}, which are not parameters "
                         f"of the {spec.law} law {law.parameters}")
     for name, value in fixed.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        if (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
+                or not math.isfinite(value)):
             raise SpecError(f"model '{spec.name}': fixed.{name} = {value!r} must be a positive "
-                            "number (raw units)")
+                            "finite number (raw units)")
         exponent = law.shifts.get(name, (None, {}))[0]
         if exponent is not None and exponent not in fixed:
             raise SpecError(f"model '{spec.name}': fixing {name} (raw units) needs its exponent "
@@ -385,12 +408,18 @@ def _check_prior(model: str, name: str, entry: Mapping[str, Any],
                                            or not isinstance(value, int | float)):
             raise SpecError(f"model '{model}': prior '{name}' parameter {key} = {value!r} must "
                             "be a number")
+        if key not in ("dist", "why") and not (math.isfinite(value)
+                                               and abs(value) <= LARGEST_PRIOR_ARGUMENT):
+            raise SpecError(f"model '{model}': prior '{name}' parameter {key} = {value!r} must "
+                            f"be a finite number of at most {LARGEST_PRIOR_ARGUMENT:.0e} in size "
+                            "(priors are on log scales and exponents)")
     if check_distributions:
         _check_distribution(model, name, entry)
     for key in (*POSITIVE_ARGUMENTS.get(entry["dist"], ()), "sigma", "tau", "lam", "scale"):
-        if key in entry and not entry[key] > 0:
+        if key in entry and not entry[key] >= SMALLEST_PRIOR_SCALE:
             raise SpecError(f"model '{model}': prior '{name}': {key} = {entry[key]!r} must be "
-                            "positive")
+                            f"positive, at least {SMALLEST_PRIOR_SCALE:.0e} (fix the parameter "
+                            "in [fixed] rather than give it a point-like prior)")
 
 
 def _check_distribution(model: str, name: str, entry: Mapping[str, Any]) -> None:
@@ -398,7 +427,8 @@ def _check_distribution(model: str, name: str, entry: Mapping[str, Any]) -> None
     import pymc as pm  # heavy: loaded only when a new prior is checked
 
     dist = getattr(pm, str(entry["dist"]), None)
-    if not (isinstance(dist, type) and issubclass(dist, pm.Distribution)):
+    if not (isinstance(dist, type) and issubclass(dist, pm.Distribution)
+            and getattr(dist, "rv_op", None) is not None):  # not a base class (Distribution)
         raise SpecError(f"model '{model}': prior '{name}' names '{entry['dist']}', which is not "
                         "a PyMC distribution")
     accepted = [p.name for p in inspect.signature(dist.dist).parameters.values()

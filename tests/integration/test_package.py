@@ -136,5 +136,5 @@ def test_every_option_has_help_and_shows_its_default(capsys):
     with pytest.raises(SystemExit):
         main(["fit", "--help"])
     text = capsys.readouterr().out
-    assert "--draws DRAWS         draws per chain (default: 1000, and once more with" in text
+    assert "--draws DRAWS         draws per chain (default: 1000, and again with 2000" in text
     assert "random seed (default: 0)" in text

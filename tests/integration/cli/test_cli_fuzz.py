@@ -13,10 +13,20 @@ from hypothesis import strategies as st
 from bayescale.cli import main
 
 NUMBERS = st.sampled_from(["1e22", "7e10", "1.4e12", "0", "-1", "nan", "inf", "1e400", "70",
-                           "abc", "", "1e9:2e10", "3", "0.5", "1.5", "2e-3"])
+                           "abc", "", "1e9:2e10", "3", "0.5", "1.5", "2e-3", "-1e5", "-inf",
+                           "-nan", "1e-300"])
 FLAGS = st.sampled_from(["--flops", "--params", "--tokens", "--prob", "--seed", "--source",
                          "--new-source", "--noise", "--json", "--unique", "--unique-tokens",
-                         "--next-run", "--risk", "--hdi", "--bogus", "-o"])
+                         "--next-run", "--risk", "--hdi", "--bogus", "-o", "--anchor-flops",
+                         "--anchor-params", "--start-year", "--start-flops", "--growth",
+                         "--growth-sd", "--target-loss", "--exponent", "--max-tokens"])
+# Commands that write a file, with the option that names it; -o goes to an existing fit
+WRITERS = st.sampled_from([["plot", "{fit}", "runs"], ["plot", "{fit}", "frontier"],
+                           ["metrics", "{runs}", "--metrics", "loss"],
+                           ["validate", "sbc", "--sims", "2"],
+                           ["validate", "heldout", "--datasets", "epoch-chinchilla"],
+                           ["validate", "transfer", "--sets", "epoch-chinchilla"],
+                           ["fit", "{runs}"]])
 COMMANDS = st.sampled_from(["optimal", "predict", "plan", "summary", "optimality", "rule",
                             "forecast"])
 HEADERS = st.lists(st.sampled_from(["N", "D", "loss", "C", "U", "source", "loss", "x", ""]),
@@ -51,6 +61,29 @@ def test_random_query_arguments_exit_cleanly(saved_fit, command, words, capsys):
     capsys.readouterr()
     assert status in (0, 2, 3), (command, words, status)
     assert saved_fit.read_bytes() == before
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=FIXTURES)
+@given(writer=WRITERS, option=st.sampled_from(["-o", "--plot"]), overwrite=st.booleans(),
+       onto=st.sampled_from(["fit", "runs", "folder", "device"]))
+def test_no_writer_destroys_a_file_it_was_not_asked_to_replace(saved_fit, tmp_path_factory,
+                                                               writer, option, overwrite, onto,
+                                                               capsys):
+    folder = tmp_path_factory.mktemp("writer")
+    runs = folder / "runs.csv"
+    runs.write_text("N,D,loss\n1e8,2e9,3.1\n2e8,4e9,2.9\n4e8,8e9,2.7\n")
+    target = {"fit": saved_fit, "runs": runs, "folder": folder, "device": "/dev/null"}[onto]
+    argv = [part.format(fit=saved_fit, runs=runs) for part in writer]
+    if option == "--plot" and writer[0] != "validate":
+        option = "-o"
+    if onto in ("fit", "runs") and "{" + onto + "}" not in writer:
+        overwrite = False  # else it would be asked to replace that file, and rightly would
+    before = {path: path.read_bytes() for path in (saved_fit, runs)}
+    status = _run([*argv, option, str(target), *(["--overwrite"] if overwrite else [])])
+    capsys.readouterr()
+    assert status == 2, (argv, option, onto, overwrite, status)  # refused before any work
+    assert {path: path.read_bytes() for path in before} == before
+    assert folder.is_dir()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)

@@ -39,7 +39,7 @@ def test_fixed_parameters_are_checked():
         replace(spec, fixed={"A": 520.8})
     with pytest.raises(SpecError, match=r"fixed names \['gamma'\], which are not parameters"):
         replace(spec, fixed={"gamma": 1.0})
-    with pytest.raises(SpecError, match=r"fixed.E = -1.0 must be a positive number"):
+    with pytest.raises(SpecError, match=r"fixed.E = -1.0 must be a positive finite number"):
         replace(spec, fixed={"E": -1.0})
 
 

@@ -184,6 +184,30 @@ def test_literature_priors_of_other_runs_reuse_one_compiled_model(caplog):
     xr.testing.assert_equal(reused.posterior, fresh.posterior)
 
 
+def test_a_fit_like_one_published_source_leans_on_it_and_one_unlike_all_is_flagged():
+    table = _population_table(16, seed=3)
+    rng = np.random.default_rng(0)
+    columns = [f"mean_{p}" for p in PARAMETERS]
+    for k in (2, 9):  # a posterior tightly around one source's shape
+        draws = table[columns].to_numpy()[k] + 0.01 * rng.standard_normal((2000, 5))
+        record = literature.leaned_on(draws, {"datasets": [], "widening": 1.0}, table=table)
+        assert record["nearest"][0]["source"] == table["source"][k]
+        assert record["nearest"][0]["weight"] > 0.3
+        assert sum(record["datasets"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert not record["unusual"]
+    strange = POPULATION_MEAN + np.array([0.0, 0.0, 0.0, 1.2, -1.0])  # exponents far off
+    draws = strange + 0.01 * rng.standard_normal((2000, 5))
+    record = literature.leaned_on(draws, {"datasets": [], "widening": 1.0}, table=table)
+    assert record["unusual"] and record["distance"] > record["typical_distance"]
+
+
+def test_shape_draws_are_the_shares_of_the_loss_at_the_literature_scales():
+    shape = literature.shape_draws([1.7], [400.0], [410.0], [0.34], [0.28])
+    terms = np.array([1.7, 400.0 * N_LIT ** -0.34, 410.0 * 1e10 ** -0.28])
+    np.testing.assert_allclose(np.exp(shape[0, :3]), terms / terms.sum())
+    np.testing.assert_allclose(np.exp(shape[0, 3:]), [0.34, 0.28])
+
+
 @pytest.mark.needs_data
 def test_with_datasets_borrows_the_literature_prior_by_default():
     small = simulate_runs(12, sizes=4, n_range=(1e7, 1e9), seed=2)
@@ -205,6 +229,12 @@ def test_with_datasets_borrows_the_literature_prior_by_default():
     assert record["correlation"]["parameters"] == ["E", "A", "B", "alpha"]
     assert fitted.spec.correlation["parameters"] == ["E", "A", "B", "alpha"]
     assert list(fitted.posterior["prior_z"]["correlated"].values) == ["E", "A", "B", "alpha"]
+    # ... and says which published sources the fit resembles, and how much it leaned on them
+    leaned = fitted.leaned_on
+    assert {item["dataset"] for item in leaned["nearest"]} <= {"gadre2024"}
+    assert set(leaned["prior_share"]) == {"E", "A", "B", "alpha"}  # beta's prior is the user's
+    assert all(0 < share < 5 for share in leaned["prior_share"].values())
+    assert "borrowing from 3 published sources" in repr(fitted)
     with pytest.raises(bs.errors.BayescaleError, match="borrow='joint'"):
         bs.fit(small[["N", "D", "loss"]], model="kaplan", with_datasets=["gadre2024"])
 
