@@ -132,8 +132,9 @@ def register(commands) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_metrics)
 
-    p = commands.add_parser("validate", help="calibration: simulation-based calibration (sbc) "
-                                             "or held-out scoring on published data (heldout)")
+    p = commands.add_parser("validate", help="calibration: simulation-based calibration (sbc), "
+                                             "held-out scoring on published data (heldout) and "
+                                             "leave-one-data-set-out transfer (transfer)")
     checks = p.add_subparsers(dest="check", required=True)
     q = checks.add_parser("sbc", help="simulation-based calibration of a model on a design")
     q.add_argument("--model", default="chinchilla", help="named model or .toml file")

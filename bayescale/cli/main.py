@@ -177,6 +177,42 @@ EXAMPLES = {
     "plot": """examples:
   bayescale plot fit.nc frontier -o frontier.png
   bayescale plot fit.nc isoflop -o isoflop.pdf --flops 1e19 1e21""",
+    "optimality": """examples:
+  bayescale optimality fit.nc --famous gpt-3 chinchilla llama-3-70b
+  bayescale optimality --list                        # the famous models known""",
+    "rule": """examples:
+  bayescale rule fit.nc --flops 1e24 1e25             # Kaplan's N ~ C^0.73 against the fit
+  bayescale rule fit.nc --flops 1e24 --exponent 0.5 --anchor-flops 1e21 --anchor-params 1e9""",
+    "summary": """examples:
+  bayescale summary fit.nc
+  bayescale summary fit.nc --prob 0.9 --json""",
+    "compare": """examples:
+  bayescale compare runs.csv --models chinchilla kaplan --plot heldout.png
+  bayescale compare epoch-chinchilla --no-extrapolation   # PSIS-LOO only""",
+    "approaches": """examples:
+  bayescale approaches gemstones --budget budget --group run_name
+  bayescale approaches epoch-chinchilla --flops 1e24 --json""",
+    "sensitivity": """examples:
+  bayescale sensitivity fit.nc --no-refit             # power scaling, no refits (seconds)
+  bayescale sensitivity fit.nc --flops 1e24 --factors 0.5 2""",
+    "metrics": """examples:
+  bayescale metrics evals.csv --metrics val_loss c4_loss -o metrics.nc""",
+    "validate": """examples:
+  bayescale validate sbc --sims 50 --plot ranks.png
+  bayescale validate heldout --datasets epoch-chinchilla gadre2024 -o heldout.csv
+  bayescale validate transfer --sets gadre2024/rpj --regimes few-8 --methods alone with""",
+    "sbc": """examples:
+  bayescale validate sbc --sims 50 --plot ranks.png -o ranks.nc""",
+    "heldout": """examples:
+  bayescale validate heldout --datasets epoch-chinchilla -o heldout.csv""",
+    "transfer": """examples:
+  bayescale validate transfer --sets gadre2024/rpj --regimes few-8 --methods alone with""",
+    "models": """examples:
+  bayescale models                                    # the named models
+  bayescale models chinchilla                         # one model's priors, with why""",
+    "datasets": """examples:
+  bayescale datasets                                  # the registered data sets
+  bayescale datasets epoch-chinchilla                 # one card: paper, file, commit, sha256""",
 }
 
 

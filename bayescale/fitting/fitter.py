@@ -93,8 +93,10 @@ def fit(
 
     Parameters
     ----------
-    runs : DataFrame, dict, path or Runs
-        The runs (see :func:`bayescale.as_runs` for the columns).
+    runs : DataFrame, dict, path, Runs or str
+        The runs (see :func:`bayescale.as_runs` for the columns), or the name of a registered
+        data set (``"epoch-chinchilla"``; :func:`bayescale.datasets.load` with its default
+        options), as on the command line.
     method : {"bayes", "huber-bootstrap"}, default "bayes"
         ``bayes``: the PyMC posterior. ``huber-bootstrap``: the classical Hoffmann/Epoch fit
         (Huber loss, L-BFGS-B from a grid, bootstrap intervals; see
@@ -199,7 +201,7 @@ def fit(
                   pooling=pooling, sampler=sampler, draws=draws, tune=tune, chains=chains,
                   target_accept=target_accept, device=device, init=init)
     if method == "huber-bootstrap":
-        runs = as_runs(runs, **runs_options)
+        runs = as_runs(registered(runs, runs_options), **runs_options)
         for message in narrow_compute(runs):
             warnings.warn(message, RunsWarning, stacklevel=2)
         log.info("bayescale: Huber-bootstrap baseline on %d runs (%d resamples)", len(runs),
@@ -208,7 +210,7 @@ def fit(
                                    grid=STARTS[starts]))
     schedule = draw_schedule(sampler, draws, tune, dict(
         chains=chains, seed=seed, target_accept=target_accept, device=device, init=init))
-    runs = as_runs(runs, **runs_options)
+    runs = as_runs(registered(runs, runs_options), **runs_options)
     if split_sources_by is not None:
         runs = runs.split_by(split_sources_by)
     for message in narrow_compute(runs):
@@ -296,6 +298,17 @@ def retry_target_accept(asked: float, retried: Sequence[Mapping[str, Any]]) -> f
     if retried[-1]["divergences"]:
         target = max(target, RETRY_TARGET_ACCEPT[min(steps, len(RETRY_TARGET_ACCEPT)) - 1])
     return target
+
+
+def registered(runs: Any, runs_options: Mapping[str, Any]) -> Any:
+    """Return the registered data set ``runs`` names (a name that is no file), else ``runs``."""
+    if not isinstance(runs, str) or Path(runs).exists() or runs not in datasets.available():
+        return runs
+    if runs_options:
+        raise BayescaleError(f"{', '.join(sorted(runs_options))} apply to runs tables, and "
+                             f"'{runs}' is a registered data set: load it with its own options "
+                             f"(bs.datasets.load('{runs}', ...)) and pass the result")
+    return datasets.load(runs)
 
 
 def check_options(spec: ModelSpec, *, method: str, resamples: int, starts: str,

@@ -3,8 +3,10 @@
 import gc
 import importlib
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +140,31 @@ def test_every_option_has_help_and_shows_its_default(capsys):
     text = capsys.readouterr().out
     assert "--draws DRAWS         draws per chain (default: 1000, and again with 2000" in text
     assert "random seed (default: 0)" in text
+
+
+def test_nested_list_items_in_the_docs_are_indented_four_spaces():
+    """Python-Markdown (the docs site) flattens list items indented by two spaces."""
+    root = Path(__file__).resolve().parents[2]
+    flattened = [f"{path.relative_to(root)}:{number}" for path in (root / "docs").rglob("*.md")
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.match(r"^ {2}([-*]|\d+\.) ", line)]
+    assert not flattened, flattened
+
+
+def test_every_command_has_examples_that_parse():
+    """The help promises examples for every command; each must be a command line that parses."""
+    import shlex
+
+    from bayescale.cli.main import EXAMPLES, _parser
+
+    parser = _parser()
+    commands = parser._subparsers._group_actions[0].choices
+    missing = [name for name in commands if name not in EXAMPLES]
+    assert not missing, missing
+    for name, subparser in commands.items():
+        assert subparser.epilog and subparser.epilog.startswith("examples:"), name
+    for text in EXAMPLES.values():
+        for line in text.splitlines()[1:]:
+            words = shlex.split(line, comments=True)
+            assert words[0] == "bayescale", line
+            parser.parse_args(words[1:])  # exits (fails the test) on a bad example
