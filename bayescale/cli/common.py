@@ -416,7 +416,8 @@ def write_output(args, path: str, write) -> None:
     from bayescale.data.outputs import write_atomic
 
     written = write_atomic(path, write, getattr(args, "overwrite", False), command_inputs(args))
-    print(f"wrote {written}", file=sys.stderr)
+    if getattr(args, "verbosity", 0) >= 0:  # -q: warnings and errors only
+        print(f"wrote {written}", file=sys.stderr)
 
 
 def save_figure(fig, path: str, args, dpi: float) -> None:

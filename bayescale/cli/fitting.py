@@ -104,7 +104,8 @@ def _fit(args) -> int:
                  **options | {"with_datasets": published})
     path = fitfile.write(result.tree, args.output, overwrite=args.overwrite,
                          inputs=command_inputs(args))
-    print(f"saved {result!r} to {path}", file=sys.stderr)
+    if args.verbosity >= 0:  # -q: warnings and errors only
+        print(f"saved {result!r} to {path}", file=sys.stderr)
     status = print_summary(result, 0.94, args.json)
     if args.strict and not result.converged:
         print("bayescale: --strict: the fit did not converge ("

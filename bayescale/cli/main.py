@@ -138,16 +138,21 @@ def _parser() -> argparse.ArgumentParser:
         description="Bayesian inference of neural scaling laws: fit training runs, then query "
                     "the compute-optimal frontier and the loss of planned runs.")
     parser.add_argument("--version", action="version", version=f"bayescale {__version__}")
-    noise = parser.add_mutually_exclusive_group()
-    noise.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
-                       default=0, help="print only warnings and errors on stderr")
-    noise.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
-                       help="also print debugging messages")
+    _verbosity_arguments(parser, default=0)
     commands = parser.add_subparsers(dest="command", required=True)
     for group in (fitting, queries, decisions, plotting, checks, catalog):
         group.register(commands)
     _format(parser)
     return parser
+
+
+def _verbosity_arguments(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
+    """Add -q/--quiet and -v/--verbose (a command's own take them after its name too)."""
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                       default=default, help="print only warnings and errors on stderr")
+    noise.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                       default=default, help="also print debugging messages")
 
 
 # Shown at the end of 'bayescale --help' and of each command's --help.
@@ -226,6 +231,8 @@ def _format(parser: argparse.ArgumentParser, name: str | None = None) -> None:
     """Give a parser and its subcommands' parsers the help format, examples, number pattern."""
     parser.formatter_class = _HelpFormatter
     parser._negative_number_matcher = NEGATIVE_NUMBER
+    if name is not None and not parser._subparsers:  # a command: -q/-v after its name too
+        _verbosity_arguments(parser)
     if name in EXAMPLES:
         parser.epilog = EXAMPLES[name]
     for action in parser._subparsers._group_actions if parser._subparsers else ():

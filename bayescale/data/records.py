@@ -19,25 +19,34 @@ from bayescale.data.runs import Runs
 # refused; 1 (still read): older files, some without a digest.
 FORMAT = "bayescale-fit/2"
 READABLE_FORMATS = ("bayescale-fit/1", FORMAT)
-PACKAGES = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray", "nutpie")
+PACKAGES = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray")
+# The packages that sample, per sampler (bayescale.inference.settings.SAMPLERS' names); a fit
+# records those of the sampler that made it. None: the Huber baseline (SciPy).
+SAMPLER_PACKAGES = {"nutpie": ("nutpie",), "pymc": (), "numpyro": ("jax", "jaxlib", "numpyro"),
+                    "blackjax": ("jax", "jaxlib", "blackjax"), None: ("scipy",)}
 
 
-def provenance(runs: Runs, user_sources: Sequence[str] = ()) -> dict:
-    """Return what a fit records about its data: hash, notes, conventions, versions, time."""
+def provenance(runs: Runs, user_sources: Sequence[str] = (), sampler: str | None = None
+               ) -> dict:
+    """Return what a fit records about its data: hash, notes, conventions, versions, time.
+
+    ``sampler``: the sampler's name, whose packages' versions are recorded too (None: the
+    Huber baseline's SciPy).
+    """
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "data_sha256": runs.digest(),
         "runs_notes": list(runs.notes),
         "conventions": runs.conventions,
         "user_sources": list(user_sources),
-        "versions": package_versions(),
+        "versions": package_versions(SAMPLER_PACKAGES.get(sampler, ())),
     }
 
 
-def package_versions() -> dict[str, str]:
-    """Return the installed versions of bayescale and the packages a fit depends on."""
+def package_versions(extra: Sequence[str] = SAMPLER_PACKAGES["nutpie"]) -> dict[str, str]:
+    """Return the installed versions of bayescale, the packages a fit depends on and ``extra``."""
     versions = {}
-    for name in PACKAGES:
+    for name in (*PACKAGES, *extra):
         try:
             versions[name] = version(name)
         except PackageNotFoundError:

@@ -270,7 +270,7 @@ def fit(
         "spec": spec.to_json(),
         "sampler": json.dumps(settings.to_dict()),
         "diagnostics": json.dumps(report),
-        "provenance": json.dumps(provenance(runs, user_sources) | (
+        "provenance": json.dumps(provenance(runs, user_sources, settings.sampler) | (
             {"literature_prior": borrowed} if borrowed else {})),
         "discrepancy": json.dumps(discrepancy_parts | fitted_range(runs.table)),
     })

@@ -236,10 +236,15 @@ class Fit:
         if self.method != "bayes":
             raise FitFileError(f"the {self.method} baseline has bootstrap estimates, not a "
                                "posterior of a model: ArviZ's checks need a Bayesian fit")
-        import pymc as pm
+        key = (predictive, log_prior, seed)
+        cached = self.__dict__.setdefault("_arviz", {})
+        if key not in cached:  # drawn once per fit and settings (1.5 s), then copied
+            cached[key] = self._arviz_tree(predictive, log_prior, seed)
+        return cached[key].copy(deep=True)
 
+    def _arviz_tree(self, predictive: bool, log_prior: bool, seed: int) -> xr.DataTree:
+        """Build :meth:`to_arviz`'s tree (PyMC's "Sampling: ..." note kept out of the log)."""
         from bayescale.inference.model import build_model
-        from bayescale.inference.pointwise import derived
 
         table = self.runs.table
         groups = {name: self.tree[name].to_dataset() for name in
@@ -251,6 +256,22 @@ class Fit:
         tree = xr.DataTree.from_dict(groups)
         tree.attrs = {"bayescale_fit": repr(self)}
         model = build_model(self.runs, self.spec)
+        pymc_log = logging.getLogger("pymc")
+        level = pymc_log.level
+        pymc_log.setLevel(max(level, logging.WARNING))
+        try:
+            self._add_arviz_groups(tree, model, predictive, log_prior, seed)
+        finally:
+            pymc_log.setLevel(level)
+        return tree
+
+    @staticmethod
+    def _add_arviz_groups(tree: xr.DataTree, model, predictive: bool, log_prior: bool,
+                          seed: int) -> None:
+        import pymc as pm
+
+        from bayescale.inference.pointwise import derived
+
         with model:
             if "log_likelihood" not in tree:
                 tree["log_likelihood"] = xr.DataTree(derived(
@@ -262,7 +283,6 @@ class Fit:
                                                        progressbar=False,
                                                        var_names=["log_loss"])
                 tree["posterior_predictive"] = drawn["posterior_predictive"]
-        return tree
 
     def _repr_html_(self) -> str:
         """Return a notebook's view: what was fitted and how, and the parameters' summary."""

@@ -91,10 +91,10 @@ def identification_problems(runs: Runs, spec: ModelSpec) -> list[str]:
         One message per short source, saying what the fit does about it; empty if none.
 
     """
+    problems = _too_few_runs(runs, spec)
     if spec.law_object.log_scale[:3] != ("E", "A", "B"):
-        return _short_inputs(runs, spec)
+        return problems + _short_inputs(runs, spec)
     sources = runs.sources
-    problems = []
     for name, group in runs.table.groupby("source", sort=False):
         n_N, n_D = distinct_values(group["N"]), distinct_values(group["D"])
         if min(n_N, n_D) >= MIN_DISTINCT:
@@ -122,6 +122,17 @@ def identification_problems(runs: Runs, spec: ModelSpec) -> list[str]:
             "predictions lean on the other sources; add runs at more sizes and token counts "
             "to pin them")
     return problems
+
+
+def _too_few_runs(runs: Runs, spec: ModelSpec) -> list[str]:
+    """Say when a one-source fit has no more runs than its law has parameters."""
+    free = [name for name in spec.law_object.parameters if name not in spec.fixed_values]
+    if len(runs.sources) != 1 or len(runs) > len(free):
+        return []
+    return [f"{len(runs)} runs for the {len(free)} free parameters of the {spec.law} law "
+            f"({', '.join(free)}): the runs cannot determine them, and the posterior rests on "
+            "the priors (with with_datasets=, CLI --with, on the published runs'); add runs to "
+            "pin them"]
 
 
 def _short_inputs(runs: Runs, spec: ModelSpec) -> list[str]:

@@ -168,3 +168,17 @@ def test_every_command_has_examples_that_parse():
             words = shlex.split(line, comments=True)
             assert words[0] == "bayescale", line
             parser.parse_args(words[1:])  # exits (fails the test) on a bad example
+
+
+def test_the_type_stub_names_the_public_api_for_ides():
+    """bayescale/__init__.pyi (and py.typed) let editors see the lazily imported names."""
+    import ast
+
+    package = Path(bs.__file__).parent
+    assert (package / "py.typed").is_file()
+    stub = ast.parse((package / "__init__.pyi").read_text())
+    named = {alias.asname or alias.name for node in stub.body
+             if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert named == set(bs.__all__)
+    for name in bs.__all__:
+        assert getattr(bs, name) is not None

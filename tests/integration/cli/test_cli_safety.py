@@ -405,3 +405,25 @@ def test_the_fitted_range_is_on_6nd_whatever_c_says(simulated_fit):
 def test_output_error_is_a_plain_bayescale_error():
     with pytest.raises(OutputError):
         outputs.check_output("/dev/null", overwrite=True)
+
+
+def test_quiet_and_verbose_work_after_the_command_and_quiet_hushes_wrote(work, capsys):
+    for argv in (["plot", str(work / "fit.nc"), "runs", "-o", str(work / "a.png"), "-q"],
+                 ["-q", "plot", str(work / "fit.nc"), "runs", "-o", str(work / "b.png")]):
+        status, _, err = _run(argv, capsys)
+        assert status == 0 and "wrote" not in err
+    status, _, err = _run(["plot", str(work / "fit.nc"), "runs", "-o", str(work / "c.png")],
+                          capsys)
+    assert status == 0 and "wrote" in err
+
+
+def test_a_fit_with_no_more_runs_than_parameters_warns():
+    from bayescale.inference.model import identification_problems
+    from bayescale.spec import load_spec
+
+    runs = as_runs(pd.DataFrame({"N": [1e8, 2e8, 4e8, 8e8], "D": [1e9, 4e9, 2e9, 8e9],
+                                 "loss": [3.1, 2.9, 2.95, 2.7]}))
+    problems = identification_problems(runs, load_spec("chinchilla"))
+    assert any("4 runs for the 5 free parameters" in text for text in problems)
+    assert not any("free parameters" in text for text in identification_problems(
+        as_runs(simulate_runs()), load_spec("chinchilla")))

@@ -28,6 +28,24 @@ def test_to_arviz_has_the_groups_and_no_internal_layout(tree, simulated_fit):
     assert "posterior_predictive" not in simulated_fit.tree  # the fit is unchanged
 
 
+def test_to_arviz_draws_once_and_says_nothing(simulated_fit, tree, caplog, monkeypatch):
+    import pymc
+
+    def drawn_again(*args, **kwargs):
+        raise AssertionError("the predictive was drawn again")
+
+    monkeypatch.setattr(pymc, "sample_posterior_predictive", drawn_again)
+    again = simulated_fit.to_arviz(seed=1)  # the module's fixture drew it already
+    monkeypatch.undo()
+    with caplog.at_level("INFO", logger="pymc"):
+        simulated_fit.to_arviz(seed=2)  # a new seed: drawn, without PyMC's note
+    assert not [r for r in caplog.records if "Sampling" in r.getMessage()]
+    np.testing.assert_array_equal(again["posterior_predictive"]["log_loss"].values,
+                                  tree["posterior_predictive"]["log_loss"].values)
+    again["posterior"]["alpha"].values[...] = 0.0  # a copy: the next one is whole again
+    assert float(simulated_fit.to_arviz(seed=1)["posterior"]["alpha"].min()) > 0
+
+
 def test_arviz_checks_run_on_it(tree):
     summary = az.summary(tree, var_names=["alpha", "beta"])
     assert list(summary.index) == ["alpha", "beta"] and (summary["r_hat"] < 1.01).all()

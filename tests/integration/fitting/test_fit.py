@@ -39,6 +39,7 @@ def test_fit_holds_all_groups_and_provenance(simulated_fit):
     assert tree["log_likelihood"]["log_loss"].shape == (4, 500, 40)
     provenance = simulated_fit.provenance
     assert provenance["versions"]["pymc"].split(".")[0] >= "6"
+    assert "nutpie" in provenance["versions"] and "numpyro" not in provenance["versions"]
     assert len(provenance["data_sha256"]) == 64
     assert simulated_fit.sampler["seed"] == 11
     assert simulated_fit.spec.name == "chinchilla"

@@ -19,6 +19,8 @@ def test_jax_samplers_recover_the_law_like_nutpie(sampler, simulated_fit):
     fit = bs.fit(simulate_runs(), sampler=sampler, draws=500, tune=500, seed=11)
     assert fit.converged, fit.diagnostics
     assert fit.sampler["sampler"] == sampler and fit.device in ("cpu", "gpu")
+    versions = fit.provenance["versions"]  # the packages that sampled it, not nutpie
+    assert {"jax", "jaxlib", sampler} <= set(versions) and "nutpie" not in versions
     # 99% intervals (ten parameter checks over the two samplers), and nutpie's medians
     assert_recovers_truth_like(fit, simulated_fit)
 
