@@ -1,4 +1,4 @@
-"""MkDocs hooks: the CLI reference from the parsers, and the changelog as a page.
+"""MkDocs hooks: the CLI reference from the parsers, the changelog as a page, plain roles.
 
 Nothing here is written into ``docs/``; the pages are made at build time from the sources they
 describe, so they cannot drift from them.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -51,3 +52,22 @@ def on_page_markdown(markdown, page, config, files):
     if CLI_MARKER in markdown:
         return markdown.replace(CLI_MARKER, _help_texts())
     return markdown
+
+
+# A Sphinx role in a numpydoc docstring (":func:`bayescale.fit`", ":data:`~x.LIMIT`"), as the
+# API reference renders it: mkdocstrings passes the role through and the backticks become code.
+SPHINX_ROLE = re.compile(
+    r":(?:func|meth|class|data|attr|mod|obj|exc|py:\w+):<code>(~?)([^<]+)</code>")
+# ... and inside a parameter's type, where the backticks stay as they are
+RAW_ROLE = re.compile(r":(?:func|meth|class|data|attr|mod|obj|exc|py:\w+):`(~?)([^`]+)`")
+
+
+def _name(match: re.Match) -> str:
+    tilde, name = match.groups()
+    return name.rsplit(".", 1)[-1] if tilde else name
+
+
+def on_page_content(html, page, config, files):
+    """Show the docstrings' Sphinx roles as the names they refer to (no raw ``:func:``)."""
+    html = SPHINX_ROLE.sub(lambda match: f"<code>{_name(match)}</code>", html)
+    return RAW_ROLE.sub(_name, html)
