@@ -625,8 +625,10 @@ def plot_decision(fit, plans: Mapping[str, object] | None = None, flops: float |
         N, D = (float(plan["N"]), float(plan["D"])) if not isinstance(plan, tuple) else plan
         loss = plan_loss(params, N, D).values.ravel()
         colour = f"C{i}"
+        share = 6 * N * D / flops if flops is not None else 1.0
+        other = f"; {share:.0%} of the budget" if abs(share - 1) > 0.05 else ""
         ax.hist(loss, bins=60, density=True, histtype="step", color=colour, linewidth=1.5,
-                label=f"{name}: N = {N:.3g}, D = {D:.3g} ({D / N:.3g} tokens/param)")
+                label=f"{name}: N = {N:.3g}, D = {D:.3g} ({D / N:.3g} tokens/param{other})")
         ax.axvline(np.median(loss), color=colour, linestyle="-", linewidth=1)
         ax.axvline(np.quantile(loss, risk), color=colour, linestyle=":", linewidth=1)
     budget = f" at C = {flops:.3g} FLOPs" if flops is not None else ""

@@ -141,15 +141,19 @@ def stacked_fit(fits: dict[str, Fit]) -> Fit:
     """Mix fits of the same runs and law by the stacking weights of their LOO densities.
 
     Each chain of the result takes its first draws from the first fit and the rest from the
-    next, in proportion to the weights :func:`arviz.compare` finds (``method="stacking"``);
+    next, in proportion to the weights :func:`arviz.compare` finds (``method="stacking"``); a
+    fit with more draws (one that sampled again) is thinned evenly to the shortest's count;
     the weights are recorded in the result's ``stacking_weights`` attribute.
     """
     import arviz as az
 
     weights = az.compare({name: f.tree for name, f in fits.items()},
                          method="stacking")["weight"]
-    posteriors = [f.posterior for f in fits.values()]
-    total = posteriors[0].sizes["draw"]
+    # fits that sampled again have more draws: thin each to the shortest, evenly
+    total = min(f.posterior.sizes["draw"] for f in fits.values())
+    posteriors = [f.posterior.isel(draw=np.linspace(0, f.posterior.sizes["draw"] - 1, total)
+                                   .round().astype(int)).assign_coords(draw=np.arange(total))
+                  for f in fits.values()]
     ends = np.round(np.cumsum([weights[name] for name in fits]) * total).astype(int)
     pieces = [post.isel(draw=slice(start, end)) for post, start, end in
               zip(posteriors, [0, *ends[:-1]], ends, strict=True)]

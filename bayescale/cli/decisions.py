@@ -60,6 +60,10 @@ def register(commands) -> None:
     p.set_defaults(run=_forecast)
 
 
+# A compared plan whose 6ND differs from the budget by more than this share is pointed out
+BUDGET_TOLERANCE = 0.05
+
+
 def _plan(args) -> int:
     import pandas as pd
 
@@ -100,12 +104,20 @@ def _plan(args) -> int:
         comparison = decide.compare_plans(result, a, b, unique_tokens=args.unique_tokens,
                                           **query)
         low, high = comparison.difference_interval.values
+        shares = [6 * N * D / args.flops for N, D in (a, b)]
+        off = [f"{label} uses {share:.0%} of it" for label, share in zip("AB", shares,
+                                                                           strict=True)
+               if abs(share - 1) > BUDGET_TOLERANCE]
         sections["comparison"] = (
             f"Plan A ({args.compare[0]}) against plan B ({args.compare[1]}), draw by draw "
-            "(difference = loss A - loss B):",
+            "(difference = loss A - loss B)"
+            + (f"; NOTE: the budget is {args.flops:.4g} FLOPs and plan {' and plan '.join(off)}"
+               " (C = 6ND): the comparison is of the plans as given, not at equal compute"
+               if off else "") + ":",
             pd.DataFrame([{"prob_a_better": float(comparison.prob_a_better),
                            "expected_difference": float(comparison.expected_difference),
-                           "difference_q0.05": low, "difference_q0.95": high}]))
+                           "difference_q0.05": low, "difference_q0.95": high,
+                           "flops_share_a": shares[0], "flops_share_b": shares[1]}]))
     if args.target_loss is not None:
         plan = decide.inference_aware_plan(result, args.target_loss, args.inference_tokens,
                                            **query)

@@ -175,7 +175,7 @@ EXAMPLES = {
   bayescale predict fit.nc --params 1e9 3e9 --tokens 2e10 6e10 --json""",
     "plan": """examples:
   bayescale plan fit.nc --flops 1e24 --risk 0.9
-  bayescale plan fit.nc --flops 1e24 --compare 70e9:1.4e12 35e9:2.8e12
+  bayescale plan fit.nc --flops 5.88e23 --compare 70e9:1.4e12 35e9:2.8e12
   bayescale plan fit.nc --flops 1e22 --next-run 1e8:2e9 1e9:2e10""",
     "forecast": """examples:
   bayescale forecast fit.nc --target-loss 1.9 --growth 4 --growth-sd 0.25""",

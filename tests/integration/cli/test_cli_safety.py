@@ -427,3 +427,13 @@ def test_a_fit_with_no_more_runs_than_parameters_warns():
     assert any("4 runs for the 5 free parameters" in text for text in problems)
     assert not any("free parameters" in text for text in identification_problems(
         as_runs(simulate_runs()), load_spec("chinchilla")))
+
+
+def test_plans_compared_off_the_budget_are_pointed_out(work, capsys):
+    fit = str(work / "fit.nc")
+    status, out, _ = _run(["plan", fit, "--flops", "1e22", "--compare", "1e9:1e11",
+                           "5e8:2e11"], capsys)
+    assert status == 0 and "NOTE: the budget is 1e+22 FLOPs" in out and "6% of it" in out
+    status, out, _ = _run(["plan", fit, "--flops", "6e20", "--compare", "1e9:1e11",
+                           "5e8:2e11"], capsys)
+    assert status == 0 and "NOTE" not in out
