@@ -152,8 +152,12 @@ def plot_runs(fit, *, source: str | None = None, axes=None, curves: int = 3, see
         d = xr.DataArray(grid_d, dims="x")
         _band(ax_d, grid_d, plan_loss(params, size, d), "x", f"C{k + 1}",
               f"law at N = {size:.3g}")
+    # The loss axes span the runs (a law curve far from every run, at an extreme D/N, is cut
+    # at the edge rather than stretching the axes away from the data).
+    low, high = runs["loss"].min(), runs["loss"].max()
     for ax, name in ((ax_n, "N"), (ax_d, "D")):
         _loss_axes(ax, name)
+        ax.set_ylim(low / 1.08, high * 1.08)
         ax.legend(fontsize="small")
     # From the left panel's edge rightwards: a long source name runs over the gap, not off the
     # figure.
@@ -712,7 +716,9 @@ def plot_forecast(fit, *, start_year: float, start_flops: float, growth: float,
     _loss_axes(ax, None, xlabel="year")
     ax.set_title(f"frontier loss, largest budget {start_flops:.2g} FLOPs in {start_year:g}\n"
                  f"growing x{growth:g} a year (sd of log {growth_sd:g})", fontsize="medium")
-    ax.legend(fontsize="small")
+    # Below the panel, so that it covers neither the bands nor the target line.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2,
+              frameon=False)
     return fig, ax
 
 
