@@ -207,15 +207,21 @@ def plot_isoflop(fit, flops: Sequence[float], *, source: str | None = None, axes
         grid = np.geomspace(centre / span, centre * span, 80)
         n = xr.DataArray(grid, dims="x")
         loss = plan_loss(params, n, C / FLOPS_PER_PARAM_TOKEN / n)
-        beyond = " (beyond the runs)" if C > runs["C"].max() else ""
+        # beyond on 6ND, the compute of the curves and of every query
+        beyond = " (beyond the runs)" if C > (6.0 * runs["N"] * runs["D"]).max() else ""
         _band(ax, grid, loss, "x", colour, f"C = {C:.2g}{beyond}")
         low, high = n_opt.quantile([0.05, 0.95]).values
         at = float(best["loss_opt"].isel(flops=i).median())
-        ax.errorbar(centre, at, xerr=[[centre - low], [high - centre]], fmt="D", color="k",
-                    markerfacecolor=colour, ecolor="k", elinewidth=1.5, capsize=4, zorder=5)
+        # the diamond under its whiskers, so that a narrow interval still shows
+        ax.plot(centre, at, "D", markersize=7, markerfacecolor=colour, markeredgecolor="k",
+                zorder=5)
+        ax.errorbar(centre, at, xerr=[[centre - low], [high - centre]], fmt="none", ecolor="k",
+                    elinewidth=1.5, capsize=4, zorder=6)
     _loss_axes(ax, "N", title=f"IsoFLOP curves{_title_source(fit, chosen)} (bands 50%, 90%)"
                               "\ndiamonds: N_opt with its 90% interval")
-    ax.legend(fontsize="small")
+    # Below the panel, so that it covers no curve.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2,
+              frameon=False)
     return fig, ax
 
 
