@@ -476,7 +476,8 @@ def _fill_source(frame, source) -> pd.DataFrame:
     blank = frame["source"].str.strip() == ""
     if reserved.any() or blank.any():
         rows = frame.index[reserved | blank]
-        raise RunsError(f"source name {'is blank' if blank.any() else repr(NEW_SOURCE)} at rows "
+        raise RunsError(f"column 'source': the source name "
+                        f"{'is blank' if blank.any() else 'is ' + repr(NEW_SOURCE)} at rows "
                         f"{_rows(rows)}: '{NEW_SOURCE}' names the source a query asks for when it "
                         "is not in the fit, and a blank one names nothing; give your runs' "
                         "source a name of its own (e.g. --source my-lab)")
@@ -609,10 +610,10 @@ def _check_units(frame) -> None:
     ratio = frame["D"] / frame["N"]
     if ratio.median() > LARGEST_TOKENS_PER_PARAMETER:
         raise RunsError(
-            f"the runs have a median of {ratio.median():.3g} training tokens per parameter "
-            f"(D/N), beyond the {LARGEST_TOKENS_PER_PARAMETER:.0e} of any published run: N is "
-            "probably in thousands or millions (give 1.25e8 for 125M), or D in a smaller "
-            f"unit; {UNITS_FIX}")
+            f"columns 'N' and 'D': the runs have a median of {ratio.median():.3g} training "
+            f"tokens per parameter (D/N), beyond the {LARGEST_TOKENS_PER_PARAMETER:.0e} of any "
+            "published run: N is probably in thousands or millions (give 1.25e8 for 125M), or "
+            f"D in a smaller unit; {UNITS_FIX}")
     if "C" in frame:
         scale = frame["C"] / (6.0 * frame["N"] * frame["D"])
         power = np.round(np.log10(scale.median()) / 3) * 3
@@ -624,9 +625,9 @@ def _check_units(frame) -> None:
     swapped = _swapped_rows(frame)
     if swapped.any():
         raise RunsError(
-            f"rows {_rows(frame.index[swapped])} look like N and D swapped: each has fewer tokens "
-            "than parameters, its N is no model size of the other runs, and its D is one: swap "
-            f"the two values in those rows; {UNITS_FIX}")
+            f"columns 'N' and 'D' look swapped at rows {_rows(frame.index[swapped])}: each has "
+            "fewer tokens than parameters, its N is no model size of the other runs, and its D "
+            f"is one: swap the two values in those rows; {UNITS_FIX}")
     low, high = LOSS_RANGE
     odd = ~frame["loss"].between(low, high)
     if odd.any():

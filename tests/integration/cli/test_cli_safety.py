@@ -374,7 +374,7 @@ def test_rows_with_n_and_d_swapped_are_named():
     swapped = [0, 4, 7, 10, 13, 16, 19]
     N, D = N.copy(), D.copy()
     N[swapped], D[swapped] = D[swapped].copy(), N[swapped].copy()
-    with pytest.raises(RunsError, match="rows 0, 4, 7, 10, 13, 16, 19 look like N and D swapped"):
+    with pytest.raises(RunsError, match="look swapped at rows 0, 4, 7, 10, 13, 16, 19"):
         as_runs(pd.DataFrame({"N": N, "D": D, "loss": loss}))
 
 
