@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import xarray as xr
 
 from bayescale.data.records import FORMAT, READABLE_FORMATS
 from bayescale.data.runs import NEW_SOURCE, Runs
-from bayescale.errors import FitFileError
+from bayescale.errors import ConvergenceWarning, FitFileError
 from bayescale.fitting import fitfile
 from bayescale.spec.laws import reference_inputs
 from bayescale.spec.model_spec import ModelSpec
@@ -193,7 +194,9 @@ class Fit:
         -------
         pandas.DataFrame
             One row per parameter (per source for per-source ones) with median, lower, upper,
-            bulk and tail ESS and R-hat.
+            bulk and tail ESS and R-hat. With several sources, the pooled parameters' rows are
+            labelled ``E (centre of sources)`` (the centre the sources' offsets spread around,
+            no source's law) and each source's own values follow as ``E[source]``.
 
         """
         from bayescale.fitting.summary import parameter_table
@@ -202,7 +205,41 @@ class Fit:
                  if name in self.posterior]
         # Kept by the fit when it was sampled; else measured now (ArviZ, seconds to import).
         kept = self.tree["convergence"].to_dataset() if "convergence" in self.tree else None
-        return parameter_table(self.posterior[names], prob=prob, diagnostics=kept)
+        table = parameter_table(self.posterior[names], prob=prob, diagnostics=kept)
+        pooled = [name for name in self.spec.pooled_parameters if name in table.index]
+        if len(self.sources) < 2 or not pooled:
+            return table
+        # Several sources: the pooled parameters' rows above are the centre of the sources,
+        # not any source's law; each source's own values follow them.
+        table = table.rename(index={name: f"{name} (centre of sources)" for name in pooled})
+        return pd.concat([table, self._per_source_rows(pooled, prob, kept)])
+
+    def _per_source_rows(self, names: list[str], prob: float,
+                         kept: xr.Dataset | None) -> pd.DataFrame:
+        """Median and interval of each source's own pooled parameters, in raw units."""
+        from bayescale.queries.draws import law_parameters
+
+        rows = {}
+        for source in self.sources:
+            with warnings.catch_warnings():  # the summary states the verdict itself
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                params = law_parameters(self, source=source)
+            for name in names:
+                values = (np.exp(params[f"log_{name}"]) if f"log_{name}" in params
+                          else params[name]).values.ravel()
+                low, median, high = np.quantile(values, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
+                # the diagnostics of the sampled per-source variable behind it, where kept
+                diagnostics = {}
+                for variable in (f"log_{name}_source", f"log_{name}_ref_source",
+                                 f"{name}_source"):
+                    if kept is not None and variable in kept:
+                        cell = kept[variable].sel(source=source)
+                        diagnostics = {column: float(cell.sel(diagnostic=column))
+                                       for column in ("ess_bulk", "ess_tail", "r_hat")}
+                        break
+                rows[f"{name}[{source}]"] = {"median": median, "lo": low, "hi": high,
+                                             **diagnostics}
+        return pd.DataFrame.from_dict(rows, orient="index")
 
     def to_arviz(self, predictive: bool = True, log_prior: bool = True,
                  seed: int = 0) -> xr.DataTree:

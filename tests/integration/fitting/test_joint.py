@@ -206,3 +206,15 @@ def test_runs_on_one_compute_budget_are_told_their_compute_scaling_is_the_priors
     assert narrow_compute(bs.as_runs(spread)) == []  # budgets 10x apart
     with pytest.warns(bs.errors.RunsWarning, match="decades of compute"):
         bs.fit(iso, method="huber-bootstrap", resamples=2, starts="coarse")
+
+
+def test_the_summary_of_several_sources_shows_each_sources_law(two_source_fit):
+    table = two_source_fit.parameter_summary(prob=0.9)
+    # the pooled rows are the sources' centre, and say so; each source's own values follow
+    assert {"E (centre of sources)", "A (centre of sources)", "B (centre of sources)"} <= set(
+        table.index) and "E" not in table.index
+    for source, truth in (("lab-a", 1.8), ("lab-b", 2.2)):  # conftest's TRUTH and shifted E
+        row = table.loc[f"E[{source}]"]
+        assert row["lo"] <= truth <= row["hi"], (source, row)
+        assert row["r_hat"] < 1.05
+    assert "alpha" in table.index  # shared exponents keep their names
