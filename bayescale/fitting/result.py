@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import xarray as xr
 
 from bayescale.data.records import FORMAT, READABLE_FORMATS
 from bayescale.data.runs import NEW_SOURCE, Runs
-from bayescale.errors import ConvergenceWarning, FitFileError
+from bayescale.errors import FitFileError
 from bayescale.fitting import fitfile
 from bayescale.spec.laws import reference_inputs
 from bayescale.spec.model_spec import ModelSpec
@@ -217,26 +216,22 @@ class Fit:
     def _per_source_rows(self, names: list[str], prob: float,
                          kept: xr.Dataset | None) -> pd.DataFrame:
         """Median and interval of each source's own pooled parameters, in raw units."""
-        from bayescale.queries.draws import law_parameters
-
+        law = self.spec.law_object
+        post = self.posterior
         rows = {}
         for source in self.sources:
-            with warnings.catch_warnings():  # the summary states the verdict itself
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                params = law_parameters(self, source=source)
+            sampled = {name: post[f"{law.sampled_name(name)}_source"].sel(source=source,
+                                                                         drop=True)
+                       for name in law.parameters}
+            raw = law.to_raw(sampled, self.reference_scales)
             for name in names:
-                values = (np.exp(params[f"log_{name}"]) if f"log_{name}" in params
-                          else params[name]).values.ravel()
+                values = np.asarray(np.exp(raw[f"log_{name}"]) if f"log_{name}" in raw
+                                    else raw[name]).ravel()
                 low, median, high = np.quantile(values, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
-                # the diagnostics of the sampled per-source variable behind it, where kept
-                diagnostics = {}
-                for variable in (f"log_{name}_source", f"log_{name}_ref_source",
-                                 f"{name}_source"):
-                    if kept is not None and variable in kept:
-                        cell = kept[variable].sel(source=source)
-                        diagnostics = {column: float(cell.sel(diagnostic=column))
-                                       for column in ("ess_bulk", "ess_tail", "r_hat")}
-                        break
+                variable = f"{law.sampled_name(name)}_source"  # the sampled variable behind it
+                diagnostics = {} if kept is None or variable not in kept else {
+                    column: float(kept[variable].sel(source=source, diagnostic=column))
+                    for column in ("ess_bulk", "ess_tail", "r_hat")}
                 rows[f"{name}[{source}]"] = {"median": median, "lo": low, "hi": high,
                                              **diagnostics}
         return pd.DataFrame.from_dict(rows, orient="index")
