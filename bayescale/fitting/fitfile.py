@@ -85,8 +85,6 @@ def write(tree: xr.DataTree, path: str | Path, overwrite: bool = False,
         The path written.
 
     """
-    check_output(path, overwrite, inputs)
-
     def write_fit(temporary: str) -> None:
         import netCDF4
 

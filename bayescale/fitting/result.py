@@ -213,17 +213,25 @@ class Fit:
         table = table.rename(index={name: f"{name} (centre of sources)" for name in pooled})
         return pd.concat([table, self._per_source_rows(pooled, prob, kept)])
 
+    def source_parameters(self, source: str) -> dict[str, xr.DataArray]:
+        """Return a fitted source's law parameters per draw, in raw units (dims chain, draw).
+
+        The law's ``to_raw`` of that source's sampled draws: for the Chinchilla law ``log_E``,
+        ``log_A``, ``log_B``, ``alpha``, ``beta``. :func:`bayescale.queries.draws.
+        law_parameters` adds the noise, a new source and what answers need.
+        """
+        law = self.spec.law_object
+        sampled = {name: self.posterior[f"{law.sampled_name(name)}_source"].sel(
+            source=source, drop=True) for name in law.parameters}
+        return law.to_raw(sampled, self.reference_scales)
+
     def _per_source_rows(self, names: list[str], prob: float,
                          kept: xr.Dataset | None) -> pd.DataFrame:
         """Median and interval of each source's own pooled parameters, in raw units."""
         law = self.spec.law_object
-        post = self.posterior
         rows = {}
         for source in self.sources:
-            sampled = {name: post[f"{law.sampled_name(name)}_source"].sel(source=source,
-                                                                         drop=True)
-                       for name in law.parameters}
-            raw = law.to_raw(sampled, self.reference_scales)
+            raw = self.source_parameters(source)
             for name in names:
                 values = np.asarray(np.exp(raw[f"log_{name}"]) if f"log_{name}" in raw
                                     else raw[name]).ravel()

@@ -169,12 +169,12 @@ def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Datas
                              f"this fit has one ('{sources[0]}'): query that source, or fit "
                              "several sources together (with_datasets=..., --with)")
     if chosen != NEW_SOURCE:
-        for name in law.parameters:
-            values[name] = post[f"{law.sampled_name(name)}_source"].sel(source=chosen, drop=True)
+        raw = fit.source_parameters(chosen)
         sigma = post["sigma"].sel(source=chosen, drop=True)
     else:
         for name in law.parameters:
             values[name] = _new_source_value(post, law, name, rng)
+        raw = law.to_raw(values, fit.reference_scales)
         # The noise of a new source: that of a fitted source picked at random, per draw.
         shape = (post.sizes["chain"], post.sizes["draw"])
         pick = rng.integers(len(sources), size=shape)
@@ -189,8 +189,7 @@ def law_parameters(fit, *, source: str | None = None, seed: int = 0) -> xr.Datas
              **{name: float(discrepancy[name]) for name in DISCREPANCY_PARTS
                 + DISCREPANCY_LIMITS},
              "converged": fit.converged, "problems": list(fit.diagnostics["problems"])}
-    params = xr.Dataset(law.to_raw(values, fit.reference_scales) | {"sigma": sigma},
-                        attrs=attrs)
+    params = xr.Dataset(raw | {"sigma": sigma}, attrs=attrs)
     if "nu" in post:
         params["nu"] = post["nu"]
     return discrepancy_draws(params, [seed, 1])
